@@ -1,0 +1,26 @@
+# The test command of the README: installs its own prerequisites, then runs
+# the formatters, linters and every test, including those against real PyPI.
+GO ?= go
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+
+.PHONY: test prereqs lint unit build bench
+
+test: prereqs lint unit
+
+prereqs:
+	./scripts/prereqs.sh
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+unit:
+	$(GO) test -count=1 -timeout 30m ./...
+
+build:
+	$(GO) build -o bin/bitpoll-install ./cmd/bitpoll-install
+
+# Benchmarks compare against uv in the same run; see the README.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./resolve/...

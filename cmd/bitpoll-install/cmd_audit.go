@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+)
+
+// auditOptions are the flags of "audit".
+type auditOptions struct {
+	Lock       string
+	JSONAPIURL string
+}
+
+func (o *auditOptions) AddFlags(c *cobra.Command) {
+	f := c.Flags()
+	f.StringVar(&o.Lock, "lock", "bitpoll.lock", "the lock `FILE` to audit")
+	f.StringVar(&o.JSONAPIURL, "json-api-url", "https://pypi.org/pypi/", "the PyPI JSON API `URL` that reports vulnerabilities")
+}
+
+func newAuditCommand(g *globalOptions) *cobra.Command {
+	var o auditOptions
+	c := &cobra.Command{
+		Use:   "audit",
+		Short: "List known vulnerabilities of every locked version",
+		Long: `List the known vulnerabilities of every package version in the lock, as
+PyPI's JSON API reports them (its "vulnerabilities" field, from the OSV
+database).
+
+Exits 0 when there are none, 3 when there are any, and 1 when some packages
+could not be audited, so that admins can run it in their own CI.`,
+		Example: `  bitpoll-install audit --lock bitpoll.lock
+  bitpoll-install audit --json | jq 'select(.message_type == "vulnerability")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAudit(cmd.Context(), g, o)
+		},
+	}
+	o.AddFlags(c)
+	return c
+}
+
+// finding is one vulnerability of one locked package.
+type finding struct {
+	Package string
+	Version string
+	Vuln    index.Vuln
+}
+
+func runAudit(ctx context.Context, g *globalOptions, o auditOptions) error {
+	l, err := lockfile.ReadFile(o.Lock)
+	if err != nil {
+		return err
+	}
+	idx := g.indexClient(index.Options{JSONAPIURL: o.JSONAPIURL, UserAgent: "bitpoll-install/" + version})
+	findings, unaudited, err := audit(ctx, idx, l)
+	if err != nil {
+		return err
+	}
+	printFindings(g, findings)
+	switch {
+	case len(unaudited) > 0:
+		return fmt.Errorf("could not audit %d of %d packages (%s): the index has no vulnerability data for them; retry, or use --json-api-url with a mirror of PyPI's JSON API",
+			len(unaudited), len(l.Packages), strings.Join(unaudited, ", "))
+	case len(findings) > 0:
+		return &exitError{code: exitFindings, msg: fmt.Sprintf("%d known vulnerabilities in %s: update the affected pins (see fixed_in)", len(findings), o.Lock)}
+	}
+	if !g.JSON {
+		fmt.Fprintf(g.stdout, "no known vulnerabilities in %d packages\n", len(l.Packages))
+	}
+	return nil
+}
+
+// audit asks the index about every package of l, in parallel.
+func audit(ctx context.Context, idx *index.Client, l *lockfile.Lock) ([]finding, []string, error) {
+	var (
+		mu        sync.Mutex
+		findings  []finding
+		unaudited []string
+	)
+	eg, ctx := errgroup.WithContext(ctx)
+	for _, p := range l.Packages {
+		eg.Go(func() error {
+			vulns, err := idx.Vulnerabilities(ctx, p.Name, p.Version)
+			mu.Lock()
+			defer mu.Unlock()
+			if errors.Is(err, index.ErrNoVulnerabilityData) {
+				unaudited = append(unaudited, p.Name+" "+p.Version)
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("audit %s %s: %w", p.Name, p.Version, err)
+			}
+			for _, v := range vulns {
+				if v.Withdrawn != "" {
+					continue
+				}
+				findings = append(findings, finding{Package: p.Name, Version: p.Version, Vuln: v})
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, nil, err
+	}
+	sort.Slice(findings, func(i, j int) bool {
+		if findings[i].Package != findings[j].Package {
+			return findings[i].Package < findings[j].Package
+		}
+		return findings[i].Vuln.ID < findings[j].Vuln.ID
+	})
+	sort.Strings(unaudited)
+	return findings, unaudited, nil
+}
+
+func printFindings(g *globalOptions, findings []finding) {
+	for _, f := range findings {
+		if g.JSON {
+			writeJSONLine(g.stdout, map[string]any{
+				"message_type": "vulnerability", "package": f.Package, "version": f.Version,
+				"id": f.Vuln.ID, "aliases": f.Vuln.Aliases, "fixed_in": f.Vuln.FixedIn, "link": f.Vuln.Link, "summary": f.Vuln.Summary,
+			})
+			continue
+		}
+		fixed := "no fix released"
+		if len(f.Vuln.FixedIn) > 0 {
+			fixed = "fixed in " + strings.Join(f.Vuln.FixedIn, ", ")
+		}
+		id := f.Vuln.ID
+		if len(f.Vuln.Aliases) > 0 {
+			id += " (" + strings.Join(f.Vuln.Aliases, ", ") + ")"
+		}
+		summary := f.Vuln.Summary
+		if summary == "" {
+			summary = firstLine(f.Vuln.Details)
+		}
+		fmt.Fprintf(g.stdout, "%s %s: %s: %s; %s\n", f.Package, f.Version, id, summary, fixed)
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+)
+
+// exportOptions are the flags of "export pylock".
+type exportOptions struct {
+	Lock   string
+	Target string
+	Output string
+}
+
+func (o *exportOptions) AddFlags(c *cobra.Command) {
+	f := c.Flags()
+	f.StringVar(&o.Lock, "lock", "bitpoll.lock", "the lock `FILE` to export")
+	f.StringVar(&o.Target, "target", "", "the `TARGET` to export, as in the lock's targets (cp313-x86_64)")
+	f.StringVarP(&o.Output, "output", "o", "-", "write to `FILE` (- for standard output)")
+}
+
+func newExportCommand(g *globalOptions) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "export",
+		Short: "Export the lock in other formats",
+	}
+	var o exportOptions
+	pylock := &cobra.Command{
+		Use:   "pylock",
+		Short: "Write a PEP 751 pylock.toml for one target",
+		Long: `Write a standard PEP 751 lock (pylock.toml) with the wheels of one target,
+so that uv or pip can install exactly the set that bitpoll-install installs.
+Packages needed only to build an sdist are left out.`,
+		Example: `  bitpoll-install export pylock --target cp313-x86_64 -o pylock.toml
+  uv pip install --python 3.13 -r pylock.toml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runExportPylock(cmd.Context(), g, o)
+		},
+	}
+	o.AddFlags(pylock)
+	c.AddCommand(pylock)
+	return c
+}
+
+func runExportPylock(_ context.Context, g *globalOptions, o exportOptions) error {
+	l, err := lockfile.ReadFile(o.Lock)
+	if err != nil {
+		return err
+	}
+	if o.Target == "" {
+		return &usageError{fmt.Errorf("--target is required: one of %v", l.Targets)}
+	}
+	glibc, err := wheeltag.ParseGlibc(l.Glibc)
+	if err != nil {
+		return fmt.Errorf("%s: glibc: %w", o.Lock, err)
+	}
+	t, err := wheeltag.ParseTarget(o.Target, glibc)
+	if err != nil {
+		return &usageError{fmt.Errorf("--target: %w", err)}
+	}
+	found := false
+	for _, name := range l.Targets {
+		found = found || name == t.String()
+	}
+	if !found {
+		return &usageError{fmt.Errorf("--target %s is not in %s: it covers %v", t, o.Lock, l.Targets)}
+	}
+	data, err := lockfile.ExportPylock(l, t)
+	if err != nil {
+		return fmt.Errorf("export %s for %s: %w", o.Lock, t, err)
+	}
+	if o.Output == "-" {
+		_, err = g.stdout.Write(data)
+		return err
+	}
+	if err := writeFileAtomic(o.Output, data); err != nil {
+		return err
+	}
+	if !g.JSON {
+		fmt.Fprintf(g.stderr, "wrote %s for %s\n", o.Output, t)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data beside path and renames it into place, so a
+// crash leaves the old file or the new one, never half of one.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(dirOf(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func dirOf(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			if i == 0 {
+				return "/"
+			}
+			return path[:i]
+		}
+	}
+	return "."
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/resolve"
+	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+)
+
+// lockOptions are the flags of "lock".
+type lockOptions struct {
+	Check        string
+	Output       string
+	AppSource    string
+	AppVersion   string
+	AppURL       string
+	Requirements string
+	Extra        []string
+	Targets      []string
+	Glibc        string
+	ExcludeNewer string
+	IndexURL     string
+}
+
+func (o *lockOptions) AddFlags(c *cobra.Command) {
+	f := c.Flags()
+	f.StringVar(&o.Check, "check", "", "validate the lock `FILE` offline and exit (no network)")
+	f.StringVarP(&o.Output, "output", "o", "bitpoll.lock", "write the lock to `FILE`")
+	f.StringVar(&o.AppSource, "app-source", "git::"+resolve.Upstream+".git", "Bitpoll's source: a git repository or mirror, a directory or an archive URL")
+	f.StringVar(&o.AppVersion, "app-version", "", "release tags to consider, as a semver `CONSTRAINT` (\"0.11.0\", \"~0.11\"; default the newest); for a directory, its version")
+	f.StringVar(&o.AppURL, "app-url", "", "URL to record for the source (default: upstream for git sources)")
+	f.StringVar(&o.Requirements, "requirements", "requirements.txt", "the pip requirements `FILE` inside the source tree")
+	f.StringArrayVar(&o.Extra, "extra", resolve.DefaultExtra, "a PEP 508 `REQUIREMENT` added to the app's pins (repeat; replaces the default set)")
+	f.StringArrayVar(&o.Targets, "target", resolve.DefaultTargets, "a `TARGET` to lock for, as cp<XY>-<x86_64|aarch64> (repeat)")
+	f.StringVar(&o.Glibc, "glibc", resolve.DefaultGlibc, "the oldest glibc `VERSION` the locked wheels must run on")
+	f.StringVar(&o.ExcludeNewer, "exclude-newer", "", "ignore files uploaded after `TIME` (RFC 3339 or YYYY-MM-DD), for a reproducible rerun")
+	f.StringVar(&o.IndexURL, "index-url", "https://pypi.org/simple/", "the PEP 691 package index `URL`")
+}
+
+func newLockCommand(g *globalOptions) *cobra.Command {
+	var o lockOptions
+	c := &cobra.Command{
+		Use:   "lock",
+		Short: "Pin Bitpoll's source and every wheel in bitpoll.lock",
+		Long: `Pin Bitpoll's source and every wheel it needs, for every target, in a lock.
+
+The source is pinned by git commit, git tree id and, when the whole tree is at
+hand, its NAR hash. The app's requirements file is resolved for each target:
+the best wheel by tag priority, its metadata read through PEP 658 (no wheel
+is downloaded), and every dependency checked against the pins. A target
+without a wheel for a pin is an error; a pin that exists only as an sdist is
+locked as one, with its build requirements.
+
+With --check, validate an existing lock without touching the network.`,
+		Example: `  bitpoll-install lock --app-version 0.11.0
+  bitpoll-install lock --app-source /srv/mirror/Bitpoll.git --app-version '~0.11' -o bitpoll.lock
+  bitpoll-install lock --check bitpoll.lock`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runLock(cmd.Context(), g, o)
+		},
+	}
+	o.AddFlags(c)
+	return c
+}
+
+func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
+	if o.Check != "" {
+		l, err := lockfile.ReadFile(o.Check)
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			writeJSONLine(g.stdout, map[string]any{"message_type": "check", "file": o.Check, "valid": true, "packages": len(l.Packages), "targets": l.Targets})
+		} else {
+			fmt.Fprintf(g.stdout, "%s: valid (%s %s, %d packages, targets %v)\n", o.Check, l.App.Name, l.App.Version, len(l.Packages), l.Targets)
+		}
+		return nil
+	}
+	var cutoff time.Time
+	if o.ExcludeNewer != "" {
+		var err error
+		if cutoff, err = parseTime(o.ExcludeNewer); err != nil {
+			return &usageError{fmt.Errorf("--exclude-newer: %w", err)}
+		}
+	}
+	idx := g.indexClient(index.Options{IndexURL: o.IndexURL, CacheDir: g.cacheDir(), UserAgent: "bitpoll-install/" + version})
+	rep := newReporter(g)
+	start := time.Now()
+	l, err := resolve.Lock(ctx, idx, resolve.LockOptions{
+		App:          resolve.AppSource{Src: o.AppSource, Version: o.AppVersion, URL: o.AppURL, Requirements: o.Requirements},
+		Extra:        o.Extra,
+		Targets:      o.Targets,
+		Glibc:        o.Glibc,
+		ExcludeNewer: cutoff,
+		CreatedBy:    "bitpoll-install " + version,
+	}, rep)
+	if err != nil {
+		return err
+	}
+	if err := lockfile.WriteFile(o.Output, l); err != nil {
+		return err
+	}
+	if g.JSON {
+		writeJSONLine(g.stdout, map[string]any{"message_type": "summary", "file": o.Output, "app": l.App.Name, "version": l.App.Version, "packages": len(l.Packages), "targets": l.Targets, "seconds": time.Since(start).Seconds()})
+	} else {
+		fmt.Fprintf(g.stdout, "wrote %s: %s %s, %d packages for %d targets in %.1fs\n", o.Output, l.App.Name, l.App.Version, len(l.Packages), len(l.Targets), time.Since(start).Seconds())
+	}
+	return nil
+}
+
+// parseTime accepts RFC 3339 or a plain date (midnight UTC).
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a time: want RFC 3339 (2026-11-27T00:00:00Z) or a date (2026-11-27)", s)
+	}
+	return t, nil
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+)
+
+// globalOptions are the flags every command takes.
+type globalOptions struct {
+	Root string // --root: prefix for every system path
+	JSON bool   // --json: machine-readable output
+
+	stdout, stderr io.Writer
+	// newIndex builds index clients; nil means index.New. Tests replace it
+	// to prove that a command stays offline, or to trust a test server.
+	newIndex func(index.Options) *index.Client
+}
+
+func (g *globalOptions) indexClient(o index.Options) *index.Client {
+	if g.newIndex != nil {
+		return g.newIndex(o)
+	}
+	return index.New(o)
+}
+
+const rootLong = `bitpoll-install deploys Bitpoll, the Django app for polls and meeting
+scheduling, the way Nix would: bitpoll.lock pins the app source and every
+Python wheel by hash, and every install is verified against it.
+
+Exit codes:
+  0  success
+  1  failure (the message says what went wrong and what to do)
+  2  usage error (a bad flag or argument)
+  3  audit found known vulnerabilities`
+
+func newRootCommand(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "bitpoll-install",
+		Short:         "Lock, install and run Bitpoll reproducibly",
+		Long:          rootLong,
+		Version:       version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.PersistentFlags().StringVar(&g.Root, "root", "", "prefix every system path (/opt/bitpoll, /etc/bitpoll, /var/...) with `DIR`")
+	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON lines instead of text")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.AddCommand(
+		newLockCommand(g),
+		newExportCommand(g),
+		newAuditCommand(g),
+		newDocsCommand(g, root),
+	)
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	// Added now rather than at Execute, so that wrapArgs reaches it and the
+	// tree that tests and the docs walk is the one users run. It binds the
+	// output writer here, so SetOut must come first.
+	root.InitDefaultCompletionCmd()
+	wrapArgs(root)
+	return root
+}
+
+// wrapArgs makes argument-count mistakes and unknown subcommands usage
+// errors (exit 2).
+func wrapArgs(c *cobra.Command) {
+	if c.HasSubCommands() && !c.Runnable() {
+		// Left alone, cobra answers an unknown subcommand of a group with
+		// its help and exit 0, or with a plain error (exit 1) at the root.
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = runGroup
+	} else if c.Args != nil {
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return &usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
+// runGroup runs a command that only groups subcommands: bare, it prints
+// its help; with an argument, that argument is an unknown subcommand.
+func runGroup(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's own default
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(": did you mean %q?", s[0])
+	}
+	return &usageError{errors.New(msg)}
+}

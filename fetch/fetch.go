@@ -1,0 +1,204 @@
+// Package fetch gets the app source into a local directory: from a
+// directory, an archive (local or over https) or a git repository, through
+// hashicorp/go-getter restricted to those getters. Archives are checked
+// before they are unpacked (see MaxFiles, MaxUnpackedBytes). Exporting a
+// tag from a local, possibly partial, git mirror is ExportGitTree. Hashing
+// the result is package treehash's job.
+//
+// Every function that fills a destination builds the tree next to it and
+// renames it into place at the end, so on error the destination is left as
+// it was: absent or empty.
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	getter "github.com/hashicorp/go-getter"
+)
+
+// Limits on what a fetch may bring in. Archives are scanned before anything
+// is written, so a hostile archive is refused before it fills the disk.
+const (
+	// MaxDownloadBytes bounds the size of one downloaded archive.
+	MaxDownloadBytes int64 = 256 << 20
+	// MaxUnpackedBytes bounds the total size of the files in an archive.
+	MaxUnpackedBytes int64 = 1 << 30
+	// MaxFiles bounds the number of entries (files and directories) in an
+	// archive.
+	MaxFiles = 50_000
+)
+
+// limits are the values of the constants above; tests use smaller ones.
+type limits struct {
+	download, unpacked int64
+	files              int
+}
+
+// Get fetches the go-getter source src into dst, which must be absent or an
+// empty directory. Supported sources:
+//
+//   - a local directory: copied, without a top-level .git, refusing symlinks;
+//   - an archive (.tar.gz, .tgz, .zip), as a local path or an http(s) URL
+//     (add "?archive=tar.gz" when the URL does not end in the extension);
+//     a single top-level directory, as in GitHub tarballs, is stripped;
+//   - a git repository, "git::https://host/repo.git?ref=TAG" (or a local
+//     path or file URL after "git::"): cloned, .git included.
+//
+// No credentials are looked up (no netrc, no ssh keys from the source) and
+// servers cannot redirect the fetch with X-Terraform-Get.
+func Get(ctx context.Context, src, dst string) error {
+	return get(ctx, src, dst, limits{MaxDownloadBytes, MaxUnpackedBytes, MaxFiles})
+}
+
+func get(ctx context.Context, src, dst string, lim limits) error {
+	pwd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("get %q: %w", src, err)
+	}
+	err = stage(dst, func(tmp string) error {
+		c := &getter.Client{
+			Ctx:  ctx,
+			Src:  src,
+			Dst:  tmp,
+			Pwd:  pwd,
+			Mode: getter.ClientModeDir,
+			Detectors: []getter.Detector{
+				new(getter.GitHubDetector),
+				new(getter.GitDetector),
+				new(getter.FileDetector),
+			},
+			Getters: map[string]getter.Getter{
+				"file":  &dirGetter{FileGetter: getter.FileGetter{Copy: true}},
+				"git":   new(gitGetter),
+				"http":  newHTTPGetter(lim),
+				"https": newHTTPGetter(lim),
+			},
+			Decompressors:   decompressors(lim),
+			DisableSymlinks: true,
+		}
+		if err := c.Get(); err != nil {
+			return err
+		}
+		if _, err := os.Lstat(tmp); err != nil {
+			return fmt.Errorf("source gave no files: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("get %q into %q: %w", src, dst, err)
+	}
+	return nil
+}
+
+// stage runs fill with a path next to dst that does not exist yet, then
+// renames what fill created to dst. dst must be absent or an empty
+// directory; on error it is left untouched.
+func stage(dst string, fill func(tmp string) error) error {
+	if des, err := os.ReadDir(dst); err == nil && len(des) > 0 {
+		return fmt.Errorf("destination %q is not empty: give a new or empty directory", dst)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	parent := filepath.Dir(dst)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp(parent, ".fetch-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	tmp := filepath.Join(work, "tree")
+	if err := fill(tmp); err != nil {
+		return err
+	}
+	// os.Rename refuses an existing directory, even an empty one. Remove
+	// fails on a directory that is not empty, so nothing is lost.
+	if err := os.Remove(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// gitGetter is go-getter's git getter without its ssh key parameter, which
+// would put a private key into the source string.
+type gitGetter struct {
+	getter.GitGetter
+}
+
+func (g *gitGetter) Get(dst string, u *url.URL) error {
+	if u.Query().Has("sshkey") {
+		return errors.New("git sources may not carry an sshkey parameter: configure ssh outside the installer")
+	}
+	return g.GitGetter.Get(dst, u)
+}
+
+// httpGetter downloads archives only: go-getter's directory protocol for
+// plain URLs would let the server choose what is fetched.
+type httpGetter struct {
+	getter.HttpGetter
+}
+
+func newHTTPGetter(lim limits) *httpGetter {
+	// go-getter's own MaxBytes cuts the body short without saying why, so
+	// the limit is enforced by the transport instead.
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	return &httpGetter{HttpGetter: getter.HttpGetter{
+		Netrc:                 false,
+		XTerraformGetDisabled: true,
+		Client:                &http.Client{Transport: &limitTransport{base: base, max: lim.download}},
+	}}
+}
+
+func (g *httpGetter) Get(dst string, u *url.URL) error {
+	return fmt.Errorf("%s is not an archive: use a URL ending in .tar.gz, .tgz or .zip, or add ?archive=tar.gz", u.Redacted())
+}
+
+// limitTransport fails responses whose body is larger than max bytes.
+type limitTransport struct {
+	base http.RoundTripper
+	max  int64
+}
+
+func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	tooLarge := fmt.Errorf("download of %s is larger than %d bytes (fetch.MaxDownloadBytes)", req.URL.Redacted(), t.max)
+	if resp.ContentLength > t.max {
+		resp.Body.Close()
+		return nil, tooLarge
+	}
+	resp.Body = &limitBody{ReadCloser: resp.Body, left: t.max, err: tooLarge}
+	return resp, nil
+}
+
+// limitBody returns err once more than left bytes have been read.
+type limitBody struct {
+	io.ReadCloser
+	left int64
+	err  error
+}
+
+func (b *limitBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return 0, b.err
+	}
+	return n, err
+}

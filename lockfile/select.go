@@ -1,0 +1,90 @@
+package lockfile
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
+	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+)
+
+// Pick returns the file an installer should use for pkg on t: its best
+// wheel by tag rank (ties go to the lexically first name), or else its
+// sdist. It reports false when pkg has neither for t.
+func (pkg *Package) Pick(t wheeltag.Target) (Selected, bool) {
+	best, bestRank := -1, 0
+	for i, w := range pkg.Wheels {
+		f, err := wheeltag.ParseFilename(w.Name)
+		if err != nil {
+			continue
+		}
+		r, ok := t.Rank(f)
+		if ok && (best < 0 || r < bestRank || r == bestRank && w.Name < pkg.Wheels[best].Name) {
+			best, bestRank = i, r
+		}
+	}
+	if best >= 0 {
+		return Selected{Package: pkg, File: pkg.Wheels[best]}, true
+	}
+	if pkg.Sdist != nil {
+		return Selected{Package: pkg, File: *pkg.Sdist, IsSdist: true}, true
+	}
+	return Selected{}, false
+}
+
+// ParsedTargets returns the lock's targets with its glibc floor.
+func (l *Lock) ParsedTargets() ([]wheeltag.Target, error) {
+	g, err := wheeltag.ParseGlibc(l.Glibc)
+	if err != nil {
+		return nil, fmt.Errorf("parse lock targets: %w", err)
+	}
+	out := make([]wheeltag.Target, 0, len(l.Targets))
+	for _, s := range l.Targets {
+		t, err := wheeltag.ParseTarget(s, g)
+		if err != nil {
+			return nil, fmt.Errorf("parse lock targets: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Selected is the file chosen for one package on one target.
+type Selected struct {
+	Package *Package
+	File    File
+	IsSdist bool
+}
+
+// ForTarget returns, in lock order, the installable packages t needs: those
+// not build-only whose marker holds on t, each with its best file for t.
+func (l *Lock) ForTarget(t wheeltag.Target) ([]Selected, error) {
+	env := pep508.LinuxCPython(t.Minor, t.Arch)
+	var out []Selected
+	var missing []string
+	for i := range l.Packages {
+		pkg := &l.Packages[i]
+		if pkg.BuildOnly {
+			continue
+		}
+		if pkg.Marker != "" {
+			m, err := pep508.ParseMarker(pkg.Marker)
+			if err != nil {
+				return nil, fmt.Errorf("select packages for %s: package %s: %w", t, pkg.Name, err)
+			}
+			if !m.Evaluate(env, nil) {
+				continue
+			}
+		}
+		s, ok := pkg.Pick(t)
+		if !ok {
+			missing = append(missing, pkg.Name+" "+pkg.Version)
+			continue
+		}
+		out = append(out, s)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("select packages for %s: no wheel and no sdist for %s (re-lock with this target)", t, strings.Join(missing, ", "))
+	}
+	return out, nil
+}

@@ -1,0 +1,321 @@
+package wheel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+const testPython = "/venv/bin/python"
+
+// demoWheel exercises every part of the layout: root files (one
+// executable), all five .data keys, a "#!python" script, a plain script
+// and both kinds of entry point.
+func demoWheel() wheelSpec {
+	return wheelSpec{files: []zfile{
+		{name: "demo/"}, // directory entries are allowed and skipped
+		{name: "demo/__init__.py", body: "VERSION = '1.0'\n"},
+		{name: "demo/cli.py", body: "def main():\n    return 0\n\n\nclass App:\n    @staticmethod\n    def run():\n        return 0\n"},
+		{name: "demo/tool.sh", body: "#!/bin/sh\necho tool\n", mode: 0o755},
+		{name: "demo-1.0.data/scripts/run", body: "#!python -u\nprint('run')\n"},
+		{name: "demo-1.0.data/scripts/plain.sh", body: "#!/bin/sh\necho plain\n"},
+		{name: "demo-1.0.data/headers/demo.h", body: "#define DEMO 1\n"},
+		{name: "demo-1.0.data/data/share/demo/readme.txt", body: "data\n"},
+		{name: "demo-1.0.data/platlib/demo_ext.so", body: "\x7fELF fake", mode: 0o755},
+		{name: "demo-1.0.data/purelib/demo_extra.py", body: "X = 1\n"},
+		{name: "demo-1.0.dist-info/METADATA", body: "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"},
+		{name: "demo-1.0.dist-info/entry_points.txt", body: "[console_scripts]\ndemo = demo.cli:main\n\n[gui_scripts]\ndemo-gui = demo.cli:App.run [gui]\n\n[demo.plugins]\nignored = x:y\n"},
+	}}
+}
+
+func TestInstallLayout(t *testing.T) {
+	dir := t.TempDir()
+	whl := demoWheel().build(t, dir)
+	root := filepath.Join(dir, "venv")
+	s := venvScheme(root)
+	res, err := Install(whl, s, Options{Python: testPython, Installer: "bitpoll-install"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Name != "demo" || res.Version != "1.0" {
+		t.Errorf("Install(%q) name, version = %q, %q, want \"demo\", \"1.0\"", whl, res.Name, res.Version)
+	}
+	wantFiles := []string{
+		"bin/demo",
+		"bin/demo-gui",
+		"bin/plain.sh",
+		"bin/run",
+		"include/site/python3.11/demo/demo.h",
+		"lib/python3.11/site-packages/demo-1.0.dist-info/INSTALLER",
+		"lib/python3.11/site-packages/demo-1.0.dist-info/METADATA",
+		"lib/python3.11/site-packages/demo-1.0.dist-info/RECORD",
+		"lib/python3.11/site-packages/demo-1.0.dist-info/WHEEL",
+		"lib/python3.11/site-packages/demo-1.0.dist-info/entry_points.txt",
+		"lib/python3.11/site-packages/demo/__init__.py",
+		"lib/python3.11/site-packages/demo/cli.py",
+		"lib/python3.11/site-packages/demo/tool.sh",
+		"lib/python3.11/site-packages/demo_extra.py",
+		"lib64/python3.11/site-packages/demo_ext.so",
+		"share/demo/readme.txt",
+	}
+	if !reflect.DeepEqual(res.Files, wantFiles) {
+		t.Errorf("Install(%q).Files = %q, want %q", whl, res.Files, wantFiles)
+	}
+
+	sp := s.Purelib
+	tests := []struct {
+		path, body string
+		mode       os.FileMode
+	}{
+		{filepath.Join(sp, "demo/__init__.py"), "VERSION = '1.0'\n", 0o644},
+		{filepath.Join(sp, "demo/tool.sh"), "#!/bin/sh\necho tool\n", 0o755},
+		{filepath.Join(sp, "demo_extra.py"), "X = 1\n", 0o644},
+		{filepath.Join(s.Platlib, "demo_ext.so"), "\x7fELF fake", 0o755},
+		{filepath.Join(s.Scripts, "run"), "#!/venv/bin/python\nprint('run')\n", 0o755},
+		{filepath.Join(s.Scripts, "plain.sh"), "#!/bin/sh\necho plain\n", 0o755},
+		{filepath.Join(s.Headers, "demo.h"), "#define DEMO 1\n", 0o644},
+		{filepath.Join(root, "share/demo/readme.txt"), "data\n", 0o644},
+		{filepath.Join(sp, "demo-1.0.dist-info/INSTALLER"), "bitpoll-install\n", 0o644},
+		{filepath.Join(s.Scripts, "demo"), "#!/venv/bin/python\nimport sys\nfrom demo.cli import main\nif __name__ == \"__main__\":\n    sys.exit(main())\n", 0o755},
+		{filepath.Join(s.Scripts, "demo-gui"), "#!/venv/bin/python\nimport sys\nfrom demo.cli import App\nif __name__ == \"__main__\":\n    sys.exit(App.run())\n", 0o755},
+	}
+	for _, tt := range tests {
+		fi, err := os.Stat(tt.path)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if got := readFile(t, tt.path); got != tt.body {
+			t.Errorf("content of %q = %q, want %q", tt.path, got, tt.body)
+		}
+		if fi.Mode().Perm() != tt.mode {
+			t.Errorf("mode of %q = %v, want %v", tt.path, fi.Mode().Perm(), tt.mode)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(sp, "demo-1.0.data")); err == nil {
+		t.Errorf("the .data directory was installed as is into %q", sp)
+	}
+}
+
+// TestInstallRecord checks the rewritten RECORD: every installed file
+// relative to site-packages, with the hash and size of the installed bytes.
+func TestInstallRecord(t *testing.T) {
+	dir := t.TempDir()
+	whl := demoWheel().build(t, dir)
+	root := filepath.Join(dir, "venv")
+	s := venvScheme(root)
+	res, err := Install(whl, s, Options{Python: testPython, Installer: "bitpoll-install"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := readFile(t, filepath.Join(s.Purelib, "demo-1.0.dist-info/RECORD"))
+	entries, err := parseRecord(strings.NewReader(rec))
+	if err != nil {
+		t.Fatalf("parseRecord(installed RECORD) = %v", err)
+	}
+	if len(entries) != len(res.Files) {
+		t.Errorf("installed RECORD has %d rows, want %d (one per installed file)", len(entries), len(res.Files))
+	}
+	for i, e := range entries {
+		if i > 0 && entries[i-1].Path >= e.Path {
+			t.Errorf("RECORD rows not sorted: %q before %q", entries[i-1].Path, e.Path)
+		}
+		full := filepath.Join(s.Purelib, filepath.FromSlash(e.Path))
+		if e.Path == "demo-1.0.dist-info/RECORD" {
+			if e.Hash != "" || e.Size != -1 {
+				t.Errorf("RECORD row for itself = %+v, want empty hash and size", e)
+			}
+			continue
+		}
+		want := recordRow(zfile{name: e.Path, body: readFile(t, full)})
+		if e != want {
+			t.Errorf("RECORD row %+v, want %+v", e, want)
+		}
+	}
+	for _, p := range []string{"../../../bin/demo", "../../../bin/run", "../../../lib64/python3.11/site-packages/demo_ext.so", "demo-1.0.dist-info/INSTALLER"} {
+		if !strings.Contains("\n"+rec, "\n"+p+",sha256=") {
+			t.Errorf("installed RECORD lacks a row for %q:\n%s", p, rec)
+		}
+	}
+}
+
+// TestInstallDeterministic installs the same wheel twice, the second time
+// under a restrictive umask, and expects identical trees, modes included.
+func TestInstallDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	whl := demoWheel().build(t, dir)
+	var snaps []string
+	for _, umask := range []int{0o022, 0o077} {
+		root := filepath.Join(dir, fmt.Sprintf("venv-%o", umask))
+		old := syscall.Umask(umask)
+		_, err := Install(whl, venvScheme(root), Options{Python: testPython, Installer: "x"})
+		syscall.Umask(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, snapshot(t, root))
+	}
+	if snaps[0] != snaps[1] {
+		t.Errorf("two installs differ:\n%s\n---\n%s", snaps[0], snaps[1])
+	}
+}
+
+func TestInstallPlatlibRoot(t *testing.T) {
+	dir := t.TempDir()
+	notPure := "Wheel-Version: 1.0\nRoot-Is-Purelib: false\n"
+	spec := wheelSpec{
+		filename: "Demo_Pkg-2.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+		distInfo: "demo.pkg-2.0.dist-info",
+		wheel:    &notPure,
+		files:    []zfile{{name: "demo_pkg/_speed.so", body: "so", mode: 0o755}},
+	}
+	whl := spec.build(t, dir)
+	s := venvScheme(filepath.Join(dir, "venv"))
+	res, err := Install(whl, s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Name != "demo.pkg" {
+		t.Errorf("Install(%q).Name = %q, want %q", whl, res.Name, "demo.pkg")
+	}
+	for _, p := range []string{"demo_pkg/_speed.so", "demo.pkg-2.0.dist-info/RECORD"} {
+		if _, err := os.Stat(filepath.Join(s.Platlib, p)); err != nil {
+			t.Errorf("root member %q not in platlib: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(s.Platlib, "demo.pkg-2.0.dist-info/INSTALLER")); err == nil {
+		t.Errorf("INSTALLER written although Options.Installer is empty")
+	}
+}
+
+func TestInstallLongShebang(t *testing.T) {
+	dir := t.TempDir()
+	whl := demoWheel().build(t, dir)
+	s := venvScheme(filepath.Join(dir, "venv"))
+	python := "/opt/my venv/bin/python"
+	if _, err := Install(whl, s, Options{Python: python}); err != nil {
+		t.Fatal(err)
+	}
+	want := "#!/bin/sh\n'''exec' '/opt/my venv/bin/python' \"$0\" \"$@\"\n' '''\nprint('run')\n"
+	if got := readFile(t, filepath.Join(s.Scripts, "run")); got != want {
+		t.Errorf("script run = %q, want %q", got, want)
+	}
+}
+
+func TestInstallNeedsPython(t *testing.T) {
+	dir := t.TempDir()
+	whl := demoWheel().build(t, dir)
+	root := filepath.Join(dir, "venv")
+	for _, python := range []string{"", "python3", "/a'b/python", "/a\nb"} {
+		_, err := Install(whl, venvScheme(root), Options{Python: python})
+		if err == nil || !strings.Contains(err.Error(), "Options.Python") {
+			t.Errorf("Install(Python: %q) = %v, want an error about Options.Python", python, err)
+		}
+		if _, err := os.Stat(root); err == nil {
+			t.Errorf("Install(Python: %q) created %q before checking", python, root)
+		}
+	}
+}
+
+// TestUnpackLink installs from an unpacked tree through hardlinks and
+// expects the same tree as a plain install, sharing the files.
+func TestUnpackLink(t *testing.T) {
+	dir := t.TempDir()
+	whl := demoWheel().build(t, dir)
+	cache := filepath.Join(dir, "cache", "demo")
+	if err := os.Mkdir(filepath.Dir(cache), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unpack(whl, cache, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unpack(whl, cache, Options{}); !errors.Is(err, ErrExists) {
+		t.Errorf("Unpack into an existing directory = %v, want ErrExists", err)
+	}
+	plain, linked := filepath.Join(dir, "plain"), filepath.Join(dir, "linked")
+	o := Options{Python: testPython, Installer: "x"}
+	if _, err := Install(whl, venvScheme(plain), o); err != nil {
+		t.Fatal(err)
+	}
+	var links int
+	o.Unpacked = cache
+	o.Link = func(src, dst string) error { links++; return os.Link(src, dst) }
+	if _, err := Install(whl, venvScheme(linked), o); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := snapshot(t, plain), snapshot(t, linked); a != b {
+		t.Errorf("linked install differs from plain install:\n%s\n---\n%s", a, b)
+	}
+	if links != 10 { // every member except RECORD and the two scripts
+		t.Errorf("Link called %d times, want 10", links)
+	}
+	src, _ := os.Stat(filepath.Join(cache, "demo/cli.py"))
+	dst, _ := os.Stat(filepath.Join(venvScheme(linked).Purelib, "demo/cli.py"))
+	if !os.SameFile(src, dst) {
+		t.Errorf("demo/cli.py is not a hardlink to the unpacked copy")
+	}
+
+	// A damaged cache is noticed and the install leaves nothing.
+	if err := os.WriteFile(filepath.Join(cache, "demo/cli.py"), []byte("evil"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other")
+	if _, err := Install(whl, venvScheme(other), o); !errors.Is(err, ErrRecord) {
+		t.Errorf("Install from a damaged unpacked tree = %v, want ErrRecord", err)
+	}
+	if _, err := os.Stat(other); err == nil {
+		t.Errorf("failed install left %q behind:\n%s", other, snapshot(t, other))
+	}
+	o.Unpacked = filepath.Join(dir, "cache")
+	if _, err := Install(whl, venvScheme(other), o); err == nil || !strings.Contains(err.Error(), "does not hold this wheel") {
+		t.Errorf("Install from the wrong unpacked tree = %v, want an error saying so", err)
+	}
+}
+
+func TestUnpackRefusesHostile(t *testing.T) {
+	dir := t.TempDir()
+	spec := demoWheel()
+	spec.record = func(rows []recordEntry) []recordEntry {
+		rows[len(rows)-2].Hash = formatHash("sha256", make([]byte, 32))
+		return rows
+	}
+	whl := spec.build(t, dir)
+	cache := filepath.Join(dir, "cache")
+	os.Mkdir(cache, 0o755)
+	if _, err := Unpack(whl, filepath.Join(cache, "demo"), Options{}); !errors.Is(err, ErrRecord) {
+		t.Errorf("Unpack(bad hash) = %v, want ErrRecord", err)
+	}
+	if ents, _ := os.ReadDir(cache); len(ents) != 0 {
+		t.Errorf("Unpack(bad hash) left %d entries in %q", len(ents), cache)
+	}
+}
+
+// TestExistingDirsKept checks that directories present before a failed
+// install, like bin/ and a shared namespace package, survive it.
+func TestExistingDirsKept(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "venv")
+	s := venvScheme(root)
+	for _, d := range []string{s.Scripts, filepath.Join(s.Purelib, "demo")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := demoWheel()
+	spec.files = append(spec.files, zfile{name: "zzz/late.py", body: "x", headerSize: 1})
+	spec.files[len(spec.files)-1].body = "xx" // longer than declared
+	whl := spec.build(t, dir)
+	before := snapshot(t, root)
+	_, err := Install(whl, s, Options{Python: testPython})
+	if !errors.Is(err, ErrRecord) {
+		t.Fatalf("Install(member longer than declared) = %v, want ErrRecord", err)
+	}
+	if after := snapshot(t, root); after != before {
+		t.Errorf("tree changed by a failed install:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}

@@ -1,0 +1,187 @@
+package resolve
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+)
+
+// committedLock is the lock at the top of the repository.
+const committedLock = "../bitpoll.lock"
+
+// needPyPI skips a test that talks to real PyPI when that cannot work.
+func needPyPI(t testing.TB) *index.Client {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("talks to real PyPI: skipped under -short")
+	}
+	if os.Getenv("BITPOLL_OFFLINE") != "" {
+		t.Skip("talks to real PyPI: skipped because BITPOLL_OFFLINE is set")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("https://pypi.org/simple/pip/")
+	if err != nil {
+		t.Skipf("PyPI is unreachable (%v): skipping the real-PyPI test", err)
+	}
+	resp.Body.Close()
+	return index.New(index.Options{UserAgent: "bitpoll-install-tests"})
+}
+
+// needMirror returns the Bitpoll git mirror named by BITPOLL_MIRROR.
+func needMirror(t testing.TB) string {
+	t.Helper()
+	m := os.Getenv("BITPOLL_MIRROR")
+	if m == "" {
+		t.Skip("BITPOLL_MIRROR is not set: no Bitpoll mirror to lock from (see README)")
+	}
+	return m
+}
+
+// TestCommittedLockReproducible re-resolves the committed lock's pins
+// against real PyPI: the packages must come back byte for byte. It needs no
+// copy of Bitpoll's source, so it runs everywhere PyPI is reachable.
+func TestCommittedLockReproducible(t *testing.T) {
+	idx := needPyPI(t)
+	want, err := os.ReadFile(committedLock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lockfile.Parse(want, "bitpoll.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pkgs, err := ResolvePins(ctx, idx, l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := *l
+	again.Packages = pkgs
+	got, err := lockfile.Format(&again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("re-resolving the committed lock's pins gave a different lock:\n%s", lineDiff(string(want), string(got)))
+	}
+}
+
+// TestLockBitpollFromMirror runs the whole lock, source included, with the
+// committed lock's inputs: the output must be the committed file, byte for
+// byte.
+func TestLockBitpollFromMirror(t *testing.T) {
+	mirror := needMirror(t)
+	idx := needPyPI(t)
+	want, err := os.ReadFile(committedLock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := lockfile.Parse(want, "bitpoll.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutoff, err := time.Parse(time.RFC3339, committed.ExcludeNewer)
+	if err != nil {
+		t.Fatalf("the committed lock has no usable exclude-newer: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l, err := Lock(ctx, idx, LockOptions{
+		App:          AppSource{Src: mirror, Version: committed.App.Version},
+		Extra:        committed.ExtraRequirements,
+		Targets:      committed.Targets,
+		Glibc:        committed.Glibc,
+		ExcludeNewer: cutoff,
+		CreatedBy:    committed.CreatedBy,
+		WorkDir:      t.TempDir(),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := lockfile.Format(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("locking Bitpoll %s again gave a different lock:\n%s", committed.App.Version, lineDiff(string(want), string(got)))
+	}
+	if l.App.Commit != "6d863fecf2489bbb8e6239936849a594bef489f1" || l.App.Tree != "dd84e479307b3a6adffd83dcd02c34cafb93fcb2" {
+		t.Errorf("app pin = %s / %s, want Bitpoll 0.11.0's commit and tree", l.App.Commit, l.App.Tree)
+	}
+}
+
+// TestLockAarch64NamesLibsass locks real Bitpoll for both CPU types, which
+// must fail naming libsass, its version and the target: the reason the
+// committed lock covers x86_64 only. For aarch64 alone, where libsass has no
+// wheel at all, it is locked as a marked sdist with its build requirements.
+func TestLockAarch64NamesLibsass(t *testing.T) {
+	mirror := needMirror(t)
+	idx := needPyPI(t)
+	opts := LockOptions{
+		App:       AppSource{Src: mirror, Version: "0.11.0"},
+		Extra:     DefaultExtra,
+		Targets:   []string{"cp313-x86_64", "cp313-aarch64"},
+		Glibc:     DefaultGlibc,
+		CreatedBy: "bitpoll-install test",
+		WorkDir:   t.TempDir(),
+	}
+	_, err := Lock(context.Background(), idx, opts, nil)
+	if err == nil {
+		t.Fatal("locked Bitpoll 0.11.0 for cp313-aarch64 beside x86_64, but libsass 0.23.0 has no aarch64 wheel")
+	}
+	for _, want := range []string{"libsass 0.23.0", "no wheel", "cp313-aarch64"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %q, want it to name %q", err, want)
+		}
+	}
+
+	opts.Targets = []string{"cp313-aarch64"}
+	opts.WorkDir = t.TempDir()
+	var n notes
+	l, err := Lock(context.Background(), idx, opts, &n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var libsass *lockfile.Package
+	for i := range l.Packages {
+		if l.Packages[i].Name == "libsass" {
+			libsass = &l.Packages[i]
+		}
+	}
+	if libsass == nil || libsass.Sdist == nil || len(libsass.Wheels) != 0 || len(libsass.BuildRequires) == 0 {
+		t.Fatalf("libsass = %+v, want an sdist entry with build requirements for an aarch64-only lock", libsass)
+	}
+	if !n.has("libsass 0.23.0 has no wheel") {
+		t.Errorf("notes = %q, want the sdist fallback reported", n)
+	}
+}
+
+// lineDiff shows the first lines that differ, enough to see what changed.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var out strings.Builder
+	shown := 0
+	for i := 0; i < max(len(w), len(g)) && shown < 20; i++ {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			fmt.Fprintf(&out, "line %d:\n  want %s\n  got  %s\n", i+1, a, b)
+			shown++
+		}
+	}
+	return out.String()
+}

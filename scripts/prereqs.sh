@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian-like machine, and
+# nothing when it is already there. Run as root (apt) or with the tools
+# already present.
+set -euo pipefail
+
+need_apt=()
+command -v git >/dev/null || need_apt+=(git)
+# nix-bin gives `nix hash path`, the cross-check of the lock's NAR hashes.
+command -v nix >/dev/null || need_apt+=(nix-bin)
+command -v python3 >/dev/null || need_apt+=(python3 python3-pip python3-venv)
+if ((${#need_apt[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "prereqs: missing ${need_apt[*]}: install them, or run as root" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null; then
+	echo "prereqs: Go 1.26 or newer is required (https://go.dev/dl/)" >&2
+	exit 1
+fi
+
+# staticcheck, pinned, from the Go module proxy.
+gobin=$(go env GOPATH)/bin
+if [[ ! -x $gobin/staticcheck ]]; then
+	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
+# packaging is the reference for the PEP 440/508 differential tests, uv the
+# peer for the pylock cross-check and the lock benchmark.
+py_missing=()
+python3 -c 'import packaging' 2>/dev/null || py_missing+=(packaging)
+command -v uv >/dev/null || py_missing+=(uv)
+if ((${#py_missing[@]})); then
+	python3 -m pip install --quiet "${py_missing[@]}" ||
+		python3 -m pip install --quiet --break-system-packages "${py_missing[@]}"
+fi
