@@ -16,7 +16,7 @@ import (
 // DefaultExtra are added to the app's pins: the WSGI server, static file
 // serving without a web server, and a PostgreSQL driver that ships wheels.
 // They are exact pins so that the same inputs always give the same lock.
-var DefaultExtra = []string{"gunicorn==27.0.1", "whitenoise==6.9.0", "psycopg[binary]==3.3.9"}
+var DefaultExtra = []string{"gunicorn==27.0.1", "whitenoise==6.12.0", "psycopg[binary]==3.3.9"}
 
 // DefaultTargets are the environments a lock covers unless told otherwise.
 var DefaultTargets = []string{"cp312-x86_64", "cp313-x86_64", "cp314-x86_64", "cp312-aarch64", "cp313-aarch64", "cp314-aarch64"}

@@ -6,6 +6,8 @@ set -euo pipefail
 
 need_apt=()
 command -v git >/dev/null || need_apt+=(git)
+# msgfmt compiles the apps' translations at build time.
+command -v msgfmt >/dev/null || need_apt+=(gettext)
 # nix-bin gives `nix hash path`, the cross-check of the lock's NAR hashes.
 command -v nix >/dev/null || need_apt+=(nix-bin)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip python3-venv)

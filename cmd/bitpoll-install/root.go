@@ -52,6 +52,8 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
 		newLockCommand(g),
+		newInstallCommand(g),
+		newRunCommand(g),
 		newExportCommand(g),
 		newAuditCommand(g),
 		newDocsCommand(g, root),

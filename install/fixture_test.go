@@ -1,0 +1,257 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/pyenv"
+	"github.com/bitpoll-install/bitpoll-install/resolve"
+	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+	"github.com/bitpoll-install/bitpoll-install/store"
+	"github.com/bitpoll-install/bitpoll-install/treehash"
+)
+
+// fixtureApp is our own small Django project laid out like Bitpoll.
+const fixtureApp = "../testdata/fixtureapp"
+
+func needNetwork(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("installs real PyPI wheels: skipped under -short")
+	}
+	if os.Getenv("BITPOLL_OFFLINE") != "" {
+		t.Skip("installs real PyPI wheels: skipped because BITPOLL_OFFLINE is set")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("https://pypi.org/simple/pip/")
+	if err != nil {
+		t.Skipf("PyPI is unreachable (%v)", err)
+	}
+	resp.Body.Close()
+}
+
+// hostPython finds any CPython 3.11 to 3.14 on this machine.
+func hostPython(t *testing.T) *pyenv.Interpreter {
+	t.Helper()
+	var wants []pyenv.Want
+	for _, v := range []string{"3.13", "3.12", "3.11", "3.14"} {
+		wants = append(wants, pyenv.Want{Version: v})
+	}
+	it, err := pyenv.Find(context.Background(), wants, pyenv.FindOptions{})
+	if err != nil {
+		t.Skipf("no CPython 3.11-3.14 here: %v", err)
+	}
+	return it
+}
+
+// lockFixture locks the fixture app for it's target against real PyPI.
+func lockFixture(t *testing.T, it *pyenv.Interpreter) *lockfile.Lock {
+	t.Helper()
+	target := "cp" + strings.ReplaceAll(it.Minor, ".", "") + "-" + it.Arch
+	l, err := resolve.Lock(context.Background(), index.New(index.Options{}), resolve.LockOptions{
+		App:          resolve.AppSource{Src: fixtureApp, Version: "1.0.0"},
+		Extra:        []string{"gunicorn==27.0.1"},
+		Targets:      []string{target},
+		Glibc:        resolve.DefaultGlibc,
+		ExcludeNewer: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC),
+		CreatedBy:    "bitpoll-install test",
+		WorkDir:      t.TempDir(),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestInstallFixtureEndToEnd locks, builds, activates and serves the
+// fixture project with real PyPI wheels, then creates an object through
+// its form (CSRF included) and reads it back.
+func TestInstallFixtureEndToEnd(t *testing.T) {
+	needNetwork(t)
+	it := hostPython(t)
+	l := lockFixture(t, it)
+	layout := store.Layout{Root: t.TempDir()}
+	ctx := context.Background()
+
+	start := time.Now()
+	res, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: fixtureApp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold := time.Since(start)
+	if !res.Built || res.Project != "fixtureapp" {
+		t.Fatalf("Build = %+v, want a new store path for project fixtureapp", res)
+	}
+	st, err := store.Open(layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Verify(res.Path); err != nil {
+		t.Errorf("the store path does not verify: %v", err)
+	}
+	// The app in the store carries the shim; static files are collected
+	// at build time.
+	for _, rel := range []string{AppDir + "/manage.py", AppDir + "/fixtureapp/settings_local.py", StaticDir + "/polls/style.css"} {
+		if _, err := os.Stat(filepath.Join(res.Path, rel)); err != nil {
+			t.Errorf("the store path lacks %s: %v", rel, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(res.Path, VenvDir, "bin", "gunicorn")); err != nil {
+		t.Errorf("the venv has no gunicorn launcher: %v", err)
+	}
+
+	gen, switched, err := Activate(ctx, layout, res.Path)
+	if err != nil || !switched || gen.N != 1 {
+		t.Fatalf("Activate = %+v, %v, %v; want generation 1, switched", gen, switched, err)
+	}
+	if target, err := os.Readlink(layout.Current()); err != nil || !strings.HasSuffix(target, "1") {
+		t.Errorf("current -> %q (%v), want generations/1", target, err)
+	}
+
+	// The same inputs reuse the store path.
+	start = time.Now()
+	again, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: fixtureApp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cold build %v, reuse %v", cold, time.Since(start))
+	if again.Built || again.Path != res.Path {
+		t.Errorf("second Build = %+v, want the same path, not rebuilt", again)
+	}
+	if _, switched, _ := Activate(ctx, layout, res.Path); switched {
+		t.Error("Activate of the current path made a new generation")
+	}
+
+	serveAndPost(t, res, layout)
+}
+
+func serveAndPost(t *testing.T, res *Result, layout store.Layout) {
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, res, ServeOptions{
+			Port: port, StateDir: layout.StateDir(), Secrets: layout.SecretsDir(), Workers: 1,
+			Stdout: io.Discard, Stderr: testWriter{t}, Ready: func(u string) { ready <- u },
+		})
+	}()
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatalf("Serve ended before it was ready: %v", err)
+	case <-time.After(2 * time.Minute):
+		cancel()
+		t.Fatal("Serve was not ready within 2 minutes")
+	}
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve after cancel: %v", err)
+		}
+	}()
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	page := get(t, c, base)
+	m := regexp.MustCompile(`name="csrfmiddlewaretoken" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the form page:\n%s", page)
+	}
+	form := url.Values{"csrfmiddlewaretoken": {m[1]}, "title": {"Team lunch"}, "slug": {"team-lunch"}}
+	req, _ := http.NewRequest(http.MethodPost, base, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Referer", base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasSuffix(resp.Request.URL.Path, "/poll/team-lunch/") {
+		t.Fatalf("POST the form: %s at %s, want 200 at /poll/team-lunch/:\n%s", resp.Status, resp.Request.URL, body)
+	}
+	if detail := get(t, c, base+"poll/team-lunch/"); !strings.Contains(detail, "Team lunch") {
+		t.Errorf("the poll page does not show the title:\n%s", detail)
+	}
+	if _, err := os.Stat(filepath.Join(layout.StateDir(), "db.sqlite3")); err != nil {
+		t.Errorf("no SQLite database in the state dir: %v", err)
+	}
+}
+
+func get(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", u, resp.Status, body)
+	}
+	return string(body)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestBuildRefusesWrongSource gives a source whose files differ from the
+// locked tree: nothing may reach the store.
+func TestBuildRefusesWrongSource(t *testing.T) {
+	needNetwork(t)
+	it := hostPython(t)
+	l := lockFixture(t, it)
+	src := t.TempDir()
+	if err := os.CopyFS(src, os.DirFS(fixtureApp)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "manage.py"), []byte("# changed\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := treehash.GitTree(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := store.Layout{Root: t.TempDir()}
+	_, err = Build(context.Background(), Options{Lock: l, Layout: layout, Python: it.Path, AppSource: src})
+	if err == nil || !strings.Contains(err.Error(), tree) || !strings.Contains(err.Error(), l.App.Tree) {
+		t.Fatalf("Build with a modified source: %v, want an error naming both tree ids", err)
+	}
+	entries, err := os.ReadDir(layout.StoreDir())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("the store holds %s after a refused build", e.Name())
+		}
+	}
+}

@@ -1,0 +1,506 @@
+// Package install turns a lock into a store path: the verified app tree,
+// a virtualenv of the locked wheels, compiled bytecode, collected static
+// files and compiled messages, built aside and renamed into the store.
+//
+// It only composes the packages beside it: pyenv finds the interpreter and
+// makes the venv, pyenv/wheel installs wheels, pyenv/build builds sdists,
+// fetch gets the source and the wheels, store owns paths and generations,
+// and shim is the settings file Django reads.
+package install
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/bitpoll-install/bitpoll-install/fetch"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/progress"
+	"github.com/bitpoll-install/bitpoll-install/pyenv"
+	"github.com/bitpoll-install/bitpoll-install/pyenv/build"
+	"github.com/bitpoll-install/bitpoll-install/pyenv/wheel"
+	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/shim"
+	"github.com/bitpoll-install/bitpoll-install/store"
+	"github.com/bitpoll-install/bitpoll-install/treehash"
+)
+
+// Options are the inputs of one build.
+type Options struct {
+	Lock   *lockfile.Lock
+	Layout store.Layout
+	// Python is an explicit interpreter (--python); empty searches for one
+	// matching a lock target.
+	Python string
+	// AppSource is a local mirror or tree of the app; empty fetches the
+	// lock's URL. Either way its content must hash to the lock's tree.
+	AppSource string
+	// OnlyBinary refuses sdist entries instead of building them.
+	OnlyBinary bool
+	Progress   progress.Reporter
+}
+
+// Result is a built (or already present) store path.
+type Result struct {
+	Path    string // the store path
+	Built   bool   // false when the store already had it
+	Interp  *pyenv.Interpreter
+	Target  wheeltag.Target
+	Project string // the Django project package inside the app ("bitpoll")
+}
+
+// Paths inside a store path.
+const (
+	AppDir    = "app"
+	VenvDir   = "venv"
+	StaticDir = "static"
+	Manifest  = "bitpoll-store.json"
+)
+
+// Build makes sure the store holds the lock's environment for the
+// interpreter found, and returns its path.
+func Build(ctx context.Context, o Options) (*Result, error) {
+	if o.Progress == nil {
+		o.Progress = progress.Nop{}
+	}
+	l := o.Lock
+	targets, err := l.ParsedTargets()
+	if err != nil {
+		return nil, err
+	}
+	var wants []pyenv.Want
+	for _, t := range targets {
+		wants = append(wants, pyenv.Want{Version: fmt.Sprintf("3.%d", t.Minor), Arch: t.Arch})
+	}
+	interp, err := pyenv.Find(ctx, wants, pyenv.FindOptions{Explicit: o.Python})
+	if err != nil {
+		return nil, fmt.Errorf("find a Python for the lock: %w", err)
+	}
+	var target wheeltag.Target
+	for _, t := range targets {
+		if fmt.Sprintf("3.%d", t.Minor) == interp.Minor && t.Arch == interp.Arch {
+			target = t
+		}
+	}
+	if interp.Glibc != "" {
+		if g, err := wheeltag.ParseGlibc(interp.Glibc); err == nil && lessGlibc(g, target.Glibc) {
+			return nil, fmt.Errorf("%s runs on glibc %s, but the lock's wheels need glibc %s or newer: use a newer system or re-lock with --glibc %s",
+				interp, interp.Glibc, target.Glibc, interp.Glibc)
+		}
+	}
+	sel, err := l.ForTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sel {
+		if s.IsSdist && o.OnlyBinary {
+			return nil, fmt.Errorf("%s %s is locked as an sdist and --only-binary refuses building it: drop --only-binary or re-lock with a version that has a wheel for %s",
+				s.Package.Name, s.Package.Version, target)
+		}
+	}
+	st, err := store.Open(o.Layout)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := st.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	key := storeKey(l, sel, interp)
+	final := st.Path(key, l.App.Name, l.App.Version)
+	res := &Result{Interp: interp, Target: target}
+	path, built, err := st.Build(ctx, key, l.App.Name, l.App.Version, func(dir string) error {
+		b := &builder{o: o, lock: l, sel: sel, interp: interp, target: target, dir: dir, final: final}
+		if err := b.run(ctx); err != nil {
+			return err
+		}
+		res.Project = b.project
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Path, res.Built = path, built
+	if res.Project == "" {
+		if res.Project, err = findProject(filepath.Join(path, AppDir)); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func lessGlibc(a, b wheeltag.Glibc) bool {
+	return a.Major < b.Major || (a.Major == b.Major && a.Minor < b.Minor)
+}
+
+// storeKey hashes everything that decides the store path's content.
+func storeKey(l *lockfile.Lock, sel []lockfile.Selected, interp *pyenv.Interpreter) string {
+	parts := []string{"app", l.App.Name, l.App.Version, l.App.Tree, "python", interp.ID(), "shim", hashBytes(shim.SettingsLocal)}
+	for _, s := range sel {
+		parts = append(parts, "pkg", s.Package.Name, s.Package.Version, s.File.Name, s.File.SHA256)
+	}
+	return store.Key(parts...)
+}
+
+func hashBytes(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// builder fills one .partial store directory.
+type builder struct {
+	o       Options
+	lock    *lockfile.Lock
+	sel     []lockfile.Selected
+	interp  *pyenv.Interpreter
+	target  wheeltag.Target
+	dir     string // where we build
+	final   string // where it will live: paths baked into files use this
+	project string
+}
+
+func (b *builder) run(ctx context.Context) error {
+	rep := b.o.Progress
+	rep.Log(fmt.Sprintf("building %s %s for %s with %s", b.lock.App.Name, b.lock.App.Version, b.target, b.interp))
+	if err := b.fetchApp(ctx); err != nil {
+		return err
+	}
+	paths, err := b.fetchFiles(ctx)
+	if err != nil {
+		return err
+	}
+	venv, err := pyenv.CreateVenv(filepath.Join(b.dir, VenvDir), b.interp)
+	if err != nil {
+		return err
+	}
+	if err := b.installAll(ctx, venv, paths); err != nil {
+		return err
+	}
+	if err := b.compile(ctx, venv); err != nil {
+		return err
+	}
+	if err := b.prepareApp(ctx, venv); err != nil {
+		return err
+	}
+	return b.writeManifest()
+}
+
+// fetchApp puts the app tree at dir/app and checks it hashes to the lock's
+// tree id, whatever form the source had.
+func (b *builder) fetchApp(ctx context.Context) error {
+	dst := filepath.Join(b.dir, AppDir)
+	src := b.o.AppSource
+	app := b.lock.App
+	switch {
+	case src != "" && fetch.IsGitRepo(src):
+		if app.Commit == "" {
+			return fmt.Errorf("--app-source %s is a git repository, but the lock pins no commit: give the tree the lock was made from", src)
+		}
+		exp, err := fetch.ExportGitTree(ctx, src, app.Commit, dst)
+		if err != nil {
+			return err
+		}
+		if len(exp.Missing) > 0 {
+			return fmt.Errorf("--app-source %s lacks %d files of commit %s (first: %s): use a complete mirror or a tree locked with --app-source DIR",
+				src, len(exp.Missing), app.Commit, exp.Missing[0])
+		}
+	case src != "":
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return err
+		}
+		if err := fetch.Get(ctx, abs, dst); err != nil {
+			return err
+		}
+	default:
+		if app.Commit == "" {
+			return errors.New("the lock pins a local source with no commit: give it with --app-source DIR")
+		}
+		repo := filepath.Join(b.dir, ".app.git")
+		if err := fetch.Get(ctx, "git::"+app.URL+"?ref="+app.Commit, repo); err != nil {
+			return fmt.Errorf("fetch %s at %s: %w (no network? give a local copy with --app-source)", app.URL, app.Commit, err)
+		}
+		if _, err := fetch.ExportGitTree(ctx, repo, app.Commit, dst); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(repo); err != nil {
+			return err
+		}
+	}
+	tree, err := treehash.GitTree(dst)
+	if err != nil {
+		return err
+	}
+	if tree != app.Tree {
+		return fmt.Errorf("the app source hashes to tree %s, but the lock pins %s: it is not the locked %s %s (a different version, or modified files)",
+			tree, app.Tree, app.Name, app.Version)
+	}
+	b.o.Progress.Log(fmt.Sprintf("verified %s %s: tree %s", app.Name, app.Version, tree))
+	return nil
+}
+
+func (b *builder) fetchFiles(ctx context.Context) (map[string]string, error) {
+	var arts []fetch.Artifact
+	for _, s := range b.sel {
+		arts = append(arts, fetch.Artifact{Name: s.File.Name, URL: s.File.URL, Size: s.File.Size, SHA256: s.File.SHA256})
+	}
+	for _, s := range b.sel {
+		if !s.IsSdist {
+			continue
+		}
+		for _, br := range b.buildClosure(s.Package) {
+			if f, ok := br.Pick(b.target); ok {
+				arts = append(arts, fetch.Artifact{Name: f.File.Name, URL: f.File.URL, Size: f.File.Size, SHA256: f.File.SHA256})
+			}
+		}
+	}
+	d := &fetch.Downloader{CacheDir: b.o.Layout.CacheDir(), Progress: b.o.Progress}
+	return d.Fetch(ctx, arts)
+}
+
+// buildClosure is the build-only packages an sdist entry needs; the lock
+// lists them flat, and all of them go into its build environment.
+func (b *builder) buildClosure(p *lockfile.Package) []*lockfile.Package {
+	var out []*lockfile.Package
+	for i := range b.lock.Packages {
+		if q := &b.lock.Packages[i]; q.BuildOnly {
+			out = append(out, q)
+		}
+	}
+	_ = p
+	return out
+}
+
+func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[string]string) error {
+	finalPython := filepath.Join(b.final, VenvDir, "bin", "python")
+	unpackRoot := filepath.Join(b.o.Layout.CacheDir(), "unpacked-v1")
+	if err := os.MkdirAll(unpackRoot, 0o755); err != nil {
+		return err
+	}
+	// The cache names files by hash; installers want the wheel's own name.
+	named, err := os.MkdirTemp(b.o.Layout.CacheDir(), ".named-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(named)
+	byName := func(sha, name string) (string, error) {
+		p := filepath.Join(named, name)
+		if err := os.Symlink(paths[sha], p); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", err
+		}
+		return p, nil
+	}
+	for _, s := range b.sel {
+		whl, err := byName(s.File.SHA256, s.File.Name)
+		if err != nil {
+			return err
+		}
+		sha := s.File.SHA256
+		if s.IsSdist {
+			var buildWheels []string
+			for _, br := range b.buildClosure(s.Package) {
+				if f, ok := br.Pick(b.target); ok {
+					p, err := byName(f.File.SHA256, f.File.Name)
+					if err != nil {
+						return err
+					}
+					buildWheels = append(buildWheels, p)
+				}
+			}
+			built, err := build.BuildWheel(ctx, whl, s.File.SHA256, build.Options{
+				Interp: b.interp, BuildWheels: buildWheels, CacheDir: b.o.Layout.CacheDir(), Target: b.target.String(),
+			})
+			if err != nil {
+				return fmt.Errorf("build %s %s from source: %w", s.Package.Name, s.Package.Version, err)
+			}
+			whl = built
+			sha = "built-" + sha + "-" + b.target.String()
+		}
+		// Each wheel unpacks once into the cache; venvs hardlink from it.
+		unpacked := filepath.Join(unpackRoot, sha)
+		if _, err := os.Stat(unpacked); errors.Is(err, os.ErrNotExist) {
+			if _, err := wheel.Unpack(whl, unpacked, wheel.Options{}); err != nil {
+				return err
+			}
+		}
+		scheme := wheel.Scheme{
+			Purelib: venv.Scheme.Purelib, Platlib: venv.Scheme.Platlib, Scripts: venv.Scheme.Scripts,
+			Headers: filepath.Join(venv.Scheme.Headers, s.Package.Name), Data: venv.Scheme.Data,
+		}
+		_, err = wheel.Install(whl, scheme, wheel.Options{Python: finalPython, Installer: "bitpoll-install", Unpacked: unpacked, Link: linkOrCopy})
+		if err != nil {
+			return err
+		}
+	}
+	b.o.Progress.Log(fmt.Sprintf("installed %d distributions into the venv", len(b.sel)))
+	return nil
+}
+
+// linkOrCopy hardlinks, and copies where the cache is on another file system.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, fi.Mode().Perm())
+}
+
+// compile writes bytecode for the venv and the app, deterministically
+// (hash-based pycs) and with the final paths baked in.
+func (b *builder) compile(ctx context.Context, venv *pyenv.Venv) error {
+	py := filepath.Join(b.dir, VenvDir, "bin", "python")
+	for _, d := range []string{filepath.Join(b.dir, VenvDir, "lib"), filepath.Join(b.dir, AppDir)} {
+		cmd := exec.CommandContext(ctx, py, "-m", "compileall", "-q", "-j", "0",
+			"--invalidation-mode", "unchecked-hash", "-s", b.dir, "-p", b.final, d)
+		cmd.Env = append(cleanEnv(), "PYTHONHASHSEED=0", "SOURCE_DATE_EPOCH=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("compile bytecode in %s: %w\n%s", d, err, tail(out))
+		}
+	}
+	_ = venv
+	return nil
+}
+
+// prepareApp drops the settings shim into the project and runs
+// collectstatic and compilemessages into the store.
+func (b *builder) prepareApp(ctx context.Context, venv *pyenv.Venv) error {
+	app := filepath.Join(b.dir, AppDir)
+	project, err := findProject(app)
+	if err != nil {
+		return err
+	}
+	b.project = project
+	if err := os.WriteFile(filepath.Join(app, project, "settings_local.py"), shim.SettingsLocal, 0o644); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "bitpoll-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// Build-time settings: a throwaway key and database; nothing of them
+	// reaches the store but the collected files.
+	secrets := filepath.Join(tmp, "secrets")
+	if err := WriteSecrets(secrets); err != nil {
+		return err
+	}
+	settings := shim.Settings{
+		AllowedHosts: []string{"localhost"},
+		BaseURL:      "http://localhost",
+		Database:     shim.Database{Engine: "sqlite", Path: filepath.Join(tmp, "build.sqlite3")},
+		StaticRoot:   filepath.Join(b.dir, StaticDir),
+		MediaRoot:    filepath.Join(tmp, "media"),
+	}
+	env, err := managementEnv(settings, tmp, secrets)
+	if err != nil {
+		return err
+	}
+	py := filepath.Join(b.dir, VenvDir, "bin", "python")
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, py, append([]string{"manage.py"}, args...)...)
+		cmd.Dir = app
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("manage.py %s: %w\n%s", strings.Join(args, " "), err, tail(out))
+		}
+		return nil
+	}
+	if err := run("collectstatic", "--noinput"); err != nil {
+		return err
+	}
+	if _, err := exec.LookPath("msgfmt"); err != nil {
+		b.o.Progress.Log("msgfmt (gettext) is not installed: translations are not compiled; install gettext and reinstall")
+	} else if err := run("compilemessages"); err != nil {
+		return err
+	}
+	_ = venv
+	return nil
+}
+
+// findProject finds the Django project package: the folder beside
+// manage.py whose settings.py star-imports settings_local.
+func findProject(app string) (string, error) {
+	if _, err := os.Stat(filepath.Join(app, "manage.py")); err != nil {
+		return "", fmt.Errorf("the app source has no manage.py: is it a Django project? %w", err)
+	}
+	entries, err := os.ReadDir(app)
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(app, e.Name(), "settings.py"))
+		if err == nil && strings.Contains(string(data), "settings_local") {
+			found = append(found, e.Name())
+		}
+	}
+	sort.Strings(found)
+	if len(found) != 1 {
+		return "", fmt.Errorf("want exactly one project folder whose settings.py imports settings_local, found %q", found)
+	}
+	return found[0], nil
+}
+
+func (b *builder) writeManifest() error {
+	type pkg struct{ Name, Version, File, SHA256 string }
+	m := struct {
+		App     lockfile.App
+		Python  string
+		Target  string
+		Project string
+		Pkgs    []pkg
+	}{App: b.lock.App, Python: b.interp.ID(), Target: b.target.String(), Project: b.project}
+	for _, s := range b.sel {
+		m.Pkgs = append(m.Pkgs, pkg{s.Package.Name, s.Package.Version, s.File.Name, s.File.SHA256})
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(b.dir, Manifest), append(data, '\n'), 0o644)
+}
+
+func tail(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	lines := strings.Split(s, "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cleanEnv is the environment for Python subprocesses: the caller's
+// PATH and locale, none of the variables that would change what Python
+// imports.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "PYTHON"), k == "VIRTUAL_ENV", strings.HasPrefix(k, "PIP_"), k == "DJANGO_SETTINGS_MODULE":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}

@@ -1,0 +1,219 @@
+package build
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// unpackCase is one file of testdata/unpack: header lines "want: ok" or
+// "want: <error substring>", optional "formats: tar zip", "max-files: N"
+// and "max-size: N", then "--" and one member per line:
+//
+//	d NAME/          directory
+//	f NAME BODY      file (x: executable file)
+//	l NAME -> TARGET symbolic link
+//	h NAME -> TARGET hard link (tar only)
+type unpackCase struct {
+	want     string
+	formats  []string
+	maxFiles int
+	maxSize  int64
+	members  []member
+}
+
+func readUnpackCase(t testing.TB, path string) unpackCase {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := unpackCase{formats: []string{"tar", "zip"}, maxFiles: MaxSdistFiles, maxSize: MaxSdistSize}
+	head, body, ok := strings.Cut(string(data), "\n--\n")
+	if !ok {
+		t.Fatalf("%s: no \"--\" line between header and members", path)
+	}
+	for _, line := range strings.Split(head, "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		switch k {
+		case "want":
+			c.want = v
+		case "formats":
+			c.formats = strings.Fields(v)
+		case "max-files":
+			c.maxFiles, err = strconv.Atoi(v)
+		case "max-size":
+			c.maxSize, err = strconv.ParseInt(v, 10, 64)
+		default:
+			if !strings.HasPrefix(line, "#") {
+				t.Fatalf("%s: unknown header line %q", path, line)
+			}
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		kind, rest, _ := strings.Cut(line, " ")
+		m := member{kind: kind[0]}
+		switch kind {
+		case "d":
+			m.name = rest
+		case "f", "x":
+			m.name, m.body, _ = strings.Cut(rest, " ")
+			m.kind, m.exec = 'f', kind == "x"
+		case "l", "h":
+			m.name, m.link, _ = strings.Cut(rest, " -> ")
+		default:
+			t.Fatalf("%s: unknown member line %q", path, line)
+		}
+		c.members = append(c.members, m)
+	}
+	if c.want == "" {
+		t.Fatalf("%s: no want line", path)
+	}
+	return c
+}
+
+func TestUnpackSdist(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "unpack", "*.txt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test cases in testdata/unpack: %v", err)
+	}
+	for _, file := range files {
+		c := readUnpackCase(t, file)
+		for _, format := range c.formats {
+			name := strings.TrimSuffix(filepath.Base(file), ".txt") + "/" + format
+			t.Run(name, func(t *testing.T) {
+				dir := t.TempDir()
+				archive := filepath.Join(dir, "sdist")
+				data := tarGz(t, c.members)
+				if format == "zip" {
+					data = zipOf(t, c.members)
+				}
+				if err := os.WriteFile(archive, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				dst := filepath.Join(dir, "out", "dst")
+				if err := os.MkdirAll(dst, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				top, err := unpackLimited(archive, dst, c.maxSize, c.maxFiles)
+				// Whatever happens, nothing may appear beside dst.
+				if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 1 {
+					t.Errorf("unpack wrote beside its target directory: %v", ents)
+				}
+				if c.want != "ok" {
+					if err == nil || !strings.Contains(err.Error(), c.want) {
+						t.Fatalf("unpackSdist(%s) = %v, want error containing %q", name, err, c.want)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("unpackSdist(%s) = %v, want success", name, err)
+				}
+				checkUnpacked(t, dst, top, c.members, format == "zip")
+			})
+		}
+	}
+}
+
+// checkUnpacked checks that every member of a valid archive is on disk as
+// described.
+func checkUnpacked(t *testing.T, dst, top string, ms []member, zip bool) {
+	t.Helper()
+	if filepath.Dir(top) != dst {
+		t.Errorf("top directory = %q, want one directly in %q", top, dst)
+	}
+	for _, m := range ms {
+		if m.kind == 'h' && zip {
+			continue // zipOf leaves hard links out
+		}
+		p := filepath.Join(dst, filepath.FromSlash(strings.TrimPrefix(m.name, "./")))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Errorf("member %q: %v", m.name, err)
+			continue
+		}
+		switch m.kind {
+		case 'd':
+			if !fi.IsDir() {
+				t.Errorf("member %q has mode %v, want a directory", m.name, fi.Mode())
+			}
+		case 'l':
+			if got, err := os.Readlink(p); err != nil || got != m.link {
+				t.Errorf("link %q points at %q (%v), want %q", m.name, got, err, m.link)
+			}
+		case 'h':
+			want, _ := os.ReadFile(filepath.Join(dst, filepath.FromSlash(m.link)))
+			if got, err := os.ReadFile(p); err != nil || string(got) != string(want) {
+				t.Errorf("hard link %q holds %q (%v), want %q", m.name, got, err, want)
+			}
+		default:
+			wantMode := fs.FileMode(0o644)
+			if m.exec {
+				wantMode = 0o755
+			}
+			got, err := os.ReadFile(p)
+			if err != nil || string(got) != m.body || fi.Mode() != wantMode {
+				t.Errorf("file %q holds %q with mode %v (%v), want %q with mode %v", m.name, got, fi.Mode(), err, m.body, wantMode)
+			}
+		}
+	}
+}
+
+func TestUnpackSdistNotAnArchive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.tar.gz")
+	if err := os.WriteFile(path, []byte("plain text"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := unpackSdist(path, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "neither a .tar.gz nor a .zip") {
+		t.Errorf("unpackSdist(text file) = %v, want an error naming the accepted formats", err)
+	}
+}
+
+// FuzzUnpackSdist feeds arbitrary archives to the extractor: it must never
+// panic, write outside its directory, or leave a link that resolves
+// outside it.
+func FuzzUnpackSdist(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "unpack", "*.txt"))
+	for _, file := range files {
+		c := readUnpackCase(f, file)
+		f.Add(tarGz(f, c.members))
+		f.Add(zipOf(f, c.members))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		archive := filepath.Join(dir, "sdist")
+		if err := os.WriteFile(archive, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, "out", "dst")
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		top, err := unpackLimited(archive, dst, 1<<20, 1000)
+		if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 1 {
+			t.Fatalf("unpack wrote beside its target directory: %v", ents)
+		}
+		if err == nil {
+			if fi, serr := os.Lstat(top); serr != nil || !fi.IsDir() || filepath.Dir(top) != dst {
+				t.Fatalf("unpack succeeded with top %q (%v), want a directory in %q", top, serr, dst)
+			}
+		}
+		root, _ := filepath.EvalSymlinks(dst)
+		filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.Type()&fs.ModeSymlink == 0 {
+				return nil
+			}
+			if r, err := filepath.EvalSymlinks(p); err == nil && r != root && !strings.HasPrefix(r, root+"/") {
+				t.Fatalf("link %q resolves to %q, outside %q", p, r, root)
+			}
+			return nil
+		})
+	})
+}
