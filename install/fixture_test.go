@@ -255,3 +255,51 @@ func TestBuildRefusesWrongSource(t *testing.T) {
 		}
 	}
 }
+
+// TestDevRunsCheckout runs manage.py of a live checkout against the locked
+// venv, after a full build shared the wheel cache with it.
+func TestDevRunsCheckout(t *testing.T) {
+	needNetwork(t)
+	it := hostPython(t)
+	l := lockFixture(t, it)
+	layout := store.Layout{Root: t.TempDir()}
+	ctx := context.Background()
+	if _, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: fixtureApp}); err != nil {
+		t.Fatal(err)
+	}
+	// The venv-only path hardlinks from the same unpacked cache that the
+	// sealed store path above now shares inodes with.
+	res, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, VenvOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(res.Path, AppDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the venv-only store path has an app dir (%v)", err)
+	}
+	checkout := t.TempDir()
+	if err := os.CopyFS(checkout, os.DirFS(fixtureApp)); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err = Dev(ctx, res, DevOptions{Checkout: checkout, StateDir: DevStateDir(layout.StateDir(), checkout), Port: 8000,
+		Args: []string{"showmigrations", "polls"}, Stdout: &out, Stderr: &out})
+	if err != nil {
+		t.Fatalf("dev showmigrations: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "0001_initial") {
+		t.Errorf("showmigrations printed %q, want the polls migration", out.String())
+	}
+	// A settings_local.py of the developer's own is never overwritten.
+	mine := []byte("DEBUG = True\n")
+	local := filepath.Join(checkout, "fixtureapp", "settings_local.py")
+	if err := os.WriteFile(local, mine, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = Dev(ctx, res, DevOptions{Checkout: checkout, StateDir: t.TempDir(), Args: []string{"check"}, Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "is not bitpoll-install's shim") {
+		t.Errorf("Dev over a foreign settings_local.py: %v, want a refusal", err)
+	}
+	if got, _ := os.ReadFile(local); string(got) != string(mine) {
+		t.Errorf("settings_local.py was changed to %q", got)
+	}
+}

@@ -45,7 +45,10 @@ type Options struct {
 	AppSource string
 	// OnlyBinary refuses sdist entries instead of building them.
 	OnlyBinary bool
-	Progress   progress.Reporter
+	// VenvOnly builds the locked environment without the app, for `dev`,
+	// which runs a live checkout against it.
+	VenvOnly bool
+	Progress progress.Reporter
 }
 
 // Result is a built (or already present) store path.
@@ -116,10 +119,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer unlock()
 
+	name := l.App.Name
 	key := storeKey(l, sel, interp)
-	final := st.Path(key, l.App.Name, l.App.Version)
+	if o.VenvOnly {
+		name += "-venv"
+		key = store.Key("venv-only", key)
+	}
+	final := st.Path(key, name, l.App.Version)
 	res := &Result{Interp: interp, Target: target}
-	path, built, err := st.Build(ctx, key, l.App.Name, l.App.Version, func(dir string) error {
+	path, built, err := st.Build(ctx, key, name, l.App.Version, func(dir string) error {
 		b := &builder{o: o, lock: l, sel: sel, interp: interp, target: target, dir: dir, final: final}
 		if err := b.run(ctx); err != nil {
 			return err
@@ -131,7 +139,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res.Path, res.Built = path, built
-	if res.Project == "" {
+	if res.Project == "" && !o.VenvOnly {
 		if res.Project, err = findProject(filepath.Join(path, AppDir)); err != nil {
 			return nil, err
 		}
@@ -172,8 +180,10 @@ type builder struct {
 func (b *builder) run(ctx context.Context) error {
 	rep := b.o.Progress
 	rep.Log(fmt.Sprintf("building %s %s for %s with %s", b.lock.App.Name, b.lock.App.Version, b.target, b.interp))
-	if err := b.fetchApp(ctx); err != nil {
-		return err
+	if !b.o.VenvOnly {
+		if err := b.fetchApp(ctx); err != nil {
+			return err
+		}
 	}
 	paths, err := b.fetchFiles(ctx)
 	if err != nil {
@@ -189,8 +199,10 @@ func (b *builder) run(ctx context.Context) error {
 	if err := b.compile(ctx, venv); err != nil {
 		return err
 	}
-	if err := b.prepareApp(ctx, venv); err != nil {
-		return err
+	if !b.o.VenvOnly {
+		if err := b.prepareApp(ctx, venv); err != nil {
+			return err
+		}
 	}
 	return b.writeManifest()
 }
@@ -366,7 +378,11 @@ func linkOrCopy(src, dst string) error {
 // (hash-based pycs) and with the final paths baked in.
 func (b *builder) compile(ctx context.Context, venv *pyenv.Venv) error {
 	py := filepath.Join(b.dir, VenvDir, "bin", "python")
-	for _, d := range []string{filepath.Join(b.dir, VenvDir, "lib"), filepath.Join(b.dir, AppDir)} {
+	dirs := []string{filepath.Join(b.dir, VenvDir, "lib")}
+	if !b.o.VenvOnly {
+		dirs = append(dirs, filepath.Join(b.dir, AppDir))
+	}
+	for _, d := range dirs {
 		cmd := exec.CommandContext(ctx, py, "-m", "compileall", "-q", "-j", "0",
 			"--invalidation-mode", "unchecked-hash", "-s", b.dir, "-p", b.final, d)
 		cmd.Env = append(cleanEnv(), "PYTHONHASHSEED=0", "SOURCE_DATE_EPOCH=0")

@@ -54,6 +54,7 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newLockCommand(g),
 		newInstallCommand(g),
 		newRunCommand(g),
+		newDevCommand(g),
 		newExportCommand(g),
 		newAuditCommand(g),
 		newDocsCommand(g, root),

@@ -193,7 +193,9 @@ func (t *tracker) linkFile(link func(src, dst string) error, src, dst string, mo
 	if err != nil {
 		return w, fmt.Errorf("unpacked copy: %w", err)
 	}
-	if !fi.Mode().IsRegular() || fi.Size() != want.Size || fi.Mode().Perm() != mode {
+	// Only the executable bits count: a store seals the files it links
+	// read-only, and a hardlink shares that mode with the unpacked copy.
+	if !fi.Mode().IsRegular() || fi.Size() != want.Size || fi.Mode().Perm()&0o111 != mode&0o111 {
 		return w, fmt.Errorf("%w: unpacked copy %q is %v with %d bytes, want %v with %d: delete the unpacked tree and unpack again",
 			ErrRecord, src, fi.Mode(), fi.Size(), mode, want.Size)
 	}
