@@ -1,0 +1,358 @@
+package install
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/pyenv"
+	"github.com/bitpoll-install/bitpoll-install/resolve"
+	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
+	"github.com/bitpoll-install/bitpoll-install/store"
+)
+
+// BenchmarkInstall installs one lock (the fixture app plus the default
+// extras: gunicorn, whitenoise, psycopg[binary]) with bitpoll-install, uv
+// and pip in the same run, each as a child process so that all are timed
+// and measured alike. "cold" starts from an empty cache, "warm" from a
+// full one with a new venv (and, for bitpoll-install, a new store path).
+//
+// Metrics besides ns/op: peak-MB is the largest resident set of the
+// child or of any process it waited for (wait4's ru_maxrss, read by a
+// small launcher whose own 8 MB or so is the floor: see launcher), and
+// venv+wheels-ms is the part of a bitpoll-install build from the verified
+// app tree to the installed venv: fetch, venv and wheels, without
+// bytecode, collectstatic and compilemessages. uv is asked to compile
+// bytecode, as pip and bitpoll-install do.
+func BenchmarkInstall(b *testing.B) {
+	e := newBenchEnv(b)
+
+	b.Run("bitpoll-install/cold", func(b *testing.B) {
+		var peak, phase float64
+		for i := 0; i < b.N; i++ {
+			root := e.scratch(b)
+			r := e.install(b, root)
+			peak, phase = max(peak, r.peakMB), phase+r.phaseMS
+			e.remove(b, root)
+		}
+		b.ReportMetric(peak, "peak-MB")
+		b.ReportMetric(phase/float64(b.N), "venv+wheels-ms/op")
+	})
+
+	b.Run("bitpoll-install/warm", func(b *testing.B) {
+		b.StopTimer()
+		warm := e.scratch(b)
+		e.install(b, warm)
+		cache := store.Layout{Root: warm}.CacheDir()
+		b.StartTimer()
+		var peak, phase float64
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			root := e.scratch(b)
+			link := store.Layout{Root: root}.CacheDir()
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.Symlink(cache, link); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			r := e.install(b, root)
+			peak, phase = max(peak, r.peakMB), phase+r.phaseMS
+			e.remove(b, root)
+		}
+		b.ReportMetric(peak, "peak-MB")
+		b.ReportMetric(phase/float64(b.N), "venv+wheels-ms/op")
+		e.remove(b, warm)
+	})
+
+	b.Run("uv/cold", func(b *testing.B) {
+		e.needUV(b)
+		var peak float64
+		for i := 0; i < b.N; i++ {
+			dir := e.scratch(b)
+			peak = max(peak, e.uvInstall(b, dir, "--no-cache"))
+			e.remove(b, dir)
+		}
+		b.ReportMetric(peak, "peak-MB")
+	})
+
+	b.Run("uv/warm", func(b *testing.B) {
+		e.needUV(b)
+		b.StopTimer()
+		cache := e.scratch(b)
+		warm := e.scratch(b)
+		e.uvInstall(b, warm, "--cache-dir", cache)
+		e.remove(b, warm)
+		b.StartTimer()
+		var peak float64
+		for i := 0; i < b.N; i++ {
+			dir := e.scratch(b)
+			peak = max(peak, e.uvInstall(b, dir, "--cache-dir", cache))
+			e.remove(b, dir)
+		}
+		b.ReportMetric(peak, "peak-MB")
+		e.remove(b, cache)
+	})
+
+	b.Run("pip/cold", func(b *testing.B) {
+		var peak float64
+		for i := 0; i < b.N; i++ {
+			dir := e.scratch(b)
+			venv := filepath.Join(dir, "venv")
+			peak = max(peak, e.run(b, nil, e.python.Path, "-m", "venv", venv).peakMB)
+			peak = max(peak, e.run(b, nil, filepath.Join(venv, "bin", "python"), "-m", "pip", "install", "--quiet",
+				"--disable-pip-version-check", "--require-hashes", "--no-cache-dir", "--only-binary", ":all:", "-r", e.requirements).peakMB)
+			e.remove(b, dir)
+		}
+		b.ReportMetric(peak, "peak-MB")
+	})
+}
+
+// benchEnv is what every sub-benchmark shares: one lock, written as a
+// bitpoll.lock and as a hashed requirements file, one interpreter and the
+// CLI binary.
+type benchEnv struct {
+	python       *pyenv.Interpreter
+	cli          string
+	lock         string // the bitpoll.lock file
+	requirements string // name==version --hash=sha256:... for the same files
+	tmp          string
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	benchNeedsPyPI(b)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		b.Skip("the go command is not on PATH: it builds the CLI the benchmark runs")
+	}
+	python := benchPython(b)
+	e := &benchEnv{python: python, tmp: b.TempDir()}
+
+	e.cli = filepath.Join(e.tmp, "bitpoll-install")
+	if out, err := exec.Command(goTool, "build", "-o", e.cli, "github.com/bitpoll-install/bitpoll-install/cmd/bitpoll-install").CombinedOutput(); err != nil {
+		b.Fatalf("build the CLI: %v\n%s", err, out)
+	}
+
+	l := benchLock(b, python)
+	e.lock = filepath.Join(e.tmp, "bitpoll.lock")
+	if err := lockfile.WriteFile(e.lock, l); err != nil {
+		b.Fatal(err)
+	}
+	targets, err := l.ParsedTargets()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sel, err := l.ForTarget(targets[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lines []string
+	for _, s := range sel {
+		lines = append(lines, s.Package.Name+"=="+s.Package.Version+" --hash=sha256:"+s.File.SHA256)
+	}
+	e.requirements = filepath.Join(e.tmp, "requirements.txt")
+	if err := os.WriteFile(e.requirements, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// benchLock locks the fixture app with resolve.DefaultExtra, leaving out
+// the extras the app already pins.
+func benchLock(b *testing.B, it *pyenv.Interpreter) *lockfile.Lock {
+	b.Helper()
+	reqs, err := resolve.ReadRequirements(fixtureApp, "requirements.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var extra []string
+	for _, s := range resolve.DefaultExtra {
+		r, err := pep508.ParseRequirement(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !slices.ContainsFunc(reqs, func(q resolve.Requirement) bool { return q.Name == r.Name }) {
+			extra = append(extra, s)
+		}
+	}
+	target := "cp" + strings.ReplaceAll(it.Minor, ".", "") + "-" + it.Arch
+	l, err := resolve.Lock(context.Background(), index.New(index.Options{}), resolve.LockOptions{
+		App:          resolve.AppSource{Src: fixtureApp, Version: "1.0.0"},
+		Extra:        extra,
+		Targets:      []string{target},
+		Glibc:        resolve.DefaultGlibc,
+		ExcludeNewer: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC),
+		CreatedBy:    "bitpoll-install benchmark",
+		WorkDir:      b.TempDir(),
+	}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+func benchNeedsPyPI(b *testing.B) {
+	b.Helper()
+	if testing.Short() {
+		b.Skip("installs real PyPI wheels: skipped under -short")
+	}
+	if os.Getenv("BITPOLL_OFFLINE") != "" {
+		b.Skip("installs real PyPI wheels: skipped because BITPOLL_OFFLINE is set")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("https://pypi.org/simple/pip/")
+	if err != nil {
+		b.Skipf("PyPI is unreachable (%v)", err)
+	}
+	resp.Body.Close()
+}
+
+func benchPython(b *testing.B) *pyenv.Interpreter {
+	b.Helper()
+	var wants []pyenv.Want
+	for _, v := range []string{"3.13", "3.12", "3.11", "3.14"} {
+		wants = append(wants, pyenv.Want{Version: v})
+	}
+	it, err := pyenv.Find(context.Background(), wants, pyenv.FindOptions{})
+	if err != nil {
+		b.Skipf("no CPython 3.11-3.14 here: %v", err)
+	}
+	return it
+}
+
+func (e *benchEnv) needUV(b *testing.B) {
+	if _, err := exec.LookPath("uv"); err != nil {
+		b.Skip("uv is not on PATH: install uv to compare with it")
+	}
+}
+
+// scratch is a new empty directory; remove deletes it between iterations
+// so that the disk does not fill up during long runs.
+func (e *benchEnv) scratch(b *testing.B) string {
+	dir, err := os.MkdirTemp(e.tmp, "run-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// remove deletes dir, first making the read-only store paths writable.
+func (e *benchEnv) remove(b *testing.B, dir string) {
+	b.StopTimer()
+	defer b.StartTimer()
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	if err := os.RemoveAll(dir); err != nil {
+		b.Fatal(err)
+	}
+}
+
+type childRun struct {
+	peakMB  float64
+	phaseMS float64
+}
+
+// launcher runs argv[2:] and writes its ru_maxrss (KiB) to argv[1]. The
+// child is not started from the test process directly because Linux
+// carries the resident high-water mark of the process that calls exec
+// into the new program's ru_maxrss: the test binary's own size would be
+// the floor of every measurement. A bare Python (-I -S) is a small floor.
+const launcher = `import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, ru = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(ru.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+`
+
+// run runs a child process and returns its peak memory; each line it
+// writes to stderr goes to onLine as it arrives.
+func (e *benchEnv) run(b *testing.B, onLine func(string), name string, args ...string) childRun {
+	b.Helper()
+	rss, err := os.CreateTemp(e.tmp, "maxrss-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rss.Close()
+	defer os.Remove(rss.Name())
+	cmd := exec.Command(e.python.Path, append([]string{"-I", "-S", "-c", launcher, rss.Name(), name}, args...)...)
+	cmd.Env = cleanEnv()
+	var out, errOut strings.Builder
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	tee := io.TeeReader(stderr, &errOut)
+	sc := bufio.NewScanner(tee)
+	for sc.Scan() {
+		if onLine != nil {
+			onLine(sc.Text())
+		}
+	}
+	_, _ = io.Copy(io.Discard, tee) // after an overlong line, so the child never blocks
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tail([]byte(out.String()+errOut.String())))
+	}
+	data, err := os.ReadFile(rss.Name())
+	if err != nil {
+		b.Fatal(err)
+	}
+	kib, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		b.Fatalf("read the peak memory of %s: %v", name, err)
+	}
+	return childRun{peakMB: float64(kib) / 1024}
+}
+
+// install runs `bitpoll-install install` into root and times its
+// venv+wheels phase from the progress lines on stderr.
+func (e *benchEnv) install(b *testing.B, root string) childRun {
+	b.Helper()
+	var from, to time.Time
+	r := e.run(b, func(line string) {
+		switch {
+		case strings.HasPrefix(line, "verified "):
+			from = time.Now()
+		case strings.HasPrefix(line, "installed ") && strings.HasSuffix(line, "into the venv"):
+			to = time.Now()
+		}
+	}, e.cli, "--root", root, "install", "--lock", e.lock, "--app-source", fixtureApp, "--python", e.python.Path)
+	if from.IsZero() || to.IsZero() {
+		b.Fatal(`bitpoll-install printed no "verified ..." or "installed ... into the venv" line: the venv+wheels phase cannot be timed`)
+	}
+	r.phaseMS = float64(to.Sub(from).Microseconds()) / 1000
+	return r
+}
+
+// uvInstall makes a venv in dir and installs the hashed requirements with
+// uv; cache is uv's cache flag(s). It returns the peak memory of both steps.
+func (e *benchEnv) uvInstall(b *testing.B, dir string, cache ...string) float64 {
+	b.Helper()
+	venv := filepath.Join(dir, "venv")
+	args := append([]string{"venv", "--quiet", "--python", e.python.Path}, cache...)
+	peak := e.run(b, nil, "uv", append(args, venv)...).peakMB
+	args = append([]string{"pip", "install", "--quiet", "--require-hashes", "--compile-bytecode", "--python", filepath.Join(venv, "bin", "python")}, cache...)
+	return max(peak, e.run(b, nil, "uv", append(args, "-r", e.requirements)...).peakMB)
+}
