@@ -2,10 +2,8 @@ package install
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +16,6 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/resolve"
-	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
@@ -133,12 +130,12 @@ type benchEnv struct {
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {
-	benchNeedsPyPI(b)
+	needNetwork(b)
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		b.Skip("the go command is not on PATH: it builds the CLI the benchmark runs")
 	}
-	python := benchPython(b)
+	python := hostPython(b)
 	e := &benchEnv{python: python, tmp: b.TempDir()}
 
 	e.cli = filepath.Join(e.tmp, "bitpoll-install")
@@ -188,49 +185,7 @@ func benchLock(b *testing.B, it *pyenv.Interpreter) *lockfile.Lock {
 			extra = append(extra, s)
 		}
 	}
-	target := "cp" + strings.ReplaceAll(it.Minor, ".", "") + "-" + it.Arch
-	l, err := resolve.Lock(context.Background(), index.New(index.Options{}), resolve.LockOptions{
-		App:          resolve.AppSource{Src: fixtureApp, Version: "1.0.0"},
-		Extra:        extra,
-		Targets:      []string{target},
-		Glibc:        resolve.DefaultGlibc,
-		ExcludeNewer: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC),
-		CreatedBy:    "bitpoll-install benchmark",
-		WorkDir:      b.TempDir(),
-	}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return l
-}
-
-func benchNeedsPyPI(b *testing.B) {
-	b.Helper()
-	if testing.Short() {
-		b.Skip("installs real PyPI wheels: skipped under -short")
-	}
-	if os.Getenv("BITPOLL_OFFLINE") != "" {
-		b.Skip("installs real PyPI wheels: skipped because BITPOLL_OFFLINE is set")
-	}
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("https://pypi.org/simple/pip/")
-	if err != nil {
-		b.Skipf("PyPI is unreachable (%v)", err)
-	}
-	resp.Body.Close()
-}
-
-func benchPython(b *testing.B) *pyenv.Interpreter {
-	b.Helper()
-	var wants []pyenv.Want
-	for _, v := range []string{"3.13", "3.12", "3.11", "3.14"} {
-		wants = append(wants, pyenv.Want{Version: v})
-	}
-	it, err := pyenv.Find(context.Background(), wants, pyenv.FindOptions{})
-	if err != nil {
-		b.Skipf("no CPython 3.11-3.14 here: %v", err)
-	}
-	return it
+	return lockFixture(b, it, extra...)
 }
 
 func (e *benchEnv) needUV(b *testing.B) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -159,17 +158,6 @@ func allowedIDs() []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// listenPort asks the kernel for a free TCP port on 127.0.0.1.
-func listenPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // syncBuffer collects the server's output from several goroutines.
@@ -327,7 +315,7 @@ func serveAndUse(ctx context.Context, t *testing.T, res *Result, ref string) {
 	var logs syncBuffer
 	ready := make(chan string, 1)
 	served := make(chan error, 1)
-	port := listenPort(t)
+	port := freePort(t)
 	go func() {
 		served <- Serve(ctx, res, ServeOptions{
 			Port:     port,

@@ -26,7 +26,7 @@ import (
 // fixtureApp is our own small Django project laid out like Bitpoll.
 const fixtureApp = "../testdata/fixtureapp"
 
-func needNetwork(t *testing.T) {
+func needNetwork(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("installs real PyPI wheels: skipped under -short")
@@ -43,7 +43,7 @@ func needNetwork(t *testing.T) {
 }
 
 // hostPython finds any CPython 3.11 to 3.14 on this machine.
-func hostPython(t *testing.T) *pyenv.Interpreter {
+func hostPython(t testing.TB) *pyenv.Interpreter {
 	t.Helper()
 	var wants []pyenv.Want
 	for _, v := range []string{"3.13", "3.12", "3.11", "3.14"} {
@@ -56,13 +56,17 @@ func hostPython(t *testing.T) *pyenv.Interpreter {
 	return it
 }
 
-// lockFixture locks the fixture app for it's target against real PyPI.
-func lockFixture(t *testing.T, it *pyenv.Interpreter) *lockfile.Lock {
+// lockFixture locks the fixture app for it's target against real PyPI,
+// with extra requirements (gunicorn alone when none are given).
+func lockFixture(t testing.TB, it *pyenv.Interpreter, extra ...string) *lockfile.Lock {
 	t.Helper()
+	if len(extra) == 0 {
+		extra = []string{"gunicorn==27.0.1"}
+	}
 	target := "cp" + strings.ReplaceAll(it.Minor, ".", "") + "-" + it.Arch
 	l, err := resolve.Lock(context.Background(), index.New(index.Options{}), resolve.LockOptions{
 		App:          resolve.AppSource{Src: fixtureApp, Version: "1.0.0"},
-		Extra:        []string{"gunicorn==27.0.1"},
+		Extra:        extra,
 		Targets:      []string{target},
 		Glibc:        resolve.DefaultGlibc,
 		ExcludeNewer: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC),
