@@ -196,11 +196,11 @@ func (b *builder) run(ctx context.Context) error {
 	if err := b.installAll(ctx, venv, paths); err != nil {
 		return err
 	}
-	if err := b.compile(ctx, venv); err != nil {
+	if err := b.compile(ctx); err != nil {
 		return err
 	}
 	if !b.o.VenvOnly {
-		if err := b.prepareApp(ctx, venv); err != nil {
+		if err := b.prepareApp(ctx); err != nil {
 			return err
 		}
 	}
@@ -270,7 +270,7 @@ func (b *builder) fetchFiles(ctx context.Context) (map[string]string, error) {
 		if !s.IsSdist {
 			continue
 		}
-		for _, br := range b.buildClosure(s.Package) {
+		for _, br := range b.buildClosure() {
 			if f, ok := br.Pick(b.target); ok {
 				arts = append(arts, fetch.Artifact{Name: f.File.Name, URL: f.File.URL, Size: f.File.Size, SHA256: f.File.SHA256})
 			}
@@ -280,16 +280,15 @@ func (b *builder) fetchFiles(ctx context.Context) (map[string]string, error) {
 	return d.Fetch(ctx, arts)
 }
 
-// buildClosure is the build-only packages an sdist entry needs; the lock
-// lists them flat, and all of them go into its build environment.
-func (b *builder) buildClosure(p *lockfile.Package) []*lockfile.Package {
+// buildClosure is the build-only packages the sdist entries need; the lock
+// lists them flat, and all of them go into every build environment.
+func (b *builder) buildClosure() []*lockfile.Package {
 	var out []*lockfile.Package
 	for i := range b.lock.Packages {
 		if q := &b.lock.Packages[i]; q.BuildOnly {
 			out = append(out, q)
 		}
 	}
-	_ = p
 	return out
 }
 
@@ -320,7 +319,7 @@ func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[st
 		sha := s.File.SHA256
 		if s.IsSdist {
 			var buildWheels []string
-			for _, br := range b.buildClosure(s.Package) {
+			for _, br := range b.buildClosure() {
 				if f, ok := br.Pick(b.target); ok {
 					p, err := byName(f.File.SHA256, f.File.Name)
 					if err != nil {
@@ -376,7 +375,7 @@ func linkOrCopy(src, dst string) error {
 
 // compile writes bytecode for the venv and the app, deterministically
 // (hash-based pycs) and with the final paths baked in.
-func (b *builder) compile(ctx context.Context, venv *pyenv.Venv) error {
+func (b *builder) compile(ctx context.Context) error {
 	py := filepath.Join(b.dir, VenvDir, "bin", "python")
 	dirs := []string{filepath.Join(b.dir, VenvDir, "lib")}
 	if !b.o.VenvOnly {
@@ -390,13 +389,12 @@ func (b *builder) compile(ctx context.Context, venv *pyenv.Venv) error {
 			return fmt.Errorf("compile bytecode in %s: %w\n%s", d, err, tail(out))
 		}
 	}
-	_ = venv
 	return nil
 }
 
 // prepareApp drops the settings shim into the project and runs
 // collectstatic and compilemessages into the store.
-func (b *builder) prepareApp(ctx context.Context, venv *pyenv.Venv) error {
+func (b *builder) prepareApp(ctx context.Context) error {
 	app := filepath.Join(b.dir, AppDir)
 	project, err := findProject(app)
 	if err != nil {
@@ -446,7 +444,6 @@ func (b *builder) prepareApp(ctx context.Context, venv *pyenv.Venv) error {
 	} else if err := run("compilemessages"); err != nil {
 		return err
 	}
-	_ = venv
 	return nil
 }
 
