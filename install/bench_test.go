@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/resolve"
@@ -130,12 +131,12 @@ type benchEnv struct {
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {
-	needNetwork(b)
+	testkit.NeedNetwork(b)
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		b.Skip("the go command is not on PATH: it builds the CLI the benchmark runs")
 	}
-	python := hostPython(b)
+	python := testkit.HostPython(b)
 	e := &benchEnv{python: python, tmp: b.TempDir()}
 
 	e.cli = filepath.Join(e.tmp, "bitpoll-install")
@@ -171,7 +172,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 // the extras the app already pins.
 func benchLock(b *testing.B, it *pyenv.Interpreter) *lockfile.Lock {
 	b.Helper()
-	reqs, err := resolve.ReadRequirements(fixtureApp, "requirements.txt")
+	reqs, err := resolve.ReadRequirements(testkit.FixtureApp(), "requirements.txt")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func benchLock(b *testing.B, it *pyenv.Interpreter) *lockfile.Lock {
 			extra = append(extra, s)
 		}
 	}
-	return lockFixture(b, it, extra...)
+	return testkit.LockFixture(b, testkit.Target(it), extra...)
 }
 
 func (e *benchEnv) needUV(b *testing.B) {
@@ -293,7 +294,7 @@ func (e *benchEnv) install(b *testing.B, root string) childRun {
 		case strings.HasPrefix(line, "installed ") && strings.HasSuffix(line, "into the venv"):
 			to = time.Now()
 		}
-	}, e.cli, "--root", root, "install", "--lock", e.lock, "--app-source", fixtureApp, "--python", e.python.Path)
+	}, e.cli, "--root", root, "install", "--lock", e.lock, "--app-source", testkit.FixtureApp(), "--python", e.python.Path)
 	if from.IsZero() || to.IsZero() {
 		b.Fatal(`bitpoll-install printed no "verified ..." or "installed ... into the venv" line: the venv+wheels phase cannot be timed`)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -15,92 +14,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bitpoll-install/bitpoll-install/lockfile"
-	"github.com/bitpoll-install/bitpoll-install/pyenv"
-	"github.com/bitpoll-install/bitpoll-install/resolve"
-	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/treehash"
 )
-
-// fixtureApp is our own small Django project laid out like Bitpoll.
-const fixtureApp = "../testdata/fixtureapp"
-
-func needNetwork(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("installs real PyPI wheels: skipped under -short")
-	}
-	if os.Getenv("BITPOLL_OFFLINE") != "" {
-		t.Skip("installs real PyPI wheels: skipped because BITPOLL_OFFLINE is set")
-	}
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("https://pypi.org/simple/pip/")
-	if err != nil {
-		t.Skipf("PyPI is unreachable (%v)", err)
-	}
-	resp.Body.Close()
-}
-
-// hostPython finds any CPython 3.11 to 3.14 on this machine.
-func hostPython(t testing.TB) *pyenv.Interpreter {
-	t.Helper()
-	var wants []pyenv.Want
-	for _, v := range []string{"3.13", "3.12", "3.11", "3.14"} {
-		wants = append(wants, pyenv.Want{Version: v})
-	}
-	it, err := pyenv.Find(context.Background(), wants, pyenv.FindOptions{})
-	if err != nil {
-		t.Skipf("no CPython 3.11-3.14 here: %v", err)
-	}
-	return it
-}
-
-// lockFixture locks the fixture app for it's target against real PyPI,
-// with extra requirements (gunicorn alone when none are given).
-func lockFixture(t testing.TB, it *pyenv.Interpreter, extra ...string) *lockfile.Lock {
-	t.Helper()
-	if len(extra) == 0 {
-		extra = []string{"gunicorn==27.0.1"}
-	}
-	target := "cp" + strings.ReplaceAll(it.Minor, ".", "") + "-" + it.Arch
-	l, err := resolve.Lock(context.Background(), index.New(index.Options{}), resolve.LockOptions{
-		App:          resolve.AppSource{Src: fixtureApp, Version: "1.0.0"},
-		Extra:        extra,
-		Targets:      []string{target},
-		Glibc:        resolve.DefaultGlibc,
-		ExcludeNewer: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC),
-		CreatedBy:    "bitpoll-install test",
-		WorkDir:      t.TempDir(),
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // TestInstallFixtureEndToEnd locks, builds, activates and serves the
 // fixture project with real PyPI wheels, then creates an object through
 // its form (CSRF included) and reads it back.
 func TestInstallFixtureEndToEnd(t *testing.T) {
-	needNetwork(t)
-	it := hostPython(t)
-	l := lockFixture(t, it)
+	testkit.NeedNetwork(t)
+	it := testkit.HostPython(t)
+	l := testkit.LockFixture(t, testkit.Target(it), "gunicorn==27.0.1", "whitenoise==6.12.0")
 	layout := store.Layout{Root: t.TempDir()}
 	ctx := context.Background()
 
 	start := time.Now()
-	res, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: fixtureApp})
+	res, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: testkit.FixtureApp()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +52,20 @@ func TestInstallFixtureEndToEnd(t *testing.T) {
 			t.Errorf("the store path lacks %s: %v", rel, err)
 		}
 	}
+	// WhiteNoise in the lock: each static file has its gzip variant.
+	if _, err := os.Stat(filepath.Join(res.Path, StaticDir, "polls", "poll.js.gz")); err != nil {
+		t.Errorf("no compressed variant of polls/poll.js: %v", err)
+	}
+	// The shim has its bytecode from the build: Python run as root would
+	// otherwise write it into the sealed path.
+	if pycs, _ := filepath.Glob(filepath.Join(res.Path, AppDir, "fixtureapp", "__pycache__", "settings_local.*.pyc")); len(pycs) != 1 {
+		t.Errorf("the store path has %d compiled settings_local modules, want 1", len(pycs))
+	}
 	if _, err := os.Stat(filepath.Join(res.Path, VenvDir, "bin", "gunicorn")); err != nil {
 		t.Errorf("the venv has no gunicorn launcher: %v", err)
 	}
 
-	gen, switched, err := Activate(ctx, layout, res.Path)
+	gen, switched, err := Activate(ctx, layout, res.Path, store.Hooks{})
 	if err != nil || !switched || gen.N != 1 {
 		t.Fatalf("Activate = %+v, %v, %v; want generation 1, switched", gen, switched, err)
 	}
@@ -136,7 +75,7 @@ func TestInstallFixtureEndToEnd(t *testing.T) {
 
 	// The same inputs reuse the store path.
 	start = time.Now()
-	again, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: fixtureApp})
+	again, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: testkit.FixtureApp()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +83,7 @@ func TestInstallFixtureEndToEnd(t *testing.T) {
 	if again.Built || again.Path != res.Path {
 		t.Errorf("second Build = %+v, want the same path, not rebuilt", again)
 	}
-	if _, switched, _ := Activate(ctx, layout, res.Path); switched {
+	if _, switched, _ := Activate(ctx, layout, res.Path, store.Hooks{}); switched {
 		t.Error("Activate of the current path made a new generation")
 	}
 
@@ -152,7 +91,7 @@ func TestInstallFixtureEndToEnd(t *testing.T) {
 }
 
 func serveAndPost(t *testing.T, res *Result, layout store.Layout) {
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -230,11 +169,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 // TestBuildRefusesWrongSource gives a source whose files differ from the
 // locked tree: nothing may reach the store.
 func TestBuildRefusesWrongSource(t *testing.T) {
-	needNetwork(t)
-	it := hostPython(t)
-	l := lockFixture(t, it)
+	testkit.NeedNetwork(t)
+	it := testkit.HostPython(t)
+	l := testkit.LockFixture(t, testkit.Target(it))
 	src := t.TempDir()
-	if err := os.CopyFS(src, os.DirFS(fixtureApp)); err != nil {
+	if err := os.CopyFS(src, os.DirFS(testkit.FixtureApp())); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(src, "manage.py"), []byte("# changed\n"), 0o755); err != nil {
@@ -263,12 +202,12 @@ func TestBuildRefusesWrongSource(t *testing.T) {
 // TestDevRunsCheckout runs manage.py of a live checkout against the locked
 // venv, after a full build shared the wheel cache with it.
 func TestDevRunsCheckout(t *testing.T) {
-	needNetwork(t)
-	it := hostPython(t)
-	l := lockFixture(t, it)
+	testkit.NeedNetwork(t)
+	it := testkit.HostPython(t)
+	l := testkit.LockFixture(t, testkit.Target(it))
 	layout := store.Layout{Root: t.TempDir()}
 	ctx := context.Background()
-	if _, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: fixtureApp}); err != nil {
+	if _, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: testkit.FixtureApp()}); err != nil {
 		t.Fatal(err)
 	}
 	// The venv-only path hardlinks from the same unpacked cache that the
@@ -281,7 +220,7 @@ func TestDevRunsCheckout(t *testing.T) {
 		t.Errorf("the venv-only store path has an app dir (%v)", err)
 	}
 	checkout := t.TempDir()
-	if err := os.CopyFS(checkout, os.DirFS(fixtureApp)); err != nil {
+	if err := os.CopyFS(checkout, os.DirFS(testkit.FixtureApp())); err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder

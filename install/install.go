@@ -18,15 +18,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bitpoll-install/bitpoll-install/fetch"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
-	"github.com/bitpoll-install/bitpoll-install/pyenv/build"
-	"github.com/bitpoll-install/bitpoll-install/pyenv/wheel"
 	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 	"github.com/bitpoll-install/bitpoll-install/store"
@@ -49,6 +50,9 @@ type Options struct {
 	// which runs a live checkout against it.
 	VenvOnly bool
 	Progress progress.Reporter
+	// Hooks sees each build phase and the store's; tests use it to kill
+	// the process at exact points. Zero in production.
+	Hooks store.Hooks
 }
 
 // Result is a built (or already present) store path.
@@ -59,6 +63,18 @@ type Result struct {
 	Target  wheeltag.Target
 	Project string // the Django project package inside the app ("bitpoll")
 }
+
+// The phases of a build, in order. Options.Hooks.At is called as each
+// begins, with the .partial directory; the store's own phases follow.
+const (
+	PhaseFetchApp   store.Phase = "fetch-app"
+	PhaseFetchFiles store.Phase = "fetch-files"
+	PhaseVenv       store.Phase = "venv"
+	PhaseWheels     store.Phase = "install-wheels"
+	PhaseCompile    store.Phase = "compile"
+	PhasePrepareApp store.Phase = "prepare-app"
+	PhaseManifest   store.Phase = "manifest"
+)
 
 // Paths inside a store path.
 const (
@@ -113,6 +129,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.Hooks = o.Hooks
 	unlock, err := st.Lock(ctx)
 	if err != nil {
 		return nil, err
@@ -180,30 +197,44 @@ type builder struct {
 func (b *builder) run(ctx context.Context) error {
 	rep := b.o.Progress
 	rep.Log(fmt.Sprintf("building %s %s for %s with %s", b.lock.App.Name, b.lock.App.Version, b.target, b.interp))
+	phase := func(p store.Phase) { b.o.Hooks.Call(p, b.dir) }
 	if !b.o.VenvOnly {
+		phase(PhaseFetchApp)
 		if err := b.fetchApp(ctx); err != nil {
 			return err
 		}
+		// The shim goes in before bytecode is compiled, so that it has its
+		// .pyc too: Python run as root would write one into the sealed
+		// store path.
+		if err := b.addShim(); err != nil {
+			return err
+		}
 	}
+	phase(PhaseFetchFiles)
 	paths, err := b.fetchFiles(ctx)
 	if err != nil {
 		return err
 	}
+	phase(PhaseVenv)
 	venv, err := pyenv.CreateVenv(filepath.Join(b.dir, VenvDir), b.interp)
 	if err != nil {
 		return err
 	}
+	phase(PhaseWheels)
 	if err := b.installAll(ctx, venv, paths); err != nil {
 		return err
 	}
+	phase(PhaseCompile)
 	if err := b.compile(ctx); err != nil {
 		return err
 	}
 	if !b.o.VenvOnly {
+		phase(PhasePrepareApp)
 		if err := b.prepareApp(ctx); err != nil {
 			return err
 		}
 	}
+	phase(PhaseManifest)
 	return b.writeManifest()
 }
 
@@ -292,10 +323,11 @@ func (b *builder) buildClosure() []*lockfile.Package {
 	return out
 }
 
+// installAll installs the selected distributions into venv, several at
+// once, then gives them bytecode from the cache (see pycCache), compiling
+// what it lacks.
 func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[string]string) error {
-	finalPython := filepath.Join(b.final, VenvDir, "bin", "python")
-	unpackRoot := filepath.Join(b.o.Layout.CacheDir(), "unpacked-v1")
-	if err := os.MkdirAll(unpackRoot, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(b.o.Layout.CacheDir(), unpackedDir), 0o755); err != nil {
 		return err
 	}
 	// The cache names files by hash; installers want the wheel's own name.
@@ -311,47 +343,27 @@ func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[st
 		}
 		return p, nil
 	}
-	for _, s := range b.sel {
-		whl, err := byName(s.File.SHA256, s.File.Name)
-		if err != nil {
+	dists := make([]installed, len(b.sel))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, s := range b.sel {
+		g.Go(func() (err error) {
+			dists[i], err = b.installWheel(gctx, venv, s, byName)
 			return err
-		}
-		sha := s.File.SHA256
-		if s.IsSdist {
-			var buildWheels []string
-			for _, br := range b.buildClosure() {
-				if f, ok := br.Pick(b.target); ok {
-					p, err := byName(f.File.SHA256, f.File.Name)
-					if err != nil {
-						return err
-					}
-					buildWheels = append(buildWheels, p)
-				}
-			}
-			built, err := build.BuildWheel(ctx, whl, s.File.SHA256, build.Options{
-				Interp: b.interp, BuildWheels: buildWheels, CacheDir: b.o.Layout.CacheDir(), Target: b.target.String(),
-			})
-			if err != nil {
-				return fmt.Errorf("build %s %s from source: %w", s.Package.Name, s.Package.Version, err)
-			}
-			whl = built
-			sha = "built-" + sha + "-" + b.target.String()
-		}
-		// Each wheel unpacks once into the cache; venvs hardlink from it.
-		unpacked := filepath.Join(unpackRoot, sha)
-		if _, err := os.Stat(unpacked); errors.Is(err, os.ErrNotExist) {
-			if _, err := wheel.Unpack(whl, unpacked, wheel.Options{}); err != nil {
-				return err
-			}
-		}
-		scheme := wheel.Scheme{
-			Purelib: venv.Scheme.Purelib, Platlib: venv.Scheme.Platlib, Scripts: venv.Scheme.Scripts,
-			Headers: filepath.Join(venv.Scheme.Headers, s.Package.Name), Data: venv.Scheme.Data,
-		}
-		_, err = wheel.Install(whl, scheme, wheel.Options{Python: finalPython, Installer: "bitpoll-install", Unpacked: unpacked, Link: linkOrCopy})
-		if err != nil {
-			return err
-		}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	pycs, err := b.pycCache(venv)
+	if err != nil {
+		return err
+	}
+	if err := pycs.fill(ctx, venv.Dir, dists); err != nil {
+		return err
+	}
+	if err := pycs.link(venv.Dir, dists); err != nil {
+		return err
 	}
 	b.o.Progress.Log(fmt.Sprintf("installed %d distributions into the venv", len(b.sel)))
 	return nil
@@ -373,37 +385,49 @@ func linkOrCopy(src, dst string) error {
 	return os.WriteFile(dst, data, fi.Mode().Perm())
 }
 
-// compile writes bytecode for the venv and the app, deterministically
-// (hash-based pycs) and with the final paths baked in.
+// compile writes bytecode for the app, deterministically (hash-based
+// pycs) and with the final paths baked in. The venv's bytecode came from
+// the cache with its wheels (installAll).
 func (b *builder) compile(ctx context.Context) error {
-	py := filepath.Join(b.dir, VenvDir, "bin", "python")
-	dirs := []string{filepath.Join(b.dir, VenvDir, "lib")}
-	if !b.o.VenvOnly {
-		dirs = append(dirs, filepath.Join(b.dir, AppDir))
+	if b.o.VenvOnly {
+		return nil
 	}
-	for _, d := range dirs {
-		cmd := exec.CommandContext(ctx, py, "-m", "compileall", "-q", "-j", "0",
-			"--invalidation-mode", "unchecked-hash", "-s", b.dir, "-p", b.final, d)
-		cmd.Env = append(cleanEnv(), "PYTHONHASHSEED=0", "SOURCE_DATE_EPOCH=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("compile bytecode in %s: %w\n%s", d, err, tail(out))
-		}
+	py := filepath.Join(b.dir, VenvDir, "bin", "python")
+	d := filepath.Join(b.dir, AppDir)
+	cmd := exec.CommandContext(ctx, py, "-m", "compileall", "-q", "-j", "0",
+		"--invalidation-mode", "unchecked-hash", "-s", b.dir, "-p", b.final, d)
+	cmd.Env = append(cleanEnv(), "PYTHONHASHSEED=0", "SOURCE_DATE_EPOCH=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("compile bytecode in %s: %w\n%s", d, err, tail(out))
 	}
 	return nil
 }
 
-// prepareApp drops the settings shim into the project and runs
-// collectstatic and compilemessages into the store.
-func (b *builder) prepareApp(ctx context.Context) error {
-	app := filepath.Join(b.dir, AppDir)
-	project, err := findProject(app)
+// has reports whether the environment holds the named distribution.
+func (b *builder) has(name string) bool {
+	for _, s := range b.sel {
+		if s.Package.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// addShim drops the settings shim into the app's Django project.
+func (b *builder) addShim() error {
+	project, err := findProject(filepath.Join(b.dir, AppDir))
 	if err != nil {
 		return err
 	}
 	b.project = project
-	if err := os.WriteFile(filepath.Join(app, project, "settings_local.py"), shim.SettingsLocal, 0o644); err != nil {
-		return err
+	if err := os.WriteFile(filepath.Join(b.dir, AppDir, project, "settings_local.py"), shim.SettingsLocal, 0o644); err != nil {
+		return fmt.Errorf("add the settings shim: %w", err)
 	}
+	return nil
+}
+
+// prepareApp runs collectstatic and compilemessages into the store.
+func (b *builder) prepareApp(ctx context.Context) error {
 	tmp, err := os.MkdirTemp("", "bitpoll-build-")
 	if err != nil {
 		return err
@@ -429,7 +453,7 @@ func (b *builder) prepareApp(ctx context.Context) error {
 	py := filepath.Join(b.dir, VenvDir, "bin", "python")
 	run := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, py, append([]string{"manage.py"}, args...)...)
-		cmd.Dir = app
+		cmd.Dir = filepath.Join(b.dir, AppDir)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("manage.py %s: %w\n%s", strings.Join(args, " "), err, tail(out))
@@ -438,6 +462,16 @@ func (b *builder) prepareApp(ctx context.Context) error {
 	}
 	if err := run("collectstatic", "--noinput"); err != nil {
 		return err
+	}
+	if b.has("whitenoise") {
+		// Compressed variants beside each file, made once here: WhiteNoise
+		// then serves gzip (and brotli, if installed) without compressing
+		// per request, whatever storage backend the project uses.
+		cmd := exec.CommandContext(ctx, py, "-m", "whitenoise.compress", "--quiet", filepath.Join(b.dir, StaticDir))
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("compress static files: %w\n%s", err, tail(out))
+		}
 	}
 	if _, err := exec.LookPath("msgfmt"); err != nil {
 		b.o.Progress.Log("msgfmt (gettext) is not installed: translations are not compiled; install gettext and reinstall")

@@ -204,11 +204,12 @@ func waitReady(ctx context.Context, url string, ready func(string)) {
 
 // Activate records path as a generation unless the current one already is
 // it, and makes it current. It reports whether current moved.
-func Activate(ctx context.Context, l store.Layout, path string) (store.Generation, bool, error) {
+func Activate(ctx context.Context, l store.Layout, path string, h store.Hooks) (store.Generation, bool, error) {
 	st, err := store.Open(l)
 	if err != nil {
 		return store.Generation{}, false, err
 	}
+	st.Hooks = h
 	unlock, err := st.Lock(ctx)
 	if err != nil {
 		return store.Generation{}, false, err

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
@@ -21,17 +22,17 @@ import (
 // once with uv from the exported pylock.toml, and wants the same
 // site-packages, file for file and byte for byte, and the same launchers.
 func TestVenvMatchesUV(t *testing.T) {
-	needNetwork(t)
+	testkit.NeedNetwork(t)
 	uv, err := exec.LookPath("uv")
 	if err != nil {
 		t.Skip("uv is not on PATH: install uv to cross-check the venv")
 	}
-	it := hostPython(t)
-	l := lockFixture(t, it)
+	it := testkit.HostPython(t)
+	l := testkit.LockFixture(t, testkit.Target(it))
 	ctx := context.Background()
 
 	layout := store.Layout{Root: t.TempDir()}
-	res, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: fixtureApp})
+	res, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: testkit.FixtureApp()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,3 +41,11 @@ if ((${#py_missing[@]})); then
 	python3 -m pip install --quiet "${py_missing[@]}" ||
 		python3 -m pip install --quiet --break-system-packages "${py_missing[@]}"
 fi
+
+# The Debian trixie tree that the system tests boot with systemd-nspawn,
+# and whose Nix 2.26 evaluates the flake. Building it needs root.
+if [[ $(id -u) -eq 0 ]]; then
+	"$(dirname "$0")/rootfs.sh" >/dev/null
+else
+	echo "prereqs: not root: the system tests (systemd-nspawn) will skip" >&2
+fi

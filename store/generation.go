@@ -133,7 +133,7 @@ func (s *Store) addGeneration(path string) (Generation, error) {
 	if err := syncDir(dir); err != nil {
 		return Generation{}, err
 	}
-	s.Hooks.at(PhaseLinked, s.genPath(n))
+	s.Hooks.Call(PhaseLinked, s.genPath(n))
 	g, err := s.readGen(n)
 	if err != nil {
 		return Generation{}, err
@@ -187,12 +187,12 @@ func (s *Store) switchTo(n int) error {
 	if err := os.Symlink(rel, tmp); err != nil {
 		return err
 	}
-	s.Hooks.at(PhaseSwitching, tmp)
+	s.Hooks.Call(PhaseSwitching, tmp)
 	if err := renameDurable(tmp, cur); err != nil {
 		_ = os.Remove(tmp)
 		return err
 	}
-	s.Hooks.at(PhaseSwitched, cur)
+	s.Hooks.Call(PhaseSwitched, cur)
 	return nil
 }
 

@@ -54,7 +54,9 @@ type Hooks struct {
 	At func(p Phase, path string)
 }
 
-func (h Hooks) at(p Phase, path string) {
+// Call calls At, if set; packages that build into the store report their
+// own phases through it too.
+func (h Hooks) Call(p Phase, path string) {
 	if h.At != nil {
 		h.At(p, path)
 	}
@@ -213,7 +215,7 @@ func (s *Store) build(final, key string, build func(dir string) error) (err erro
 	if err := build(dir); err != nil {
 		return err
 	}
-	s.Hooks.at(PhaseBuilt, dir)
+	s.Hooks.Call(PhaseBuilt, dir)
 	marker := filepath.Join(dir, MarkerFile)
 	f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
@@ -232,11 +234,11 @@ func (s *Store) build(final, key string, build func(dir string) error) (err erro
 	if err := syncTree(dir); err != nil {
 		return err
 	}
-	s.Hooks.at(PhaseSealed, dir)
+	s.Hooks.Call(PhaseSealed, dir)
 	if err := renameDurable(dir, final); err != nil {
 		return err
 	}
-	s.Hooks.at(PhaseStored, final)
+	s.Hooks.Call(PhaseStored, final)
 	return nil
 }
 

@@ -54,7 +54,7 @@ func runRun(ctx context.Context, g *globalOptions, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := install.Activate(ctx, layout, res.Path); err != nil {
+	if _, _, err := install.Activate(ctx, layout, res.Path, g.hooks); err != nil {
 		return err
 	}
 	return install.Serve(ctx, res, install.ServeOptions{

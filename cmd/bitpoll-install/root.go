@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // globalOptions are the flags every command takes.
@@ -19,6 +20,9 @@ type globalOptions struct {
 	// newIndex builds index clients; nil means index.New. Tests replace it
 	// to prove that a command stays offline, or to trust a test server.
 	newIndex func(index.Options) *index.Client
+	// hooks sees the phases of a build and of a generation switch; the
+	// crash tests kill the process there.
+	hooks store.Hooks
 }
 
 func (g *globalOptions) indexClient(o index.Options) *index.Client {
@@ -57,6 +61,8 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newDevCommand(g),
 		newExportCommand(g),
 		newAuditCommand(g),
+		newUnitCommand(g),
+		newNginxCommand(g),
 		newDocsCommand(g, root),
 	)
 	root.SetOut(g.stdout)

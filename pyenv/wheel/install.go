@@ -3,6 +3,7 @@ package wheel
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -100,7 +101,7 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 		}
 	}
 	if o.Unpacked != "" {
-		got, err := os.ReadFile(filepath.Join(o.Unpacked, a.distInfo, "RECORD"))
+		got, err := os.ReadFile(filepath.Join(o.Unpacked, "RECORD"))
 		if err != nil || !bytes.Equal(got, a.recordBytes) {
 			return nil, fmt.Errorf("Options.Unpacked %q does not hold this wheel (its RECORD differs or is missing): unpack the wheel again", o.Unpacked)
 		}
@@ -116,20 +117,36 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 			t.undo()
 		}
 	}()
-	var done []written
+	dirs := make([]string, 0, len(targets)+len(a.entryPoints)+2)
 	for _, tg := range targets {
+		dirs = append(dirs, tg.dst)
+	}
+	dirs = append(dirs, recordPath)
+	if len(a.entryPoints) > 0 {
+		dirs = append(dirs, filepath.Join(s.Scripts, a.entryPoints[0].Name))
+	}
+	if err := t.mkdirs(dirs, o.Workers); err != nil {
+		return nil, err
+	}
+	done := make([]written, len(targets))
+	err = forEach(len(targets), o.Workers, func(i int) error {
+		tg := targets[i]
 		w, err := a.place(t, tg, o, link)
 		if err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				return nil, existsError(tg.f.Name, tg.dst, s.Purelib, s.Platlib)
+				return existsError(tg.f.Name, tg.dst, s.Purelib, s.Platlib)
 			}
 			var me *MemberError
 			if !errors.As(err, &me) {
 				err = &MemberError{Member: tg.f.Name, Err: err}
 			}
-			return nil, err
+			return err
 		}
-		done = append(done, w)
+		done[i] = w
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, ep := range a.entryPoints {
 		w, err := t.writeBytes(filepath.Join(s.Scripts, ep.Name), 0o755, launcher(o.Python, ep))
@@ -180,7 +197,7 @@ func (a *archive) place(t *tracker, tg target, o Options, link func(src, dst str
 		python = o.Python
 	}
 	if o.Unpacked != "" {
-		src := filepath.Join(o.Unpacked, filepath.FromSlash(tg.f.Name))
+		src := filepath.Join(o.Unpacked, a.unpackedName(tg.f))
 		if !tg.script && want.Hash != "" {
 			return t.linkFile(link, src, tg.dst, tg.mode, want)
 		}
@@ -249,16 +266,37 @@ func relSlash(base, p string) string {
 	return filepath.ToSlash(rel)
 }
 
-// Unpack extracts the wheel at wheelPath as it is, with every member
-// checked against RECORD, into dir, which must not exist. The tree is
-// built beside dir and renamed into place, so dir is either complete or
-// absent. Install with Options.Unpacked then links files from it.
+// Unpack extracts the members of the wheel at wheelPath, each checked
+// against RECORD, into dir, which must not exist. The directory is flat:
+// a member is stored under its RECORD hash and executable bit (see
+// unpackedName), once however many members share that content, and RECORD
+// under its own name. A wheel such as Django spreads its files over
+// thousands of directories, and creating those costs more than the files.
+// The tree is built beside dir and renamed into place, so dir is either
+// complete or absent. Install with Options.Unpacked then links files from
+// it.
 func Unpack(wheelPath, dir string, o Options) (*Result, error) {
 	res, err := unpack(wheelPath, dir, o.withDefaults())
 	if err != nil {
 		return nil, fmt.Errorf("unpack wheel %q: %w", wheelPath, err)
 	}
 	return res, nil
+}
+
+// unpackedName is where Unpack stores member f: "sha256-<hex>" for a file
+// RECORD hashes, with "-x" when it is executable; RECORD and its
+// signatures, which RECORD cannot hash, keep their base names.
+func (a *archive) unpackedName(f *zip.File) string {
+	e, ok := a.record[f.Name]
+	if !ok || e.Hash == "" {
+		return path.Base(f.Name)
+	}
+	algo, digest, _ := parseHash(e.Hash) // checked by parseRecord
+	name := algo + "-" + hex.EncodeToString(digest)
+	if fileMode(f)&0o111 != 0 {
+		name += "-x"
+	}
+	return name
 }
 
 func unpack(wheelPath, dir string, o Options) (res *Result, err error) {
@@ -284,22 +322,39 @@ func unpack(wheelPath, dir string, o Options) (res *Result, err error) {
 		}
 	}()
 	t := newTracker()
+	t.present[tmp] = true
 	res = &Result{Name: a.name, Version: a.version}
+	// Members that share content and mode share one file; the first
+	// writes it, and it is checked against RECORD as it is written.
+	var members []*zip.File
+	taken := make(map[string]bool)
 	for _, f := range a.files {
+		res.Files = append(res.Files, path.Clean(f.Name))
+		if name := a.unpackedName(f); !taken[name] {
+			taken[name] = true
+			members = append(members, f)
+		}
+	}
+	// zip.File.Open may be called concurrently: each reader has its own
+	// section of the file.
+	err = forEach(len(members), o.Workers, func(i int) error {
+		f := members[i]
 		want, ok := a.record[f.Name]
 		if !ok {
 			want = recordEntry{Size: int64(f.UncompressedSize64)}
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return nil, &MemberError{Member: f.Name, Err: err}
+			return &MemberError{Member: f.Name, Err: err}
 		}
-		_, err = t.writeFile(filepath.Join(tmp, filepath.FromSlash(f.Name)), fileMode(f), rc, want, "")
-		rc.Close()
-		if err != nil {
-			return nil, &MemberError{Member: f.Name, Err: err}
+		defer rc.Close()
+		if _, err := t.writeFile(filepath.Join(tmp, a.unpackedName(f)), fileMode(f), rc, want, ""); err != nil {
+			return &MemberError{Member: f.Name, Err: err}
 		}
-		res.Files = append(res.Files, path.Clean(f.Name))
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, err

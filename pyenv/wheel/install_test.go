@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -254,14 +255,15 @@ func TestUnpackLink(t *testing.T) {
 	if links != 10 { // every member except RECORD and the two scripts
 		t.Errorf("Link called %d times, want 10", links)
 	}
-	src, _ := os.Stat(filepath.Join(cache, "demo/cli.py"))
+	cli := filepath.Join(cache, unpackedName(t, "demo/cli.py"))
+	src, _ := os.Stat(cli)
 	dst, _ := os.Stat(filepath.Join(venvScheme(linked).Purelib, "demo/cli.py"))
 	if !os.SameFile(src, dst) {
-		t.Errorf("demo/cli.py is not a hardlink to the unpacked copy")
+		t.Errorf("demo/cli.py is not a hardlink to the unpacked copy %s", cli)
 	}
 
 	// A damaged cache is noticed and the install leaves nothing.
-	if err := os.WriteFile(filepath.Join(cache, "demo/cli.py"), []byte("evil"), 0o644); err != nil {
+	if err := os.WriteFile(cli, []byte("evil"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	other := filepath.Join(dir, "other")
@@ -274,6 +276,86 @@ func TestUnpackLink(t *testing.T) {
 	o.Unpacked = filepath.Join(dir, "cache")
 	if _, err := Install(whl, venvScheme(other), o); err == nil || !strings.Contains(err.Error(), "does not hold this wheel") {
 		t.Errorf("Install from the wrong unpacked tree = %v, want an error saying so", err)
+	}
+}
+
+// unpackedName is where Unpack stores the demo wheel's member name.
+func unpackedName(t *testing.T, name string) string {
+	t.Helper()
+	for _, f := range demoWheel().files {
+		if f.name == name {
+			_, digest, err := parseHash(recordRow(f).Hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.mode&0o111 != 0 {
+				return fmt.Sprintf("sha256-%x-x", digest)
+			}
+			return fmt.Sprintf("sha256-%x", digest)
+		}
+	}
+	t.Fatalf("the demo wheel has no member %q", name)
+	return ""
+}
+
+// TestUnpackFlat wants one flat directory: a file per distinct content
+// and executable bit, RECORD by name, and no subdirectories, and an
+// install from it that matches a plain one.
+func TestUnpackFlat(t *testing.T) {
+	dir := t.TempDir()
+	spec := demoWheel()
+	spec.files = append(spec.files,
+		zfile{name: "demo/same.py", body: "X = 1\n"},              // as demo_extra.py
+		zfile{name: "demo/same.sh", body: "X = 1\n", mode: 0o755}, // same content, executable
+	)
+	whl := spec.build(t, dir)
+	cache := filepath.Join(dir, "cache")
+	res, err := Unpack(whl, cache, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			t.Errorf("Unpack made directory %q, want a flat tree", e.Name())
+		}
+		names = append(names, e.Name())
+	}
+	// WHEEL and RECORD besides the members; two share content and mode.
+	members := 0
+	for _, f := range spec.files {
+		if !strings.HasSuffix(f.name, "/") {
+			members++
+		}
+	}
+	if want := members + 2 - 1; len(names) != want {
+		t.Errorf("Unpack wrote %d files %q, want %d", len(names), names, want)
+	}
+	if len(res.Files) != members+2 {
+		t.Errorf("Unpack reported %d members, want %d", len(res.Files), members+2)
+	}
+	if !slices.Contains(names, "RECORD") {
+		t.Errorf("Unpack wrote %q, want RECORD among them", names)
+	}
+	x, err := os.Stat(filepath.Join(cache, unpackedName(t, "demo/tool.sh")))
+	if err != nil || x.Mode().Perm() != 0o755 {
+		t.Errorf("executable member unpacked as %v (%v), want mode 0755", x, err)
+	}
+	plain, linked := filepath.Join(dir, "plain"), filepath.Join(dir, "linked")
+	o := Options{Python: testPython, Installer: "x"}
+	if _, err := Install(whl, venvScheme(plain), o); err != nil {
+		t.Fatal(err)
+	}
+	o.Unpacked = cache
+	if _, err := Install(whl, venvScheme(linked), o); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := snapshot(t, plain), snapshot(t, linked); a != b {
+		t.Errorf("install from the flat tree differs from a plain install:\n%s\n---\n%s", a, b)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 )
 
 // Limits applied when Options leaves them zero.
@@ -52,8 +53,13 @@ type Options struct {
 	// scripts, whose shebang may change.
 	Unpacked string
 	// Link places the file src at dst; nil means os.Link (a hardlink), so
-	// the environment shares the unpacked files.
+	// the environment shares the unpacked files. It is called from
+	// several goroutines at once.
 	Link func(src, dst string) error
+	// Workers is how many members are written at once; 0 means
+	// runtime.GOMAXPROCS(0). Creating files and directories costs kernel
+	// time that parallel writers share out over the cores.
+	Workers int
 }
 
 // Result describes an installed distribution.
@@ -105,6 +111,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxFiles <= 0 {
 		o.MaxFiles = DefaultMaxFiles
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	return o
 }

@@ -12,11 +12,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
 )
 
 // tracker creates files and directories and remembers each one, so that a
-// failed install can remove exactly what it made and nothing else.
+// failed install can remove exactly what it made and nothing else. Its
+// methods may be called from several goroutines.
 type tracker struct {
+	mu      sync.Mutex
 	files   []string
 	dirs    []string
 	present map[string]bool // directories known to exist
@@ -26,6 +31,8 @@ func newTracker() *tracker { return &tracker{present: make(map[string]bool)} }
 
 // undo removes everything created, files first, newest first.
 func (t *tracker) undo() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for i := len(t.files) - 1; i >= 0; i-- {
 		os.Remove(t.files[i])
 	}
@@ -34,16 +41,30 @@ func (t *tracker) undo() {
 	}
 }
 
+func (t *tracker) isPresent(dir string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.present[dir]
+}
+
+func (t *tracker) addFile(p string) {
+	t.mu.Lock()
+	t.files = append(t.files, p)
+	t.mu.Unlock()
+}
+
 // mkdirAll is os.MkdirAll that records the directories it creates and
 // gives them mode 0755 whatever the umask, for reproducible trees.
 func (t *tracker) mkdirAll(dir string) error {
-	if t.present[dir] {
+	if t.isPresent(dir) {
 		return nil
 	}
 	fi, err := os.Stat(dir) // follows symlinks such as a venv's lib64 -> lib
 	switch {
 	case err == nil && fi.IsDir():
+		t.mu.Lock()
 		t.present[dir] = true
+		t.mu.Unlock()
 		return nil
 	case err == nil:
 		return fmt.Errorf("create directory %q: a file of that name exists", dir)
@@ -55,15 +76,115 @@ func (t *tracker) mkdirAll(dir string) error {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	return t.mkdir(dir)
+}
+
+// mkdir creates dir, whose parent exists. A directory that is already
+// there (made by a concurrent call, or a symlink to one) is taken as is
+// and not recorded, so undo leaves it alone.
+func (t *tracker) mkdir(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, fs.ErrExist) {
+		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
+			return fmt.Errorf("create directory %q: a file of that name exists", dir)
+		}
+		t.mu.Lock()
+		t.present[dir] = true
+		t.mu.Unlock()
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("create directory %q: %w", dir, err)
 	}
+	t.mu.Lock()
 	t.dirs = append(t.dirs, dir)
 	t.present[dir] = true
+	t.mu.Unlock()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return fmt.Errorf("create directory %q: %w", dir, err)
 	}
 	return nil
+}
+
+// mkdirs creates the parent directory of every path in files, on up to
+// workers goroutines. Creating a directory is the costliest step of
+// placing a hardlink, and wheels such as Django have thousands of them
+// (one per locale), so they are made one depth level at a time, the
+// directories of each level in parallel.
+func (t *tracker) mkdirs(files []string, workers int) error {
+	need := make(map[string]bool)
+	for _, f := range files {
+		// Up to a directory known to exist; the first call of an install
+		// climbs to the root, where mkdir finds each one present.
+		for d := filepath.Dir(f); !need[d] && !t.isPresent(d); d = filepath.Dir(d) {
+			need[d] = true
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	var levels [][]string
+	for d := range need {
+		depth := strings.Count(d, string(filepath.Separator))
+		for len(levels) <= depth {
+			levels = append(levels, nil)
+		}
+		levels[depth] = append(levels[depth], d)
+	}
+	for _, level := range levels {
+		sort.Strings(level)
+		if err := forEach(len(level), workers, func(i int) error { return t.mkdir(level[i]) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forEach calls f(0) to f(n-1) on up to workers goroutines and returns
+// the error of the lowest index that failed. Indices are handed out in
+// order and none is started after a failure, so every index below the
+// failing one has run: the error is the one a sequential loop would give.
+func forEach(n, workers int, f func(i int) error) error {
+	if workers <= 1 || n <= 1 {
+		for i := 0; i < n; i++ {
+			if err := f(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		mu     sync.Mutex
+		next   int
+		failed = n // lowest failed index so far
+		first  error
+		wg     sync.WaitGroup
+	)
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				if i >= n || failed < n {
+					mu.Unlock()
+					return
+				}
+				next++
+				mu.Unlock()
+				if err := f(i); err != nil {
+					mu.Lock()
+					if i < failed {
+						failed, first = i, err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // create makes dst, which must not exist yet.
@@ -75,7 +196,7 @@ func (t *tracker) create(dst string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.files = append(t.files, dst)
+	t.addFile(dst)
 	return f, nil
 }
 
@@ -205,7 +326,7 @@ func (t *tracker) linkFile(link func(src, dst string) error, src, dst string, mo
 	if err := link(src, dst); err != nil {
 		return w, err
 	}
-	t.files = append(t.files, dst)
+	t.addFile(dst)
 	algo, digest, _ := parseHash(want.Hash)
 	if algo == "sha256" {
 		w.sha256 = digest

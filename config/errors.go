@@ -1,0 +1,152 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// decodeError turns go-toml's errors into *Errors with the file, line,
+// key and a fix.
+func (c *Config) decodeError(err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var errs []error
+		for _, e := range strict.Errors {
+			errs = append(errs, c.unknownKey(&e))
+		}
+		return errors.Join(errs...)
+	}
+	var de *toml.DecodeError
+	if !errors.As(err, &de) {
+		return &Error{File: c.file, Msg: err.Error()}
+	}
+	line, _ := de.Position()
+	key := strings.Join(de.Key(), ".")
+	msg := strings.TrimPrefix(de.Error(), "toml: ")
+	if m := typeMismatch.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("is %s %s; want %s", article(m[1]), m[1], tomlType(m[2]))
+	} else if key == "" {
+		msg += "; fix the TOML syntax here"
+	}
+	return &Error{File: c.file, Line: line, Key: key, Msg: msg}
+}
+
+// typeMismatch matches go-toml's "cannot decode TOML string into struct
+// field config.Config.Workers of type int".
+var typeMismatch = regexp.MustCompile(`^cannot decode TOML (\w+) into .* of type (\S+)$`)
+
+func article(word string) string {
+	if strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
+// tomlType names a Go field type the way the file's author thinks of it.
+func tomlType(goType string) string {
+	switch {
+	case goType == "int":
+		return "an integer"
+	case goType == "string":
+		return "a string"
+	case goType == "bool":
+		return "true or false"
+	case goType == "[]string":
+		return `an array of strings, like ["a", "b"]`
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "config."), strings.HasPrefix(goType, "*config."):
+		return "a table"
+	}
+	return goType
+}
+
+func (c *Config) unknownKey(e *toml.DecodeError) *Error {
+	line, _ := e.Position()
+	path := e.Key()
+	key := strings.Join(path, ".")
+	known := knownKeys(reflect.TypeFor[Config](), path[:len(path)-1])
+	msg := "is not a known key"
+	if len(path) > 1 {
+		msg = fmt.Sprintf("is not a key of [%s]", strings.Join(path[:len(path)-1], "."))
+	}
+	if s := suggest(path[len(path)-1], known); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	} else if len(known) > 0 {
+		msg += "; known keys: " + strings.Join(known, ", ")
+	}
+	if len(path) == 1 {
+		msg += " (extra Django settings go in [django])"
+	}
+	return &Error{File: c.file, Line: line, Key: key, Msg: msg}
+}
+
+// knownKeys lists the keys of the table at path inside t, by TOML tag.
+func knownKeys(t reflect.Type, path []string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		if len(path) > 0 && name == path[0] {
+			return knownKeys(f.Type, path[1:])
+		}
+		keys = append(keys, name)
+	}
+	if len(path) > 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// suggest returns the known key closest to key, if it is close enough to
+// be a typo: at most a third of its letters wrong, and at least one.
+func suggest(key string, known []string) string {
+	best, bestD := "", max(1, len(key)/3)+1
+	for _, k := range known {
+		if d := distance(strings.ToLower(key), k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// distance is the edit distance between a and b, counting a swap of two
+// neighbouring letters as one edit (optimal string alignment), the
+// commonest typo.
+func distance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}

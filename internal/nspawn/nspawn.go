@@ -1,0 +1,97 @@
+// Package nspawn runs the system tests' Debian root file system with
+// systemd-nspawn: a command in it like a chroot, or the whole system
+// booted with its own systemd. The cached tree is never written: every
+// container gets a throwaway overlay. Only tests import it.
+package nspawn
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// EnvRootfs names the root file system that scripts/rootfs.sh builds.
+const EnvRootfs = "BITPOLL_ROOTFS"
+
+// hostCerts is where the host's CA certificates appear inside, so that
+// TLS works through whatever proxy the host trusts.
+const hostCerts = "/run/host-certs"
+
+// Rootfs is the root file system named by $BITPOLL_ROOTFS, or a skip when
+// it, root or systemd-nspawn is missing.
+func Rootfs(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv(EnvRootfs)
+	if dir == "" {
+		tb.Skipf("%s is not set: build the Debian trixie tree with scripts/rootfs.sh and point %s at it to run the system tests", EnvRootfs, EnvRootfs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "usr", "bin", "python3")); err != nil {
+		tb.Skipf("%s=%s is not a finished root file system (%v): rerun scripts/rootfs.sh", EnvRootfs, dir, err)
+	}
+	if os.Geteuid() != 0 {
+		tb.Skip("systemd-nspawn needs root")
+	}
+	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
+		tb.Skip("systemd-nspawn is not installed (Debian package systemd-container)")
+	}
+	return dir
+}
+
+// Bind makes Host visible at Path inside, read-only unless Writable.
+type Bind struct {
+	Host, Path string
+	Writable   bool
+}
+
+// Options describe one container.
+type Options struct {
+	Rootfs string
+	Binds  []Bind
+	Env    []string // KEY=VALUE, for Command only
+	Dir    string   // working directory inside, for Command only
+}
+
+func (o Options) args() []string {
+	args := []string{"-D", o.Rootfs, "--register=no", "--keep-unit", "--quiet",
+		"--bind-ro=/etc/ssl/certs:" + hostCerts}
+	for _, b := range o.Binds {
+		flag := "--bind-ro="
+		if b.Writable {
+			flag = "--bind="
+		}
+		args = append(args, flag+b.Host+":"+b.Path)
+	}
+	return args
+}
+
+// Command runs argv inside the tree, with nothing else running there:
+// a chroot with /proc, /dev and a private /tmp. It shares the host's
+// network. SIGTERM to the returned command reaches argv[0].
+func Command(ctx context.Context, o Options, argv ...string) *exec.Cmd {
+	// The overlay on a tmpfs keeps the cached tree as it is.
+	args := append(o.args(), "--volatile=overlay", "--kill-signal=SIGTERM", "--setenv=SSL_CERT_FILE="+hostCerts+"/ca-certificates.crt")
+	for _, e := range o.Env {
+		args = append(args, "--setenv="+e)
+	}
+	if o.Dir != "" {
+		args = append(args, "--chdir="+o.Dir)
+	}
+	args = append(append(args, "--"), argv...)
+	cmd := exec.CommandContext(ctx, "systemd-nspawn", args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	return cmd
+}
+
+// Output runs argv inside and returns its combined output, with the
+// command line in the error.
+func Output(ctx context.Context, o Options, argv ...string) ([]byte, error) {
+	out, err := Command(ctx, o, argv...).CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("in %s: %s: %w", o.Rootfs, strings.Join(argv, " "), err)
+	}
+	return out, nil
+}

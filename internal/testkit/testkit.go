@@ -1,0 +1,235 @@
+// Package testkit holds what the end-to-end tests of several packages
+// share: the fixture project, real PyPI and real Bitpoll from a mirror,
+// the CLI built from source, and a browser-like poll creation. It is
+// imported only by tests.
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/fetch"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/pyenv"
+	"github.com/bitpoll-install/bitpoll-install/resolve"
+	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+)
+
+// ExcludeNewer is the cut-off every test lock uses, so that the locks are
+// the same from one day to the next.
+var ExcludeNewer = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+
+// RepoRoot is the module's root directory, found from this file's path so
+// that tests in any package agree on it.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// FixtureApp is our own small Django project laid out like Bitpoll: it
+// imports settings_local, has a migration, static files and a locale.
+func FixtureApp() string { return filepath.Join(RepoRoot(), "testdata", "fixtureapp") }
+
+// NeedNetwork skips tb under -short, with BITPOLL_OFFLINE set, or when
+// PyPI does not answer.
+func NeedNetwork(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("installs real PyPI wheels: skipped under -short")
+	}
+	if os.Getenv("BITPOLL_OFFLINE") != "" {
+		tb.Skip("installs real PyPI wheels: skipped because BITPOLL_OFFLINE is set")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("https://pypi.org/simple/pip/")
+	if err != nil {
+		tb.Skipf("PyPI is unreachable (%v)", err)
+	}
+	resp.Body.Close()
+}
+
+// HostPython finds any CPython 3.11 to 3.14 on this machine, or skips.
+func HostPython(tb testing.TB) *pyenv.Interpreter {
+	tb.Helper()
+	var wants []pyenv.Want
+	for _, v := range []string{"3.13", "3.12", "3.11", "3.14"} {
+		wants = append(wants, pyenv.Want{Version: v})
+	}
+	it, err := pyenv.Find(context.Background(), wants, pyenv.FindOptions{})
+	if err != nil {
+		tb.Skipf("no CPython 3.11-3.14 here: %v", err)
+	}
+	return it
+}
+
+// Target is it's lock target, like "cp313-x86_64".
+func Target(it *pyenv.Interpreter) string {
+	return "cp" + strings.ReplaceAll(it.Minor, ".", "") + "-" + it.Arch
+}
+
+// LockFixture locks the fixture app for target against real PyPI, with
+// extra requirements (gunicorn alone when none are given).
+func LockFixture(tb testing.TB, target string, extra ...string) *lockfile.Lock {
+	tb.Helper()
+	if len(extra) == 0 {
+		extra = []string{"gunicorn==27.0.1"}
+	}
+	return lockSource(context.Background(), tb, index.New(index.Options{}), FixtureApp(), "1.0.0", target, extra)
+}
+
+// LockTree locks dir as a local source of version for target, with the
+// default extra requirements (gunicorn, whitenoise, psycopg).
+func LockTree(ctx context.Context, tb testing.TB, idx *index.Client, dir, version, target string) *lockfile.Lock {
+	tb.Helper()
+	return lockSource(ctx, tb, idx, dir, version, target, resolve.DefaultExtra)
+}
+
+func lockSource(ctx context.Context, tb testing.TB, idx *index.Client, dir, version, target string, extra []string) *lockfile.Lock {
+	tb.Helper()
+	l, err := resolve.Lock(ctx, idx, resolve.LockOptions{
+		App:          resolve.AppSource{Src: dir, Version: version},
+		Extra:        extra,
+		Targets:      []string{target},
+		Glibc:        resolve.DefaultGlibc,
+		ExcludeNewer: ExcludeNewer,
+		CreatedBy:    "bitpoll-install test",
+		WorkDir:      tb.TempDir(),
+	}, nil)
+	if err != nil {
+		tb.Fatalf("lock %s %s for %s: %v", dir, version, target, err)
+	}
+	return l
+}
+
+// WriteLock writes l into a new file in a temporary directory.
+func WriteLock(tb testing.TB, l *lockfile.Lock) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "bitpoll.lock")
+	if err := lockfile.WriteFile(path, l); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// FreePort is a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// BuildCLI builds bitpoll-install from source into a temporary directory,
+// statically, so that it also runs inside another root file system.
+func BuildCLI(tb testing.TB) string {
+	tb.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		tb.Skip("the go command is not on PATH: it builds the CLI this test runs")
+	}
+	bin := filepath.Join(tb.TempDir(), "bitpoll-install")
+	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/bitpoll-install/bitpoll-install/cmd/bitpoll-install")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("build the CLI: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// BitpollMirror is the Bitpoll git mirror named by BITPOLL_MIRROR, or a
+// skip.
+func BitpollMirror(tb testing.TB) string {
+	tb.Helper()
+	m := os.Getenv("BITPOLL_MIRROR")
+	if m == "" {
+		tb.Skip("BITPOLL_MIRROR is not set: point it at a git mirror of github.com/fsinfuhh/Bitpoll to run the real-Bitpoll tests")
+	}
+	return m
+}
+
+// RealIndex is a client of real PyPI, or a skip when it cannot be reached.
+func RealIndex(tb testing.TB) *index.Client {
+	tb.Helper()
+	NeedNetwork(tb)
+	return index.New(index.Options{})
+}
+
+// ExportRelease writes ref's tree from the mirror into a fresh directory.
+// The mirror may lack large blobs (fonts of 4 MiB and more); each gets a
+// placeholder, since collectstatic follows the CSS references to them and
+// fails on a missing file. The tree is then no longer the upstream one,
+// which is why callers lock it as a local source.
+func ExportRelease(ctx context.Context, tb testing.TB, mirror, ref string) string {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "bitpoll-"+ref)
+	exp, err := fetch.ExportGitTree(ctx, mirror, ref, dir)
+	if err != nil {
+		tb.Fatalf("ExportGitTree(%q, %q) = %v, want the tree exported", mirror, ref, err)
+	}
+	for _, p := range exp.Missing {
+		path := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("placeholder for a blob missing from the mirror\n"), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if len(exp.Missing) > 0 {
+		tb.Logf("%s: %d blobs missing from the mirror, replaced by placeholders (first: %s)", ref, len(exp.Missing), exp.Missing[0])
+	}
+	return dir
+}
+
+// SyncBuffer collects a child's output from several goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// WaitHTTP polls url until it answers (any status) or the timeout passes.
+func WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer within %v: %w", url, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

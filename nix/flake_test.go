@@ -1,0 +1,363 @@
+package nix
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+)
+
+// flakeCopy is the repository's files (tracked and untracked, not ignored)
+// in a directory of their own, plus a stand-in app tree: a path: flake
+// sees them all, and nothing of GitHub is needed.
+type flakeCopy struct {
+	dir, app string
+}
+
+var (
+	copyOnce sync.Once
+	copyVal  flakeCopy
+	copyErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if copyVal.dir != "" {
+		os.RemoveAll(filepath.Dir(copyVal.dir))
+	}
+	os.Exit(code)
+}
+
+func repoCopy(t *testing.T) flakeCopy {
+	t.Helper()
+	copyOnce.Do(func() { copyVal, copyErr = makeCopy(repoRoot(t)) })
+	if copyErr != nil {
+		t.Fatal(copyErr)
+	}
+	return copyVal
+}
+
+func makeCopy(root string) (flakeCopy, error) {
+	tmp, err := os.MkdirTemp("", "bitpoll-flake-")
+	if err != nil {
+		return flakeCopy{}, err
+	}
+	c := flakeCopy{dir: filepath.Join(tmp, "flake"), app: filepath.Join(tmp, "app")}
+	list, err := gitOut(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	if err != nil {
+		return c, err
+	}
+	for _, rel := range strings.Split(strings.TrimSuffix(list, "\x00"), "\x00") {
+		src := filepath.Join(root, rel)
+		fi, err := os.Lstat(src)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // deleted in the work tree, or a symlink
+		}
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return c, err
+		}
+		dst := filepath.Join(c.dir, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return c, err
+		}
+		if err := os.WriteFile(dst, data, fi.Mode().Perm()); err != nil {
+			return c, err
+		}
+	}
+	// The stand-in for the Bitpoll source: enough to evaluate the package.
+	for name, text := range map[string]string{
+		"manage.py":           "import sys\n",
+		"bitpoll/settings.py": "from .settings_local import *  # noqa\n",
+	} {
+		p := filepath.Join(c.app, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return c, err
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// flake runs a nix command on the copy, with nixpkgs and the app source
+// overridden; args may hold "FLAKE" for the flake reference.
+func flake(t *testing.T, args ...string) ([]byte, error) {
+	t.Helper()
+	n := newNix226(t)
+	c := repoCopy(t)
+	ref := "path:" + c.dir
+	var full []string
+	for _, a := range args {
+		full = append(full, strings.ReplaceAll(a, "FLAKE", ref))
+	}
+	full = append(full, "--override-input", "nixpkgs", n.nixpkgs,
+		"--override-input", "bitpoll-src", "path:"+c.app, "--no-write-lock-file")
+	start := time.Now()
+	out, err := n.Run(withTimeout(t, 10*time.Minute), c.dir, full...)
+	t.Logf("nix %s: %.1fs", args[0]+" "+args[1], time.Since(start).Seconds())
+	return out, err
+}
+
+func TestFlakeShow(t *testing.T) {
+	out, err := flake(t, "flake", "show", "--json", "FLAKE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var show map[string]any
+	if err := json.Unmarshal(out, &show); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{
+		"packages.x86_64-linux.bitpoll", "packages.x86_64-linux.bitpoll-install", "packages.x86_64-linux.default",
+		"packages.aarch64-linux.bitpoll", "nixosModules.default", "devShells.x86_64-linux.default",
+		"apps.x86_64-linux.default", "apps.x86_64-linux.bitpoll-install", "formatter.x86_64-linux",
+		"checks.x86_64-linux.vm", "checks.x86_64-linux.module-units", "nixosConfigurations.example",
+	} {
+		var v any = show
+		for _, k := range strings.Split(path, ".") {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		if v == nil {
+			t.Errorf("nix flake show: no %s", path)
+		}
+	}
+}
+
+// TestFlakeCheck runs nix flake check --no-build. The trimmed nixpkgs
+// cannot evaluate a NixOS test driver (it lacks qemu's and the driver's
+// dependencies and the overlay file system module) nor a whole NixOS
+// system, so a failure in
+// checks.*.vm alone is reported as a skip, after every other output has
+// been instantiated one by one.
+func TestFlakeCheck(t *testing.T) {
+	_, err := flake(t, "flake", "check", "--no-build", "FLAKE")
+	if err == nil {
+		return
+	}
+	if !strings.Contains(err.Error(), "while checking the derivation 'checks.x86_64-linux.vm'") {
+		t.Fatal(err)
+	}
+	for _, attr := range []string{
+		"packages.x86_64-linux.bitpoll", "packages.x86_64-linux.bitpoll-install", "packages.x86_64-linux.default",
+		"devShells.x86_64-linux.default", "formatter.x86_64-linux",
+		"checks.x86_64-linux.bitpoll", "checks.x86_64-linux.bitpoll-install", "checks.x86_64-linux.module-units",
+		// Not the example's system.build.toplevel: the trimmed tree lacks
+		// X11 drivers that NixOS's dbus module names.
+		`nixosConfigurations.example.config.systemd.units."bitpoll.service".unit`,
+	} {
+		if _, err := flake(t, "eval", "--raw", "FLAKE#"+attr+".drvPath"); err != nil {
+			t.Errorf("%s does not instantiate: %v", attr, err)
+		}
+	}
+	for _, attr := range []string{"apps.x86_64-linux.default.program", "apps.x86_64-linux.bitpoll-install.program"} {
+		if out, err := flake(t, "eval", "--raw", "FLAKE#"+attr); err != nil || !strings.HasSuffix(string(out), "/bin/bitpoll-install") {
+			t.Errorf("%s = %s, %v, want the installer's bin/bitpoll-install", attr, out, err)
+		}
+	}
+	// The VM test is defined: its name and nodes evaluate.
+	if out, err := flake(t, "eval", "--raw", "FLAKE#checks.x86_64-linux.vm.config.name"); err != nil || string(out) != "bitpoll" {
+		t.Errorf("checks.x86_64-linux.vm.config.name = %q, %v, want \"bitpoll\"", out, err)
+	}
+	if t.Failed() {
+		return
+	}
+	t.Skip("nix flake check --no-build stops at checks.x86_64-linux.vm, which the trimmed nixpkgs cannot evaluate; every other output instantiates")
+}
+
+// TestExampleUnits renders the README example's units and checks the
+// lines the example's options decide.
+func TestExampleUnits(t *testing.T) {
+	want := map[string][]string{
+		"bitpoll.socket":          {"ListenStream=127.0.0.1:8080", "WantedBy=sockets.target"},
+		"bitpoll.service":         {"LoadCredential=secret_key:/etc/bitpoll/secret", "LoadCredential=field_encryption_key:/etc/bitpoll/secrets/field_encryption_key", "Type=notify", "ProtectSystem=strict", "SystemCallFilter=@system-service", "SystemCallFilter=~@privileged @resources", "Requires=bitpoll.socket bitpoll-migrate.service"},
+		"bitpoll-migrate.service": {"Type=oneshot", "DynamicUser=true", "User=bitpoll", "StateDirectory=bitpoll"},
+	}
+	for unit, lines := range want {
+		out, err := flake(t, "eval", "--raw", fmt.Sprintf("FLAKE#nixosConfigurations.example.config.systemd.units.%q.text", unit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(out)
+		for _, l := range lines {
+			if !slices.Contains(strings.Split(text, "\n"), l) {
+				t.Errorf("unit %s has no line %q:\n%s", unit, l, text)
+			}
+		}
+	}
+	// The settings the JSON file is rendered from: the example's host and
+	// the package's static files.
+	out, err := flake(t, "eval", "--json", "FLAKE#nixosConfigurations.example.config.services.bitpoll.settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var settings map[string]any
+	if err := json.Unmarshal(out, &settings); err != nil {
+		t.Fatalf("settings file %s: %v", out, err)
+	}
+	if got := fmt.Sprint(settings["allowed_hosts"]); got != "[bitpoll.company.com]" {
+		t.Errorf("settings allowed_hosts = %s, want [bitpoll.company.com]", got)
+	}
+	if got, _ := settings["static_root"].(string); !strings.HasSuffix(got, "-bitpoll-0.11.0/share/bitpoll/static") {
+		t.Errorf("settings static_root = %q, want the package's share/bitpoll/static", got)
+	}
+}
+
+// TestAssertions evaluates the example with a bad option and checks the
+// assertion's message.
+func TestAssertions(t *testing.T) {
+	tests := []struct {
+		module, want string
+	}{
+		{`{ lib, ... }: { services.bitpoll.allowedHosts = lib.mkForce [ ]; }`, "services.bitpoll.allowedHosts is empty"},
+		{`{ services.bitpoll.database.createLocally = true; }`, `set database.type = "postgresql"`},
+		{`{ services.bitpoll.nginx.enable = true; }`, "needs the NixOS nginx module"},
+		{`{ services.bitpoll.settings.django.SECRET_KEY = "x"; }`, "use secretKeyFile"},
+	}
+	for _, tt := range tests {
+		apply := fmt.Sprintf("c: (c.extendModules { modules = [ (%s) ]; }).config.system.build.toplevel.drvPath", tt.module)
+		_, err := flake(t, "eval", "--raw", "FLAKE#nixosConfigurations.example", "--apply", apply)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("example + %s: error = %v, want one containing %q", tt.module, err, tt.want)
+		}
+	}
+}
+
+// TestPackageWheels instantiates the package and compares the wheels its
+// derivation closure fetches with lockfile's selection for the target.
+func TestPackageWheels(t *testing.T) {
+	out, err := flake(t, "eval", "--raw", "FLAKE#packages.x86_64-linux.bitpoll.drvPath")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv := strings.TrimSpace(string(out))
+	out, err = flake(t, "eval", "--raw", "FLAKE#packages.x86_64-linux.bitpoll.python.python.pythonVersion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pyVersion := strings.TrimSpace(string(out))
+
+	n := newNix226(t)
+	out, err = n.Run(withTimeout(t, 5*time.Minute), t.TempDir(), "derivation", "show", "--recursive", drv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drvs map[string]struct {
+		Env     map[string]string `json:"env"`
+		Outputs map[string]struct {
+			Hash     string `json:"hash"`
+			HashAlgo string `json:"hashAlgo"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(out, &drvs); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{} // url -> sha256 of the fixed output
+	for _, d := range drvs {
+		// fetchurl uses structured attributes: its urls are in __json.
+		var attrs struct {
+			URLs []string `json:"urls"`
+		}
+		if j, ok := d.Env["__json"]; ok {
+			if err := json.Unmarshal([]byte(j), &attrs); err != nil {
+				t.Fatal(err)
+			}
+		} else if u := d.Env["urls"]; u != "" {
+			attrs.URLs = strings.Fields(u)
+		}
+		for _, url := range attrs.URLs {
+			if strings.HasPrefix(url, "https://files.pythonhosted.org/") {
+				if out := d.Outputs["out"]; out.HashAlgo == "sha256" || out.HashAlgo == "r:sha256" {
+					got[url] = out.Hash
+				}
+			}
+		}
+	}
+
+	l, err := lockfile.ReadFile(filepath.Join(repoRoot(t), "bitpoll.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := wheeltag.ParseGlibc(l.Glibc)
+	tg, err := wheeltag.ParseTarget("cp3"+strings.TrimPrefix(pyVersion, "3.")+"-x86_64", g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := l.ForTarget(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, s := range sel {
+		want[s.File.URL] = s.File.SHA256
+	}
+	for url, sha := range want {
+		if got[url] != sha {
+			t.Errorf("%s: the derivation fetches %s with sha256 %q, want %q", drv, url, got[url], sha)
+		}
+	}
+	for url := range got {
+		if _, ok := want[url]; !ok {
+			t.Errorf("%s: the derivation fetches %s, which lockfile does not select for %s", drv, url, tg)
+		}
+	}
+	t.Logf("%s: %d wheels for %s, as the lock selects", drv, len(got), tg)
+}
+
+// TestDevShell checks the dev shell's environment: Go and the lock's
+// Python environment are on it.
+func TestDevShell(t *testing.T) {
+	out, err := flake(t, "eval", "--json", "FLAKE#devShells.x86_64-linux.default.nativeBuildInputs", "--apply", "map (p: p.name)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	if err := json.Unmarshal(out, &names); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(names, " ")
+	for _, want := range []string{"go-1.", "python3-3.", "bitpoll-dev"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("dev shell packages %v: none named %s*", names, want)
+		}
+	}
+}
+
+// TestNixParses parses every .nix file of the repository with the Nix on
+// the PATH (Debian's nix-bin in CI).
+func TestNixParses(t *testing.T) {
+	bin := nixInstantiate(t)
+	var files []string
+	root := repoRoot(t)
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata" && p != root) {
+			return filepath.SkipDir
+		}
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".nix") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) < 8 {
+		t.Fatalf("found %d .nix files (%v), want flake.nix and nix/*.nix", len(files), files)
+	}
+	for _, f := range files {
+		cmd := exec.Command(bin, "--parse", f)
+		cmd.Env = isolatedEnv(t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			rel, _ := filepath.Rel(root, f)
+			t.Errorf("nix-instantiate --parse %s: %v\n%s", rel, err, out)
+		}
+	}
+}

@@ -1,0 +1,561 @@
+# services.bitpoll: Bitpoll behind a systemd socket, with the migration
+# step and the hardening profile of the Go installer's units (unitgen).
+# The directives that differ are the paths: the store instead of
+# /opt/bitpoll, and the file system view built from /nix/store.
+#
+# The flake passes `packageFor`, which builds the package with the
+# system's own pkgs.
+{ packageFor }:
+{
+  config,
+  options,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib)
+    mkEnableOption
+    mkIf
+    mkMerge
+    mkOption
+    optional
+    optionals
+    types
+    ;
+
+  cfg = config.services.bitpoll;
+  # Definitions of an option that does not exist are errors even under a
+  # false mkIf: nginx and PostgreSQL are only touched where their modules
+  # are part of the system, and an assertion explains their absence.
+  hasModule = name: options ? services && options.services ? ${name};
+  format = pkgs.formats.json { };
+
+  stateDir = "/var/lib/bitpoll";
+  # Where generated secrets live, as on the Go side: root only.
+  secretsDir = "/etc/bitpoll/secrets";
+
+  pkg = cfg.package;
+  appDir = "${pkg}/${pkg.appDir}";
+  python = pkg.python;
+
+  # The hardening profile shared with unitgen: one directive a table.
+  hardening = builtins.listToAttrs (
+    map (d: {
+      inherit (d) name value;
+    }) (builtins.fromTOML (builtins.readFile ../unitgen/hardening.toml)).service
+  );
+
+  # Secret files are named by a string, never a Nix path, which would copy
+  # them into the world-readable store.
+  secretPath = types.nullOr (types.strMatching "/.+");
+
+  secretKeyFile = if cfg.secretKeyFile != null then cfg.secretKeyFile else "${secretsDir}/secret_key";
+  fieldEncryptionKeyFile =
+    if cfg.fieldEncryptionKeyFile != null then
+      cfg.fieldEncryptionKeyFile
+    else
+      "${secretsDir}/field_encryption_key";
+  generateSecrets = cfg.secretKeyFile == null || cfg.fieldEncryptionKeyFile == null;
+
+  credentials = [
+    "secret_key:${secretKeyFile}"
+    "field_encryption_key:${fieldEncryptionKeyFile}"
+  ]
+  ++ optional (cfg.database.passwordFile != null) "db_password:${cfg.database.passwordFile}"
+  ++ optional (cfg.emailPasswordFile != null) "email_password:${cfg.emailPasswordFile}";
+
+  isUnixListen = lib.hasPrefix "/" cfg.listenAddress;
+  listenStream =
+    if isUnixListen then
+      cfg.listenAddress
+    else if cfg.listenAddress == "" then
+      toString cfg.port
+    else if lib.hasInfix ":" cfg.listenAddress then
+      "[${cfg.listenAddress}]:${toString cfg.port}"
+    else
+      "${cfg.listenAddress}:${toString cfg.port}";
+  upstream =
+    if isUnixListen then
+      "unix:${cfg.listenAddress}"
+    else if cfg.listenAddress == "" || cfg.listenAddress == "0.0.0.0" then
+      "127.0.0.1:${toString cfg.port}"
+    else if cfg.listenAddress == "::" then
+      "[::1]:${toString cfg.port}"
+    else
+      listenStream;
+
+  databaseSettings =
+    if cfg.database.type == "sqlite" then
+      {
+        engine = "sqlite";
+        path = "${stateDir}/db.sqlite3";
+      }
+    else
+      lib.filterAttrs (_: v: v != null) {
+        engine = "postgresql";
+        inherit (cfg.database) name user port;
+        host = if cfg.database.createLocally then "/run/postgresql" else cfg.database.host;
+      };
+
+  settingsFile = format.generate "bitpoll-settings.json" cfg.settings;
+
+  timeout = toString cfg.timeout;
+  gunicorn = lib.concatStringsSep " " [
+    "${python}/bin/gunicorn"
+    "--workers ${toString cfg.workers}"
+    "--timeout ${timeout}"
+    "--graceful-timeout ${timeout}"
+    # gunicorn 25+ opens a control socket under $HOME by default: the
+    # service has no home, and needs no runtime control.
+    "--no-control-socket"
+    "--access-logfile -"
+    "--error-logfile -"
+    "${pkg.project}.wsgi"
+  ];
+
+  # Runs the migrations of this package once: a stamp named after its store
+  # path marks them done, so a restart skips them and an upgrade runs them.
+  migrate = pkgs.writeShellScript "bitpoll-migrate" ''
+    set -eu
+    stamp=${stateDir}/migrated/${builtins.baseNameOf pkg}
+    if [ -e "$stamp" ]; then
+      echo "migrations of ${builtins.baseNameOf pkg} already applied"
+      exit 0
+    fi
+    ${lib.optionalString (cfg.database.type == "sqlite") ''
+      # A snapshot first, so that a rollback can restore the data the
+      # old code knew.
+      if [ -e ${stateDir}/db.sqlite3 ]; then
+        mkdir -p ${stateDir}/snapshots
+        ${python}/bin/python -c 'import sqlite3, sys; s = sqlite3.connect(sys.argv[1]); d = sqlite3.connect(sys.argv[2]); s.backup(d); d.close()' \
+          ${stateDir}/db.sqlite3 "${stateDir}/snapshots/db-$(date +%Y%m%dT%H%M%S).sqlite3"
+      fi
+    ''}
+    ${python}/bin/python ${appDir}/manage.py migrate --noinput
+    mkdir -p ${stateDir}/migrated
+    touch "$stamp"
+  '';
+
+  # The file system the units see: an empty root with the store (which
+  # holds the app, the interpreter and the settings file) and the few
+  # files of /etc that name resolution and TLS need, all read-only.
+  view = {
+    RootDirectory = "/var/empty";
+    TemporaryFileSystem = "/";
+    BindReadOnlyPaths = [
+      "/nix/store"
+      "-/etc/hosts"
+      "-/etc/resolv.conf"
+      "-/etc/nsswitch.conf"
+      "-/etc/host.conf"
+      "-/etc/gai.conf"
+      "-/etc/localtime"
+      "-/etc/ssl/certs"
+      "-/etc/static/ssl/certs"
+    ]
+    ++ optional (cfg.database.createLocally) "/run/postgresql";
+  }
+  // lib.optionalAttrs (!cfg.outboundAny) {
+    IPAddressDeny = "any";
+    IPAddressAllow = [ "localhost" ] ++ cfg.outboundAllow;
+  };
+
+  # What the service and the migration unit share: user, state, settings,
+  # credentials and confinement.
+  common =
+    hardening
+    // view
+    // {
+      User = "bitpoll";
+      StateDirectory = "bitpoll";
+      StateDirectoryMode = "0700";
+      WorkingDirectory = appDir;
+      Environment = [
+        "BITPOLL_SETTINGS_FILE=${settingsFile}"
+        # The store is read-only and already compiled.
+        "PYTHONDONTWRITEBYTECODE=1"
+        "PYTHONUNBUFFERED=1"
+      ];
+      LoadCredential = credentials;
+    };
+
+  secretUnits = optionals generateSecrets [ "bitpoll-secrets.service" ];
+
+  # Management commands as the service user, with its credentials and
+  # settings: a transient unit, as the dynamic user exists only in one.
+  manage = pkgs.writeShellScriptBin "bitpoll-manage" ''
+    set -eu
+    if [ "$(id -u)" != 0 ]; then
+      echo "bitpoll-manage: run it as root (sudo bitpoll-manage $*): it starts a transient unit as the service user" >&2
+      exit 1
+    fi
+    if [ -t 0 ] && [ -t 1 ]; then io=--pty; else io=--pipe; fi
+    exec ${config.systemd.package}/bin/systemd-run --quiet --wait --collect --service-type=exec "$io" \
+      --unit="bitpoll-manage-$$" \
+      --working-directory=${appDir} \
+      -p DynamicUser=yes -p User=bitpoll -p StateDirectory=bitpoll -p StateDirectoryMode=0700 \
+      -p UMask=0077 \
+      ${lib.concatMapStringsSep " " (e: "-p Environment=${e}") common.Environment} \
+      ${lib.concatMapStringsSep " " (c: "-p LoadCredential=${c}") credentials} \
+      -- ${python}/bin/python ${appDir}/manage.py "$@"
+  '';
+in
+{
+  options.services.bitpoll = {
+    enable = mkEnableOption "Bitpoll, the Django app for polls and meeting scheduling";
+
+    package = mkOption {
+      type = types.package;
+      default = packageFor pkgs;
+      defaultText = lib.literalMD "Bitpoll built from the flake's `bitpoll.lock` with this system's pkgs";
+      description = "The Bitpoll package: the app built from bitpoll.lock.";
+    };
+
+    port = mkOption {
+      type = types.port;
+      default = 8000;
+      example = 8080;
+      description = "The TCP port bitpoll.socket listens on.";
+    };
+
+    listenAddress = mkOption {
+      type = types.str;
+      default = "127.0.0.1";
+      example = "::";
+      description = ''
+        The address bitpoll.socket listens on: an IP address, "" for every
+        address, or the absolute path of a unix socket (then port is unused).
+      '';
+    };
+
+    allowedHosts = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "bitpoll.example.org" ];
+      description = "The host names Bitpoll answers to (Django's ALLOWED_HOSTS).";
+    };
+
+    secretKeyFile = mkOption {
+      type = secretPath;
+      default = null;
+      example = "/etc/bitpoll/secret";
+      description = ''
+        A file holding Django's SECRET_KEY, read by systemd (LoadCredential=)
+        and never copied to the store. Null generates one in
+        ${secretsDir}/secret_key on first start.
+      '';
+    };
+
+    fieldEncryptionKeyFile = mkOption {
+      type = secretPath;
+      default = null;
+      example = "/etc/bitpoll/field-key";
+      description = ''
+        A file holding the Fernet key that encrypts poll fields
+        (FIELD_ENCRYPTION_KEY). Null generates one in
+        ${secretsDir}/field_encryption_key on first start. Losing it loses
+        the encrypted data: back it up.
+      '';
+    };
+
+    emailPasswordFile = mkOption {
+      type = secretPath;
+      default = null;
+      description = "A file holding the SMTP password (settings.email holds the rest).";
+    };
+
+    workers = mkOption {
+      type = types.ints.between 1 256;
+      default = 2;
+      description = "The number of gunicorn worker processes.";
+    };
+
+    timeout = mkOption {
+      type = types.ints.between 1 3600;
+      default = 30;
+      description = "gunicorn's worker timeout, in seconds; stopping waits 10 s longer.";
+    };
+
+    outboundAllow = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "192.0.2.25" ];
+      description = ''
+        Addresses or prefixes, beyond localhost, the service may connect to
+        (IPAddressAllow=): a mail relay, a remote PostgreSQL, CalDAV servers.
+      '';
+    };
+
+    outboundAny = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Drop the IP allow-list: the service may connect anywhere.";
+    };
+
+    database = {
+      type = mkOption {
+        type = types.enum [
+          "sqlite"
+          "postgresql"
+        ];
+        default = "sqlite";
+        description = "The database: SQLite in ${stateDir}, or PostgreSQL.";
+      };
+      createLocally = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Create the PostgreSQL database and its user on this host (peer authentication over /run/postgresql).";
+      };
+      name = mkOption {
+        type = types.str;
+        default = "bitpoll";
+        description = "The PostgreSQL database name.";
+      };
+      user = mkOption {
+        type = types.str;
+        default = "bitpoll";
+        description = "The PostgreSQL user.";
+      };
+      host = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "db.example.org";
+        description = "The PostgreSQL host or socket directory; with createLocally, /run/postgresql.";
+      };
+      port = mkOption {
+        type = types.nullOr types.port;
+        default = null;
+        description = "The PostgreSQL port; null for the default.";
+      };
+      passwordFile = mkOption {
+        type = secretPath;
+        default = null;
+        description = "A file holding the PostgreSQL password (loaded as the credential db_password).";
+      };
+    };
+
+    nginx = {
+      enable = mkEnableOption "an nginx virtual host that proxies to Bitpoll";
+      hostName = mkOption {
+        type = types.str;
+        default = lib.head (cfg.allowedHosts ++ [ "localhost" ]);
+        defaultText = lib.literalExpression "builtins.head config.services.bitpoll.allowedHosts";
+        description = "The nginx virtual host's name.";
+      };
+    };
+
+    settings = mkOption {
+      default = { };
+      description = ''
+        The settings shim's JSON settings file (the keys of the Go type
+        shim.Settings: base_url, allowed_hosts, database, static_root,
+        media_root, email, time_zone, django, ...). Secrets never go here:
+        they come from the *File options through LoadCredential=.
+      '';
+      example = lib.literalExpression ''
+        {
+          base_url = "https://bitpoll.example.org";
+          time_zone = "Europe/Berlin";
+          email = { host = "mail.example.org"; port = 587; use_tls = true; from = "bitpoll@example.org"; };
+        }
+      '';
+      type = types.submodule {
+        freeformType = format.type;
+        options = {
+          base_url = mkOption {
+            type = types.str;
+            default =
+              if cfg.nginx.enable then
+                "http://${cfg.nginx.hostName}"
+              else
+                "http://${lib.head (cfg.allowedHosts ++ [ "localhost" ])}:${toString cfg.port}";
+            defaultText = lib.literalExpression ''"http://''${head allowedHosts}:''${toString port}"'';
+            description = "The public URL; its origin is a trusted CSRF origin, https turns on secure cookies and HSTS.";
+          };
+          allowed_hosts = mkOption {
+            type = types.listOf types.str;
+            default = cfg.allowedHosts;
+            defaultText = lib.literalExpression "config.services.bitpoll.allowedHosts";
+            description = "Django's ALLOWED_HOSTS.";
+          };
+          database = mkOption {
+            type = format.type;
+            default = databaseSettings;
+            defaultText = lib.literalMD "from `services.bitpoll.database`";
+            description = "The database the shim connects to.";
+          };
+          static_root = mkOption {
+            type = types.str;
+            default = "${pkg}/${pkg.staticDir}";
+            defaultText = lib.literalExpression ''"''${package}/share/bitpoll/static"'';
+            description = "The collected static files, built into the package.";
+          };
+          media_root = mkOption {
+            type = types.str;
+            default = "${stateDir}/media";
+            description = "Uploaded files.";
+          };
+        };
+      };
+    };
+  };
+
+  config = mkIf cfg.enable (mkMerge [
+    {
+      assertions = [
+        {
+          assertion = cfg.allowedHosts != [ ];
+          message = ''services.bitpoll.allowedHosts is empty: list the host names Bitpoll is served under, e.g. allowedHosts = [ "bitpoll.example.org" ];'';
+        }
+        {
+          assertion = cfg.nginx.enable -> hasModule "nginx";
+          message = "services.bitpoll.nginx.enable needs the NixOS nginx module, which this system's nixpkgs lacks: turn it off and put another proxy in front.";
+        }
+        {
+          assertion = cfg.database.createLocally -> hasModule "postgresql";
+          message = "services.bitpoll.database.createLocally needs the NixOS PostgreSQL module, which this system's nixpkgs lacks: point database.host at an existing server instead.";
+        }
+        {
+          assertion = cfg.database.createLocally -> cfg.database.type == "postgresql";
+          message = ''services.bitpoll.database.createLocally creates a PostgreSQL database: set database.type = "postgresql", or turn createLocally off for SQLite.'';
+        }
+        {
+          assertion = cfg.database.createLocally -> cfg.database.user == cfg.database.name && cfg.database.user == "bitpoll";
+          message = ''services.bitpoll.database.createLocally uses peer authentication as the service user "bitpoll": leave database.user and database.name at "bitpoll" (they are ${builtins.toJSON cfg.database.user} and ${builtins.toJSON cfg.database.name}).'';
+        }
+        {
+          assertion = cfg.database.createLocally -> cfg.database.host == null;
+          message = "services.bitpoll.database.host is set with createLocally, which always uses /run/postgresql: unset host, or turn createLocally off for a remote database.";
+        }
+        {
+          assertion = cfg.database.type == "postgresql" -> cfg.database.createLocally || cfg.database.host != null;
+          message = "services.bitpoll.database.type is postgresql without a host: set database.host, or database.createLocally = true.";
+        }
+        {
+          assertion = !(cfg.settings ? django && (cfg.settings.django ? SECRET_KEY || cfg.settings.django ? FIELD_ENCRYPTION_KEY));
+          message = "services.bitpoll.settings.django sets a secret, which would land in the world-readable store: use secretKeyFile and fieldEncryptionKeyFile instead.";
+        }
+        {
+          assertion = !(cfg.settings.database ? password);
+          message = "services.bitpoll.settings.database.password would land in the world-readable store: use database.passwordFile instead.";
+        }
+      ];
+
+      environment.systemPackages = [ manage ];
+
+      systemd.sockets.bitpoll = {
+        description = "Bitpoll listening socket";
+        wantedBy = [ "sockets.target" ];
+        listenStreams = [ listenStream ];
+        socketConfig =
+          if isUnixListen then
+            {
+              SocketMode = "0666";
+              RemoveOnStop = true;
+            }
+          else
+            {
+              NoDelay = true;
+            }
+            // lib.optionalAttrs (cfg.listenAddress == "" || cfg.listenAddress == "::") {
+              # Both families on one socket, whatever the host's sysctl says.
+              BindIPv6Only = "both";
+            };
+      };
+
+      systemd.services.bitpoll-migrate = {
+        description = "Bitpoll database migrations, once per generation";
+        before = [ "bitpoll.service" ];
+        after = [ "network.target" ] ++ secretUnits ++ optional cfg.database.createLocally "postgresql.service";
+        requires = secretUnits ++ optional cfg.database.createLocally "postgresql.service";
+        serviceConfig = common // {
+          Type = "oneshot";
+          ExecStart = migrate;
+          TimeoutStartSec = "infinity";
+        };
+      };
+
+      systemd.services.bitpoll = {
+        description = "Bitpoll, polls and meeting scheduling";
+        requires = [
+          "bitpoll.socket"
+          "bitpoll-migrate.service"
+        ];
+        after = [
+          "bitpoll.socket"
+          "bitpoll-migrate.service"
+          "network.target"
+        ];
+        wantedBy = [ "multi-user.target" ];
+        # A new package is a new generation: restarting runs its migrations.
+        restartTriggers = [ pkg ];
+        serviceConfig = common // {
+          Type = "notify";
+          NotifyAccess = "main";
+          ExecStart = gunicorn;
+          # gunicorn reloads its workers on SIGHUP.
+          ExecReload = "${pkgs.coreutils}/bin/kill -s HUP $MAINPID";
+          Restart = "on-failure";
+          RestartSec = "1s";
+          TimeoutStopSec = "${toString (cfg.timeout + 10)}s";
+        };
+      };
+    }
+
+    (mkIf generateSecrets {
+      # Generated once, root only, like the Go installer's; systemd hands
+      # them to the units through LoadCredential=.
+      systemd.services.bitpoll-secrets = {
+        description = "Generate Bitpoll's secrets once";
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          UMask = "0077";
+        };
+        path = [ pkgs.coreutils ];
+        script = ''
+          mkdir -p ${secretsDir}
+          chmod 0700 ${secretsDir}
+          for f in ${lib.optionalString (cfg.secretKeyFile == null) "secret_key"} ${lib.optionalString (cfg.fieldEncryptionKeyFile == null) "field_encryption_key"}; do
+            if [ ! -s ${secretsDir}/$f ]; then
+              # 32 random bytes, URL-safe base64: a Fernet key, and a
+              # Django secret key of the same strength.
+              head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' > ${secretsDir}/$f.tmp
+              mv ${secretsDir}/$f.tmp ${secretsDir}/$f
+            fi
+          done
+        '';
+      };
+    })
+
+    (lib.optionalAttrs (hasModule "postgresql") (mkIf cfg.database.createLocally {
+      services.postgresql = {
+        enable = true;
+        ensureDatabases = [ cfg.database.name ];
+        ensureUsers = [
+          {
+            name = cfg.database.user;
+            ensureDBOwnership = true;
+          }
+        ];
+      };
+    }))
+
+    (lib.optionalAttrs (hasModule "nginx") (mkIf cfg.nginx.enable {
+      # Only a proxy: WhiteNoise serves the static files from the package,
+      # compressed and cached, as with the Go installer's nginx block.
+      services.nginx = {
+        enable = true;
+        virtualHosts.${cfg.nginx.hostName} = {
+          locations."/" = {
+            proxyPass = "http://${upstream}";
+            recommendedProxySettings = true;
+          };
+          extraConfig = "client_max_body_size 10m;";
+        };
+      };
+    }))
+  ]);
+}

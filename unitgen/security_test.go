@@ -1,0 +1,144 @@
+package unitgen
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// analyzer is one systemd-analyze: the host's, or the one in the Debian
+// trixie tree of scripts/rootfs.sh, run through that tree's loader.
+type analyzer struct {
+	name string
+	argv []string
+}
+
+// analyzers finds every systemd-analyze there is; the test skips when it
+// finds none and logs the ones it misses.
+func analyzers(t *testing.T) []analyzer {
+	t.Helper()
+	var out []analyzer
+	if p, err := exec.LookPath("systemd-analyze"); err == nil {
+		out = append(out, analyzer{"host", []string{p}})
+	} else {
+		t.Log("no systemd-analyze on PATH: the host's systemd is not checked")
+	}
+	root := os.Getenv("BITPOLL_ROOTFS")
+	if root == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			root = filepath.Join(home, ".cache", "bitpoll-install-test", "rootfs-trixie")
+		}
+	}
+	loader := filepath.Join(root, "lib64", "ld-linux-x86-64.so.2")
+	bin := filepath.Join(root, "usr", "bin", "systemd-analyze")
+	_, lerr := os.Stat(loader)
+	_, berr := os.Stat(bin)
+	switch {
+	case runtime.GOARCH != "amd64":
+		t.Logf("the rootfs analyzer runs only on amd64, not %s", runtime.GOARCH)
+	case lerr != nil || berr != nil:
+		t.Logf("no rootfs at %q (set BITPOLL_ROOTFS to the tree scripts/rootfs.sh prints): the trixie systemd is not checked", root)
+	default:
+		lib := filepath.Join(root, "usr", "lib", "x86_64-linux-gnu")
+		out = append(out, analyzer{"rootfs", []string{loader, "--library-path", lib + ":" + filepath.Join(lib, "systemd"), bin}})
+	}
+	if len(out) == 0 {
+		t.Skip("no systemd-analyze found, neither on PATH nor in BITPOLL_ROOTFS: install systemd or build the rootfs with scripts/rootfs.sh")
+	}
+	return out
+}
+
+var overall = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\S+)`)
+
+// score runs "systemd-analyze security --offline=true" on the service file
+// and returns its version, the overall exposure and the full report.
+func (a analyzer) score(t *testing.T, file string) (version string, exposure float64, report string) {
+	t.Helper()
+	run := func(args ...string) string {
+		cmd := exec.Command(a.argv[0], append(a.argv[1:], args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s systemd-analyze %s: %v\n%s%s", a.name, strings.Join(args, " "), err, out, stderr.Bytes())
+		}
+		return string(out)
+	}
+	version, _, _ = strings.Cut(run("--version"), "\n")
+	report = run("security", "--offline=true", "--no-pager", file)
+	m := overall.FindStringSubmatch(report)
+	if m == nil {
+		t.Fatalf("%s: no overall exposure in the report:\n%s", version, report)
+	}
+	exposure, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatalf("%s: exposure %q is not a number", version, m[1])
+	}
+	return version, exposure, report
+}
+
+// writeService renders s and writes bitpoll.service into a fresh directory.
+func writeService(t *testing.T, s Spec) string {
+	t.Helper()
+	units, err := Render(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, u := range units {
+		data, err := u.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, u.Name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, ServiceUnit)
+}
+
+// TestSecuritySafe is the security bar: the default units are rated SAFE,
+// below 1.0, by every systemd-analyze at hand.
+func TestSecuritySafe(t *testing.T) {
+	specs := map[string]Spec{"default": exampleSpec()}
+	relay := exampleSpec()
+	relay.OutboundAllow = []netip.Prefix{netip.MustParsePrefix("192.0.2.25/32"), netip.MustParsePrefix("2001:db8::/64")}
+	specs["mail relay and CalDAV allowed"] = relay
+	unix := exampleSpec()
+	unix.Listen, unix.SocketGroup = "/run/bitpoll/bitpoll.sock", "www-data"
+	specs["unix socket"] = unix
+	for _, a := range analyzers(t) {
+		for name, s := range specs {
+			version, exposure, report := a.score(t, writeService(t, s))
+			t.Logf("%s, %s: exposure %.1f", version, name, exposure)
+			if exposure >= 1.0 {
+				t.Errorf("%s: %s: systemd-analyze security = %.1f, want below 1.0 (SAFE)\n%s", version, name, exposure, report)
+			}
+		}
+	}
+}
+
+// TestSecurityOutboundOpen shows what opening outbound costs: the score
+// rises, and the report names the missing allow-list.
+func TestSecurityOutboundOpen(t *testing.T) {
+	open := exampleSpec()
+	open.OutboundAny = true
+	for _, a := range analyzers(t) {
+		version, safe, _ := a.score(t, writeService(t, exampleSpec()))
+		_, exposure, report := a.score(t, writeService(t, open))
+		t.Logf("%s: exposure %.1f with outbound open, %.1f without", version, exposure, safe)
+		if exposure <= safe {
+			t.Errorf("%s: exposure with outbound open = %.1f, want above the default %.1f", version, exposure, safe)
+		}
+		if !strings.Contains(report, "does not define an IP address allow list") {
+			t.Errorf("%s: report with outbound open does not say %q:\n%s", version, "does not define an IP address allow list", report)
+		}
+	}
+}
