@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/treehash"
 )
@@ -244,5 +245,33 @@ func TestDevRunsCheckout(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(local); string(got) != string(mine) {
 		t.Errorf("settings_local.py was changed to %q", got)
+	}
+}
+
+// TestOnlyBinaryRefusesSdist locks one package as an sdist entry: with
+// OnlyBinary the build stops before it touches the store, and names the
+// package and the way out.
+func TestOnlyBinaryRefusesSdist(t *testing.T) {
+	testkit.NeedNetwork(t)
+	it := testkit.HostPython(t)
+	l := testkit.LockFixture(t, testkit.Target(it))
+	found := false
+	for i := range l.Packages {
+		if p := &l.Packages[i]; p.Name == "sqlparse" {
+			p.Sdist = &lockfile.File{Name: "sqlparse-" + p.Version + ".tar.gz", URL: "https://files.invalid/sqlparse.tar.gz",
+				Size: 1, SHA256: strings.Repeat("0", 64), UploadTime: p.Wheels[0].UploadTime}
+			p.Wheels, found = nil, true
+		}
+	}
+	if !found {
+		t.Fatal("the fixture lock has no sqlparse to turn into an sdist entry")
+	}
+	layout := store.Layout{Root: t.TempDir()}
+	_, err := Build(context.Background(), Options{Lock: l, Layout: layout, Python: it.Path, AppSource: testkit.FixtureApp(), OnlyBinary: true})
+	if err == nil || !strings.Contains(err.Error(), "sqlparse") || !strings.Contains(err.Error(), "--only-binary") {
+		t.Fatalf("Build with OnlyBinary over an sdist entry = %v, want a refusal naming sqlparse and --only-binary", err)
+	}
+	if _, err := os.Stat(layout.StoreDir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused build created the store (%v), want nothing written", err)
 	}
 }

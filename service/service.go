@@ -68,8 +68,11 @@ func Prepare(res *install.Result, o Options) (*Plan, error) {
 	}
 	spec.Project = res.Project
 	dirs, err := interpreterDirs(res)
-	if err != nil {
+	if err != nil && o.Systemd {
 		return nil, err
+	}
+	if err != nil {
+		o.Log("warning: " + err.Error())
 	}
 	spec.InterpreterDirs = dirs
 	if p.units, err = unitgen.Render(spec); err != nil {

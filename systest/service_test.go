@@ -83,6 +83,11 @@ func serviceCase(t *testing.T, rootfs string, l *lockfile.Lock, src, pollSlug st
 		testkit.CreatePoll(t, base, pollSlug, "A poll served by systemd")
 	}
 
+	// manage runs as the service user with the service's database.
+	if out, err := m.Exec(ctx, "/srv/test/bitpoll-install", "manage", "showmigrations", "sessions"); err != nil || !strings.Contains(string(out), "[X] 0001_initial") {
+		t.Errorf("manage showmigrations sessions = %v, want the migration applied by the service:\n%s", err, out)
+	}
+
 	score, err := m.Exec(ctx, "systemd-analyze", "security", "--offline=true", "/etc/systemd/system/bitpoll.service")
 	t.Logf("systemd-analyze security: %s", lastLine(score))
 	if !strings.Contains(string(score), "SAFE") {

@@ -116,7 +116,7 @@ func runInstall(ctx context.Context, g *globalOptions, o installOptions) error {
 		if wrote, err := config.WriteDefault(path); err != nil {
 			return err
 		} else if wrote {
-			rep.Notef("wrote the default config %s: edit it (base_url, allowed_hosts) and run install again", path)
+			rep.Notef("wrote the default config %s (the site at http://localhost:8000): set base_url and allowed_hosts there and run install again to serve it under its own name", path)
 		}
 	}
 	cfg, err := config.Load(path)

@@ -63,6 +63,7 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newAuditCommand(g),
 		newUnitCommand(g),
 		newNginxCommand(g),
+		newManageCommand(g),
 		newDocsCommand(g, root),
 	)
 	root.SetOut(g.stdout)
