@@ -55,7 +55,7 @@ func TestDebianPython(t *testing.T) {
 				{Host: src, Path: appDir},
 			}}
 			bpi := func(args ...string) []string {
-				return append([]string{work + "/bitpoll-install", "--root", work + "/root"}, args...)
+				return append([]string{work + "/bitpoll-install", "--root", work + "/tree"}, args...)
 			}
 			build := []string{"--lock", work + "/bitpoll.lock", "--app-source", appDir, "--python", "/usr/bin/python3"}
 
@@ -69,7 +69,7 @@ func TestDebianPython(t *testing.T) {
 				t.Errorf("install printed %q, want generation 1 made current", out)
 			}
 			var manifest struct{ Python string }
-			data, err := os.ReadFile(filepath.Join(host, "root/opt/bitpoll/current", install.Manifest))
+			data, err := os.ReadFile(filepath.Join(host, "tree/opt/bitpoll/current", install.Manifest))
 			if err == nil {
 				err = json.Unmarshal(data, &manifest)
 			}
@@ -114,7 +114,7 @@ func checkDeploy(ctx context.Context, t *testing.T, o nspawn.Options, host strin
 	if err := install.WriteSecrets(secrets); err != nil {
 		t.Fatal(err)
 	}
-	current := work + "/root/opt/bitpoll/current"
+	current := work + "/tree/opt/bitpoll/current"
 	settings := shim.Settings{
 		BaseURL:      "https://bitpoll.example",
 		AllowedHosts: []string{"bitpoll.example"},

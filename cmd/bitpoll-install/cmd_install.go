@@ -88,7 +88,7 @@ untouched. If the new generation fails to start, current goes back.
 With --root DIR every path moves under DIR and systemd is not touched:
 a trial without root.`,
 		Example: `  sudo bitpoll-install install
-  sudo bitpoll-install install --secret-key-file /root/bitpoll-secret-key
+  sudo bitpoll-install install --secret-key-file /etc/bitpoll/my-secret-key
   bitpoll-install install --root /tmp/trial --lock bitpoll.lock --app-source ~/src/Bitpoll`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

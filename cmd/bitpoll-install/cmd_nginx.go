@@ -42,11 +42,7 @@ WhiteNoise, compressed and with far-future cache headers.`,
 }
 
 func runNginx(g *globalOptions, o nginxOptions) error {
-	c, err := o.load(g)
-	if err != nil {
-		return err
-	}
-	spec, err := c.Spec(unitgen.DefaultPaths())
+	c, spec, err := o.spec(g)
 	if err != nil {
 		return err
 	}

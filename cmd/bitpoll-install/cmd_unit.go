@@ -35,6 +35,16 @@ func (o *configOptions) load(g *globalOptions) (*config.Config, error) {
 	return c, err
 }
 
+// spec loads the config and its unit spec on the FHS paths.
+func (o *configOptions) spec(g *globalOptions) (*config.Config, unitgen.Spec, error) {
+	c, err := o.load(g)
+	if err != nil {
+		return nil, unitgen.Spec{}, err
+	}
+	spec, err := c.Spec(unitgen.DefaultPaths())
+	return c, spec, err
+}
+
 func newUnitCommand(g *globalOptions) *cobra.Command {
 	var o configOptions
 	c := &cobra.Command{
@@ -61,11 +71,7 @@ systemd-analyze security then rates the service higher.`,
 }
 
 func runUnit(g *globalOptions, o configOptions) error {
-	c, err := o.load(g)
-	if err != nil {
-		return err
-	}
-	spec, err := c.Spec(unitgen.DefaultPaths())
+	c, spec, err := o.spec(g)
 	if err != nil {
 		return err
 	}
