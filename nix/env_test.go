@@ -177,6 +177,21 @@ func setupNix226(cache string) (*Nix226, string, error) {
 // nixfmt all name shellcheck or nixfmt. The wrapper flake puts placeholder
 // derivations in their place, in legacyPackages and in every nixosSystem:
 // they evaluate but fail if built, and nothing is built here.
+//
+// The NixOS test framework (checks.*.vm) needs more than the trim left:
+//   - packages its by-name whitelist dropped, all of them only build inputs
+//     that --no-build never realises: qemu's canokey-qemu, libu2f-emu and
+//     spice; the test driver's vhost-device-vsock; and ty, the type checker
+//     the driver runs on the test script (top level and in pythonPackages).
+//     They get placeholders too.
+//   - three modules its module-list.nix leaves out though the files are in
+//     the tree, and which qemu-vm.nix and test-instrumentation.nix set
+//     options of: connman (turned off in VMs), the QEMU guest agent, and
+//     the overlay file systems the VM's writable store is made of. Every
+//     test node imports the tree's own files, nothing written anew.
+//
+// The flake stays the one users run on full nixpkgs: the stand-ins live
+// only in this test input.
 const nixpkgsWrapper = `{
   inputs.nixpkgs.url = "git+file://@TREE@";
   outputs =
@@ -196,7 +211,26 @@ const nixpkgsWrapper = `{
           shellcheck-minimal = stub "shellcheck" // { compiler.bootstrapAvailable = false; };
           nixfmt = stub "nixfmt";
           nixfmt-tree = stub "treefmt";
+          # For the NixOS test framework: qemu's, then the driver's inputs.
+          canokey-qemu = stub "canokey-qemu";
+          libu2f-emu = stub "libu2f-emu";
+          spice = stub "spice";
+          vhost-device-vsock = stub "vhost-device-vsock";
+          ty = stub "ty";
+          pythonPackagesExtensions = prev.pythonPackagesExtensions ++ [ (pyFinal: pyPrev: { ty = stub "ty"; }) ];
+          testers = prev.testers // {
+            runNixOSTest = test: prev.testers.runNixOSTest {
+              imports = [ test ];
+              defaults.imports = testNodeModules;
+            };
+          };
         };
+      # Modules of the tree that its module-list.nix omits.
+      testNodeModules = map (m: "${nixpkgs}/nixos/modules/${m}") [
+        "services/networking/connman.nix"
+        "virtualisation/qemu-guest-agent.nix"
+        "tasks/filesystems/overlayfs.nix"
+      ];
     in
     {
       lib = nixpkgs.lib.extend (final: prev: {
@@ -228,6 +262,12 @@ func writeNixpkgsWrapper(tree string) (string, error) {
 
 // Run runs nix with args in dir and returns its stdout; errors carry stderr.
 func (n *Nix226) Run(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	out, _, err := n.RunLog(ctx, dir, args...)
+	return out, err
+}
+
+// RunLog is Run that also returns stderr, where nix logs its progress.
+func (n *Nix226) RunLog(ctx context.Context, dir string, args ...string) (stdout, stderr []byte, err error) {
 	full := append([]string{"--library-path", n.libs, n.bin,
 		"--extra-experimental-features", "nix-command flakes",
 		"--store", n.store, "--option", "substituters", "", "--option", "sandbox", "false",
@@ -235,13 +275,13 @@ func (n *Nix226) Run(ctx context.Context, dir string, args ...string) ([]byte, e
 	cmd := exec.CommandContext(ctx, n.loader, full...)
 	cmd.Dir = dir
 	cmd.Env = isolatedEnv(n.home)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("nix %s: %v: %s", strings.Join(args, " "), err, lastLines(stderr.String(), 30))
+		return nil, errBuf.Bytes(), fmt.Errorf("nix %s: %v: %s", strings.Join(args, " "), err, lastLines(errBuf.String(), 30))
 	}
-	return out, nil
+	return out, errBuf.Bytes(), nil
 }
 
 func lastLines(s string, n int) string {

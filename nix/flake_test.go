@@ -94,6 +94,13 @@ func makeCopy(root string) (flakeCopy, error) {
 // overridden; args may hold "FLAKE" for the flake reference.
 func flake(t *testing.T, args ...string) ([]byte, error) {
 	t.Helper()
+	out, _, err := flakeLog(t, args...)
+	return out, err
+}
+
+// flakeLog is flake that also returns nix's log (stderr).
+func flakeLog(t *testing.T, args ...string) (stdout, stderr []byte, err error) {
+	t.Helper()
 	n := newNix226(t)
 	c := repoCopy(t)
 	ref := "path:" + c.dir
@@ -104,9 +111,9 @@ func flake(t *testing.T, args ...string) ([]byte, error) {
 	full = append(full, "--override-input", "nixpkgs", n.nixpkgs,
 		"--override-input", "bitpoll-src", "path:"+c.app, "--no-write-lock-file")
 	start := time.Now()
-	out, err := n.Run(withTimeout(t, 10*time.Minute), c.dir, full...)
+	stdout, stderr, err = n.RunLog(withTimeout(t, 10*time.Minute), c.dir, full...)
 	t.Logf("nix %s: %.1fs", args[0]+" "+args[1], time.Since(start).Seconds())
-	return out, err
+	return stdout, stderr, err
 }
 
 func TestFlakeShow(t *testing.T) {
@@ -135,45 +142,63 @@ func TestFlakeShow(t *testing.T) {
 	}
 }
 
-// TestFlakeCheck runs nix flake check --no-build. The trimmed nixpkgs
-// cannot evaluate a NixOS test driver (it lacks qemu's and the driver's
-// dependencies and the overlay file system module) nor a whole NixOS
-// system, so a failure in
-// checks.*.vm alone is reported as a skip, after every other output has
-// been instantiated one by one.
+// TestFlakeCheck runs nix flake check --no-build, which evaluates every
+// output and instantiates every derivation, the VM test's driver included,
+// and checks from its log that it reached each of them.
 func TestFlakeCheck(t *testing.T) {
-	_, err := flake(t, "flake", "check", "--no-build", "FLAKE")
-	if err == nil {
-		return
-	}
-	if !strings.Contains(err.Error(), "while checking the derivation 'checks.x86_64-linux.vm'") {
+	_, log, err := flakeLog(t, "flake", "check", "--no-build", "FLAKE")
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, attr := range []string{
-		"packages.x86_64-linux.bitpoll", "packages.x86_64-linux.bitpoll-install", "packages.x86_64-linux.default",
-		"devShells.x86_64-linux.default", "formatter.x86_64-linux",
-		"checks.x86_64-linux.bitpoll", "checks.x86_64-linux.bitpoll-install", "checks.x86_64-linux.module-units",
-		// Not the example's system.build.toplevel: the trimmed tree lacks
-		// X11 drivers that NixOS's dbus module names.
-		`nixosConfigurations.example.config.systemd.units."bitpoll.service".unit`,
+	drvs, checked := parseCheckLog(string(log))
+	for attr, suffix := range map[string]string{
+		"packages.x86_64-linux.bitpoll":         "-bitpoll-0.11.0.drv",
+		"packages.x86_64-linux.bitpoll-install": "-bitpoll-install-0.1.0.drv",
+		"packages.x86_64-linux.default":         "-bitpoll-0.11.0.drv",
+		"devShells.x86_64-linux.default":        ".drv",
+		"formatter.x86_64-linux":                ".drv",
+		"checks.x86_64-linux.bitpoll":           "-bitpoll-0.11.0.drv",
+		"checks.x86_64-linux.bitpoll-install":   "-bitpoll-install-0.1.0.drv",
+		"checks.x86_64-linux.module-units":      "-bitpoll-example-units.drv",
+		"checks.x86_64-linux.vm":                "-vm-test-run-bitpoll.drv",
 	} {
-		if _, err := flake(t, "eval", "--raw", "FLAKE#"+attr+".drvPath"); err != nil {
-			t.Errorf("%s does not instantiate: %v", attr, err)
+		if !strings.HasPrefix(drvs[attr], "/nix/store/") || !strings.HasSuffix(drvs[attr], suffix) {
+			t.Errorf("nix flake check: derivation %s evaluated to %q, want a store path ending in %q", attr, drvs[attr], suffix)
 		}
+	}
+	for _, what := range []string{"NixOS module 'nixosModules.default'", "NixOS configuration 'nixosConfigurations.example'",
+		"app 'apps.x86_64-linux.default'", "app 'apps.x86_64-linux.bitpoll-install'"} {
+		if !slices.Contains(checked, what) {
+			t.Errorf("nix flake check did not check %s; it checked %q", what, checked)
+		}
+	}
+	if t.Failed() {
+		t.Logf("nix flake check log:\n%s", log)
 	}
 	for _, attr := range []string{"apps.x86_64-linux.default.program", "apps.x86_64-linux.bitpoll-install.program"} {
 		if out, err := flake(t, "eval", "--raw", "FLAKE#"+attr); err != nil || !strings.HasSuffix(string(out), "/bin/bitpoll-install") {
 			t.Errorf("%s = %s, %v, want the installer's bin/bitpoll-install", attr, out, err)
 		}
 	}
-	// The VM test is defined: its name and nodes evaluate.
-	if out, err := flake(t, "eval", "--raw", "FLAKE#checks.x86_64-linux.vm.config.name"); err != nil || string(out) != "bitpoll" {
-		t.Errorf("checks.x86_64-linux.vm.config.name = %q, %v, want \"bitpoll\"", out, err)
+}
+
+// parseCheckLog reads the log of nix flake check: the derivation each
+// checked attribute evaluated to, and every other thing it checked
+// ("NixOS module 'nixosModules.default'").
+func parseCheckLog(log string) (drvs map[string]string, checked []string) {
+	drvs = map[string]string{}
+	var current string
+	for _, line := range strings.Split(log, "\n") {
+		if attr, ok := strings.CutPrefix(line, "checking derivation "); ok {
+			current = strings.TrimSuffix(attr, "...")
+		} else if drv, ok := strings.CutPrefix(line, "derivation evaluated to "); ok && current != "" {
+			drvs[current] = drv
+			current = ""
+		} else if what, ok := strings.CutPrefix(line, "checking "); ok {
+			checked = append(checked, strings.TrimSuffix(what, "..."))
+		}
 	}
-	if t.Failed() {
-		return
-	}
-	t.Skip("nix flake check --no-build stops at checks.x86_64-linux.vm, which the trimmed nixpkgs cannot evaluate; every other output instantiates")
+	return drvs, checked
 }
 
 // TestExampleUnits renders the README example's units and checks the
@@ -224,6 +249,8 @@ func TestAssertions(t *testing.T) {
 		{`{ services.bitpoll.database.createLocally = true; }`, `set database.type = "postgresql"`},
 		{`{ services.bitpoll.nginx.enable = true; }`, "needs the NixOS nginx module"},
 		{`{ services.bitpoll.settings.django.SECRET_KEY = "x"; }`, "use secretKeyFile"},
+		{`{ services.bitpoll.secretKeyFile = "/etc/bitpoll/my secret"; }`, "services.bitpoll.secretKeyFile"},
+		{`{ imports = [ (` + withNginx + `) ]; services.bitpoll.nginx = { enable = true; hostName = "poll.example.org"; }; }`, "add it to allowedHosts"},
 	}
 	for _, tt := range tests {
 		apply := fmt.Sprintf("c: (c.extendModules { modules = [ (%s) ]; }).config.system.build.toplevel.drvPath", tt.module)
@@ -359,5 +386,36 @@ func TestNixParses(t *testing.T) {
 			rel, _ := filepath.Rel(root, f)
 			t.Errorf("nix-instantiate --parse %s: %v\n%s", rel, err, out)
 		}
+	}
+}
+
+// TestParseCheckLog reads a recorded log of nix flake check, and that log
+// cut where the VM test used to fail: a derivation that did not evaluate
+// must not count as checked.
+func TestParseCheckLog(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "checklog", "nix-2.26.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := string(data)
+	cut, _, _ := strings.Cut(full, "derivation evaluated to /nix/store/00000000000000000000000000000000-vm-test-run-bitpoll.drv")
+	cut += "error:\n       … while checking the derivation 'checks.x86_64-linux.vm'\n"
+	tests := []struct {
+		name, log, attr, want string
+	}{
+		{"full", full, "checks.x86_64-linux.vm", "/nix/store/00000000000000000000000000000000-vm-test-run-bitpoll.drv"},
+		{"full", full, "packages.x86_64-linux.bitpoll-install", "/nix/store/00000000000000000000000000000000-bitpoll-install-0.1.0.drv"},
+		{"cut", cut, "checks.x86_64-linux.vm", ""},
+		{"cut", cut, "checks.x86_64-linux.module-units", "/nix/store/00000000000000000000000000000000-bitpoll-example-units.drv"},
+	}
+	for _, tt := range tests {
+		drvs, _ := parseCheckLog(tt.log)
+		if got := drvs[tt.attr]; got != tt.want {
+			t.Errorf("parseCheckLog(%s)[%q] = %q, want %q", tt.name, tt.attr, got, tt.want)
+		}
+	}
+	_, checked := parseCheckLog(full)
+	if want := "NixOS configuration 'nixosConfigurations.example'"; !slices.Contains(checked, want) {
+		t.Errorf("parseCheckLog(full) checked = %q, want it to contain %q", checked, want)
 	}
 }

@@ -48,8 +48,9 @@ let
   );
 
   # Secret files are named by a string, never a Nix path, which would copy
-  # them into the world-readable store.
-  secretPath = types.nullOr (types.strMatching "/.+");
+  # them into the world-readable store. The characters are unitgen's for
+  # unit paths: no spaces, "%" (specifiers) or "$" (variables).
+  secretPath = types.nullOr (types.strMatching "/[A-Za-z0-9._+@/-]*");
 
   secretKeyFile = if cfg.secretKeyFile != null then cfg.secretKeyFile else "${secretsDir}/secret_key";
   fieldEncryptionKeyFile =
@@ -115,13 +116,17 @@ let
     "${pkg.project}.wsgi"
   ];
 
-  # Runs the migrations of this package once: a stamp named after its store
-  # path marks them done, so a restart skips them and an upgrade runs them.
+  # Runs the migrations of this package once for its database: a stamp
+  # named after the store path and the database settings marks them done,
+  # so a restart skips them, and an upgrade or another database runs them.
+  migrationStamp = "${builtins.baseNameOf pkg}-${
+    builtins.substring 0 12 (builtins.hashString "sha256" (builtins.toJSON cfg.settings.database))
+  }";
   migrate = pkgs.writeShellScript "bitpoll-migrate" ''
     set -eu
-    stamp=${stateDir}/migrated/${builtins.baseNameOf pkg}
+    stamp=${stateDir}/migrated/${migrationStamp}
     if [ -e "$stamp" ]; then
-      echo "migrations of ${builtins.baseNameOf pkg} already applied"
+      echo "migrations of ${migrationStamp} already applied"
       exit 0
     fi
     ${lib.optionalString (cfg.database.type == "sqlite") ''
@@ -183,8 +188,17 @@ let
 
   secretUnits = optionals generateSecrets [ "bitpoll-secrets.service" ];
 
-  # Management commands as the service user, with its credentials and
-  # settings: a transient unit, as the dynamic user exists only in one.
+  # common as systemd-run properties, one per value, as NixOS writes them
+  # into unit files.
+  unitValue = v: if builtins.isBool v then lib.boolToString v else toString v;
+  manageProperties = lib.concatLists (
+    lib.mapAttrsToList (name: value: map (v: "${name}=${unitValue v}") (lib.toList value)) common
+  );
+
+  # Management commands as the service user, in a transient unit (the
+  # dynamic user exists only in one) with everything bitpoll.service runs
+  # with but its life cycle: the sandbox, the settings and the credentials,
+  # as the Go installer's manage command does.
   manage = pkgs.writeShellScriptBin "bitpoll-manage" ''
     set -eu
     if [ "$(id -u)" != 0 ]; then
@@ -194,11 +208,7 @@ let
     if [ -t 0 ] && [ -t 1 ]; then io=--pty; else io=--pipe; fi
     exec ${config.systemd.package}/bin/systemd-run --quiet --wait --collect --service-type=exec "$io" \
       --unit="bitpoll-manage-$$" \
-      --working-directory=${appDir} \
-      -p DynamicUser=yes -p User=bitpoll -p StateDirectory=bitpoll -p StateDirectoryMode=0700 \
-      -p UMask=0077 \
-      ${lib.concatMapStringsSep " " (e: "-p Environment=${e}") common.Environment} \
-      ${lib.concatMapStringsSep " " (c: "-p LoadCredential=${c}") credentials} \
+      ${lib.concatMapStringsSep " " (p: "-p ${lib.escapeShellArg p}") manageProperties} \
       -- ${python}/bin/python ${appDir}/manage.py "$@"
   '';
 in
@@ -414,6 +424,10 @@ in
           message = "services.bitpoll.nginx.enable needs the NixOS nginx module, which this system's nixpkgs lacks: turn it off and put another proxy in front.";
         }
         {
+          assertion = cfg.nginx.enable -> builtins.elem cfg.nginx.hostName cfg.allowedHosts;
+          message = ''services.bitpoll.nginx.hostName ${builtins.toJSON cfg.nginx.hostName} is not in allowedHosts, so Django would answer nginx's requests with 400: add it to allowedHosts.'';
+        }
+        {
           assertion = cfg.database.createLocally -> hasModule "postgresql";
           message = "services.bitpoll.database.createLocally needs the NixOS PostgreSQL module, which this system's nixpkgs lacks: point database.host at an existing server instead.";
         }
@@ -468,8 +482,10 @@ in
       systemd.services.bitpoll-migrate = {
         description = "Bitpoll database migrations, once per generation";
         before = [ "bitpoll.service" ];
-        after = [ "network.target" ] ++ secretUnits ++ optional cfg.database.createLocally "postgresql.service";
-        requires = secretUnits ++ optional cfg.database.createLocally "postgresql.service";
+        # postgresql.target, not .service: it includes postgresql-setup,
+        # which creates the database and user (ensureDatabases, ensureUsers).
+        after = [ "network.target" ] ++ secretUnits ++ optional cfg.database.createLocally "postgresql.target";
+        requires = secretUnits ++ optional cfg.database.createLocally "postgresql.target";
         serviceConfig = common // {
           Type = "oneshot";
           ExecStart = migrate;
@@ -518,14 +534,17 @@ in
         script = ''
           mkdir -p ${secretsDir}
           chmod 0700 ${secretsDir}
-          for f in ${lib.optionalString (cfg.secretKeyFile == null) "secret_key"} ${lib.optionalString (cfg.fieldEncryptionKeyFile == null) "field_encryption_key"}; do
-            if [ ! -s ${secretsDir}/$f ]; then
-              # 32 random bytes, URL-safe base64: a Fernet key, and a
-              # Django secret key of the same strength.
-              head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' > ${secretsDir}/$f.tmp
-              mv ${secretsDir}/$f.tmp ${secretsDir}/$f
+          # URL-safe base64 of random bytes: 32 make a Fernet key (44
+          # characters), 48 a Django SECRET_KEY of 64 characters (its deploy
+          # check wants 50 or more).
+          gen() {
+            if [ ! -s ${secretsDir}/$1 ]; then
+              head -c "$2" /dev/urandom | base64 -w0 | tr '+/' '-_' > ${secretsDir}/$1.tmp
+              mv ${secretsDir}/$1.tmp ${secretsDir}/$1
             fi
-          done
+          }
+          ${lib.optionalString (cfg.secretKeyFile == null) "gen secret_key 48"}
+          ${lib.optionalString (cfg.fieldEncryptionKeyFile == null) "gen field_encryption_key 32"}
         '';
       };
     })
@@ -552,6 +571,8 @@ in
           locations."/" = {
             proxyPass = "http://${upstream}";
             recommendedProxySettings = true;
+            # Past gunicorn's timeout, so that gunicorn's error wins.
+            extraConfig = "proxy_read_timeout ${toString (cfg.timeout + 5)}s;";
           };
           extraConfig = "client_max_body_size 10m;";
         };
