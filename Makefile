@@ -23,6 +23,6 @@ unit:
 build:
 	$(GO) build -o bin/bitpoll-install ./cmd/bitpoll-install
 
-# Benchmarks compare against uv in the same run; see the README.
+# Benchmarks compare against uv (and pip) in the same run; see the README.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./resolve/...
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./resolve/... ./install/

@@ -198,6 +198,8 @@ func (b *builder) run(ctx context.Context) error {
 	rep := b.o.Progress
 	rep.Log(fmt.Sprintf("building %s %s for %s with %s", b.lock.App.Name, b.lock.App.Version, b.target, b.interp))
 	phase := func(p store.Phase) { b.o.Hooks.Call(p, b.dir) }
+	comp := startCompiler(ctx, b.interp.Path)
+	defer comp.stop()
 	if !b.o.VenvOnly {
 		phase(PhaseFetchApp)
 		if err := b.fetchApp(ctx); err != nil {
@@ -208,6 +210,11 @@ func (b *builder) run(ctx context.Context) error {
 		// store path.
 		if err := b.addShim(); err != nil {
 			return err
+		}
+		// With the final paths baked in; it compiles while the wheels
+		// are fetched and installed.
+		if err := comp.addTree(filepath.Join(b.dir, AppDir), filepath.Join(b.final, AppDir)); err != nil {
+			return fmt.Errorf("compile bytecode of the app: %w", err)
 		}
 	}
 	phase(PhaseFetchFiles)
@@ -221,11 +228,23 @@ func (b *builder) run(ctx context.Context) error {
 		return err
 	}
 	phase(PhaseWheels)
-	if err := b.installAll(ctx, venv, paths); err != nil {
+	pycs, err := b.pycCache(venv, comp)
+	if err != nil {
+		return err
+	}
+	defer pycs.cleanup()
+	dists, err := b.installAll(ctx, venv, paths, pycs)
+	if err != nil {
 		return err
 	}
 	phase(PhaseCompile)
-	if err := b.compile(ctx); err != nil {
+	if err := comp.wait(); err != nil {
+		return err
+	}
+	if err := pycs.finish(); err != nil {
+		return err
+	}
+	if err := pycs.link(venv.Dir, dists); err != nil {
 		return err
 	}
 	if !b.o.VenvOnly {
@@ -324,16 +343,16 @@ func (b *builder) buildClosure() []*lockfile.Package {
 }
 
 // installAll installs the selected distributions into venv, several at
-// once, then gives them bytecode from the cache (see pycCache), compiling
-// what it lacks.
-func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[string]string) error {
+// once, and queues the sources whose bytecode the cache lacks (see
+// pycCache).
+func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[string]string, pycs *pycCache) ([]installed, error) {
 	if err := os.MkdirAll(filepath.Join(b.o.Layout.CacheDir(), unpackedDir), 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	// The cache names files by hash; installers want the wheel's own name.
 	named, err := os.MkdirTemp(b.o.Layout.CacheDir(), ".named-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(named)
 	byName := func(sha, name string) (string, error) {
@@ -348,25 +367,15 @@ func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[st
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, s := range b.sel {
 		g.Go(func() (err error) {
-			dists[i], err = b.installWheel(gctx, venv, s, byName)
+			dists[i], err = b.installWheel(gctx, venv, s, byName, pycs)
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
-	}
-	pycs, err := b.pycCache(venv)
-	if err != nil {
-		return err
-	}
-	if err := pycs.fill(ctx, venv.Dir, dists); err != nil {
-		return err
-	}
-	if err := pycs.link(venv.Dir, dists); err != nil {
-		return err
+		return nil, err
 	}
 	b.o.Progress.Log(fmt.Sprintf("installed %d distributions into the venv", len(b.sel)))
-	return nil
+	return dists, nil
 }
 
 // linkOrCopy hardlinks, and copies where the cache is on another file system.
@@ -383,24 +392,6 @@ func linkOrCopy(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, data, fi.Mode().Perm())
-}
-
-// compile writes bytecode for the app, deterministically (hash-based
-// pycs) and with the final paths baked in. The venv's bytecode came from
-// the cache with its wheels (installAll).
-func (b *builder) compile(ctx context.Context) error {
-	if b.o.VenvOnly {
-		return nil
-	}
-	py := filepath.Join(b.dir, VenvDir, "bin", "python")
-	d := filepath.Join(b.dir, AppDir)
-	cmd := exec.CommandContext(ctx, py, "-m", "compileall", "-q", "-j", "0",
-		"--invalidation-mode", "unchecked-hash", "-s", b.dir, "-p", b.final, d)
-	cmd.Env = append(cleanEnv(), "PYTHONHASHSEED=0", "SOURCE_DATE_EPOCH=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("compile bytecode in %s: %w\n%s", d, err, tail(out))
-	}
-	return nil
 }
 
 // has reports whether the environment holds the named distribution.
@@ -460,10 +451,15 @@ func (b *builder) prepareApp(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := run("collectstatic", "--noinput"); err != nil {
-		return err
-	}
-	if b.has("whitenoise") {
+	// Static files and translations touch different files: made at once.
+	var g errgroup.Group
+	g.Go(func() error {
+		if err := run("collectstatic", "--noinput"); err != nil {
+			return err
+		}
+		if !b.has("whitenoise") {
+			return nil
+		}
 		// Compressed variants beside each file, made once here: WhiteNoise
 		// then serves gzip (and brotli, if installed) without compressing
 		// per request, whatever storage backend the project uses.
@@ -472,13 +468,14 @@ func (b *builder) prepareApp(ctx context.Context) error {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("compress static files: %w\n%s", err, tail(out))
 		}
-	}
+		return nil
+	})
 	if _, err := exec.LookPath("msgfmt"); err != nil {
 		b.o.Progress.Log("msgfmt (gettext) is not installed: translations are not compiled; install gettext and reinstall")
-	} else if err := run("compilemessages"); err != nil {
-		return err
+	} else {
+		g.Go(func() error { return run("compilemessages") })
 	}
-	return nil
+	return g.Wait()
 }
 
 // findProject finds the Django project package: the folder beside

@@ -74,12 +74,9 @@ func (m *Machine) start(ctx context.Context) error {
 	}
 	m.cmd, m.log, m.done = cmd, log, make(chan error, 1)
 	go func() { m.done <- cmd.Wait() }()
-	// PID 1 inside is nspawn's child.
 	deadline := time.Now().Add(30 * time.Second)
 	for m.pid == 0 {
-		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if f := strings.Fields(string(data)); len(f) > 0 {
-			m.pid, _ = strconv.Atoi(f[0])
+		if m.pid = initPID(cmd.Process.Pid); m.pid != 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -101,6 +98,28 @@ func (m *Machine) start(ctx context.Context) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// initPID is the machine's PID 1 as the host sees it, or 0 while there is
+// none: the child of nspawn in a PID namespace of its own. nspawn first
+// forks a helper in the host's namespace, which starts PID 1 and exits;
+// taking that helper for PID 1 made every later nsenter fail.
+func initPID(nspawn int) int {
+	host, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return 0
+	}
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", nspawn, nspawn))
+	for _, f := range strings.Fields(string(data)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil && ns != host {
+			return pid
+		}
+	}
+	return 0
 }
 
 // Console is what the machine printed on its console so far.

@@ -2,6 +2,7 @@ package wheel
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -80,31 +81,46 @@ func TestInstallRefuses(t *testing.T) {
 		{"duplicate metadata", with(zfile{name: "demo-1.0.dist-info/entry_points.txt", body: "[console_scripts]\nx = os:system\n"}), Options{}, ErrUnsafe, `member "demo-1.0.dist-info/entry_points.txt": unsafe wheel: appears twice`},
 		{"bad file name", wheelSpec{filename: "demo-1.0.zip"}, Options{}, nil, `file name "demo-1.0.zip" is not`},
 	}
+	// Each wheel is installed from the zip, and again while unpacking it
+	// into a cache, which must then hold nothing either.
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			whl := tt.spec.build(t, dir)
-			root := filepath.Join(dir, "venv")
-			s := venvScheme(root)
-			for _, d := range []string{s.Scripts, s.Purelib} {
-				os.MkdirAll(d, 0o755)
-			}
-			before := snapshot(t, root)
-			tt.opts.Python = testPython
-			_, err := Install(whl, s, tt.opts)
-			if err == nil {
-				t.Fatalf("Install(%s) = nil error, want one containing %q", tt.name, tt.wantMsg)
-			}
-			if tt.kind != nil && !errors.Is(err, tt.kind) {
-				t.Errorf("Install(%s) = %v, want errors.Is %v", tt.name, err, tt.kind)
-			}
-			if !strings.HasPrefix(err.Error(), "install wheel \""+whl+"\": ") || !strings.Contains(err.Error(), tt.wantMsg) {
-				t.Errorf("Install(%s) = %q, want the wheel path and %q", tt.name, err, tt.wantMsg)
-			}
-			if after := snapshot(t, root); after != before {
-				t.Errorf("Install(%s) left files behind:\nbefore:\n%s\nafter:\n%s", tt.name, before, after)
-			}
-		})
+		for _, unpack := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/unpack=%v", tt.name, unpack), func(t *testing.T) {
+				dir := t.TempDir()
+				whl := tt.spec.build(t, dir)
+				root := filepath.Join(dir, "venv")
+				s := venvScheme(root)
+				for _, d := range []string{s.Scripts, s.Purelib} {
+					os.MkdirAll(d, 0o755)
+				}
+				before := snapshot(t, root)
+				cache := filepath.Join(dir, "cache")
+				if err := os.Mkdir(cache, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				o := tt.opts
+				o.Python = testPython
+				if unpack {
+					o.UnpackTo = filepath.Join(cache, "demo")
+				}
+				_, err := Install(whl, s, o)
+				if err == nil {
+					t.Fatalf("Install(%s) = nil error, want one containing %q", tt.name, tt.wantMsg)
+				}
+				if tt.kind != nil && !errors.Is(err, tt.kind) {
+					t.Errorf("Install(%s) = %v, want errors.Is %v", tt.name, err, tt.kind)
+				}
+				if !strings.HasPrefix(err.Error(), "install wheel \""+whl+"\": ") || !strings.Contains(err.Error(), tt.wantMsg) {
+					t.Errorf("Install(%s) = %q, want the wheel path and %q", tt.name, err, tt.wantMsg)
+				}
+				if after := snapshot(t, root); after != before {
+					t.Errorf("Install(%s) left files behind:\nbefore:\n%s\nafter:\n%s", tt.name, before, after)
+				}
+				if ents, _ := os.ReadDir(cache); len(ents) != 0 {
+					t.Errorf("Install(%s) left %d entries in the cache %q", tt.name, len(ents), cache)
+				}
+			})
+		}
 	}
 }
 

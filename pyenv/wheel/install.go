@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 )
 
 // Install installs the wheel at wheelPath into the directories of s and
@@ -100,7 +102,20 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 			}
 		}
 	}
-	if o.Unpacked != "" {
+	var sink *unpackSink
+	switch {
+	case o.Unpacked != "" && o.UnpackTo != "":
+		return nil, errors.New("Options.Unpacked and Options.UnpackTo are both set: give one")
+	case o.UnpackTo != "":
+		if sink, err = newUnpackSink(o.UnpackTo); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				sink.discard()
+			}
+		}()
+	case o.Unpacked != "":
 		got, err := os.ReadFile(filepath.Join(o.Unpacked, "RECORD"))
 		if err != nil || !bytes.Equal(got, a.recordBytes) {
 			return nil, fmt.Errorf("Options.Unpacked %q does not hold this wheel (its RECORD differs or is missing): unpack the wheel again", o.Unpacked)
@@ -131,7 +146,7 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 	done := make([]written, len(targets))
 	err = forEach(len(targets), o.Workers, func(i int) error {
 		tg := targets[i]
-		w, err := a.place(t, tg, o, link)
+		w, err := a.place(t, tg, o, sink, link)
 		if err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				return existsError(tg.f.Name, tg.dst, s.Purelib, s.Platlib)
@@ -143,10 +158,18 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 			return err
 		}
 		done[i] = w
+		if o.Placed != nil {
+			o.Placed(tg.dst)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if sink != nil {
+		if err := sink.finish(a, o.Workers); err != nil {
+			return nil, err
+		}
 	}
 	for _, ep := range a.entryPoints {
 		w, err := t.writeBytes(filepath.Join(s.Scripts, ep.Name), 0o755, launcher(o.Python, ep))
@@ -186,18 +209,25 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 	return res, nil
 }
 
-// place writes one member, from the zip or from the unpacked tree.
-func (a *archive) place(t *tracker, tg target, o Options, link func(src, dst string) error) (written, error) {
-	want, ok := a.record[tg.f.Name]
-	if !ok { // a signature file: unverified, bounded by its header
-		want = recordEntry{Size: int64(tg.f.UncompressedSize64)}
-	}
+// place writes one member, from the zip or from the unpacked tree, which
+// sink, when set, is filling.
+func (a *archive) place(t *tracker, tg target, o Options, sink *unpackSink, link func(src, dst string) error) (written, error) {
+	want := a.want(tg.f)
 	python := ""
 	if tg.script {
 		python = o.Python
 	}
-	if o.Unpacked != "" {
-		src := filepath.Join(o.Unpacked, a.unpackedName(tg.f))
+	src := ""
+	switch {
+	case o.Unpacked != "":
+		src = filepath.Join(o.Unpacked, a.unpackedName(tg.f))
+	case sink != nil:
+		var err error
+		if src, err = sink.write(a, tg.f); err != nil {
+			return written{}, err
+		}
+	}
+	if src != "" {
 		if !tg.script && want.Hash != "" {
 			return t.linkFile(link, src, tg.dst, tg.mode, want)
 		}
@@ -300,9 +330,6 @@ func (a *archive) unpackedName(f *zip.File) string {
 }
 
 func unpack(wheelPath, dir string, o Options) (res *Result, err error) {
-	if _, err := os.Lstat(dir); err == nil {
-		return nil, fmt.Errorf("%w: %q already exists; reuse it or delete it first", ErrExists, dir)
-	}
 	zr, err := zip.OpenReader(wheelPath)
 	if err != nil {
 		return nil, err
@@ -312,55 +339,106 @@ func unpack(wheelPath, dir string, o Options) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	sink, err := newUnpackSink(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := sink.finish(a, o.Workers); err != nil {
+		sink.discard()
+		return nil, err
+	}
+	res = &Result{Name: a.name, Version: a.version}
+	for _, f := range a.files {
+		res.Files = append(res.Files, path.Clean(f.Name))
+	}
+	return res, nil
+}
+
+// want is what RECORD says of member f; a signature file, which RECORD
+// cannot list, is bounded by its zip header and not hashed.
+func (a *archive) want(f *zip.File) recordEntry {
+	if e, ok := a.record[f.Name]; ok {
+		return e
+	}
+	return recordEntry{Size: int64(f.UncompressedSize64)}
+}
+
+// unpackSink builds an unpacked tree (see Unpack) beside its final name.
+// Members that share content and mode share one file: the first to need
+// it writes it, checked against RECORD as it is written, and the others
+// wait for that.
+type unpackSink struct {
+	dir, tmp string
+	t        *tracker
+	mu       sync.Mutex
+	files    map[string]*sinkFile
+}
+
+type sinkFile struct {
+	once sync.Once
+	err  error
+}
+
+func newUnpackSink(dir string) (*unpackSink, error) {
+	if _, err := os.Lstat(dir); err == nil {
+		return nil, fmt.Errorf("%w: %q already exists; reuse it or delete it first", ErrExists, dir)
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".partial-")
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
 	t := newTracker()
 	t.present[tmp] = true
-	res = &Result{Name: a.name, Version: a.version}
-	// Members that share content and mode share one file; the first
-	// writes it, and it is checked against RECORD as it is written.
-	var members []*zip.File
-	taken := make(map[string]bool)
-	for _, f := range a.files {
-		res.Files = append(res.Files, path.Clean(f.Name))
-		if name := a.unpackedName(f); !taken[name] {
-			taken[name] = true
-			members = append(members, f)
-		}
+	return &unpackSink{dir: dir, tmp: tmp, t: t, files: make(map[string]*sinkFile)}, nil
+}
+
+// write makes sure member f is in the tree and returns its path there.
+func (u *unpackSink) write(a *archive, f *zip.File) (string, error) {
+	name := a.unpackedName(f)
+	u.mu.Lock()
+	sf := u.files[name]
+	if sf == nil {
+		sf = &sinkFile{}
+		u.files[name] = sf
 	}
-	// zip.File.Open may be called concurrently: each reader has its own
-	// section of the file.
-	err = forEach(len(members), o.Workers, func(i int) error {
-		f := members[i]
-		want, ok := a.record[f.Name]
-		if !ok {
-			want = recordEntry{Size: int64(f.UncompressedSize64)}
-		}
+	u.mu.Unlock()
+	dst := filepath.Join(u.tmp, name)
+	sf.once.Do(func() {
 		rc, err := f.Open()
 		if err != nil {
-			return &MemberError{Member: f.Name, Err: err}
+			sf.err = &MemberError{Member: f.Name, Err: err}
+			return
 		}
 		defer rc.Close()
-		if _, err := t.writeFile(filepath.Join(tmp, a.unpackedName(f)), fileMode(f), rc, want, ""); err != nil {
-			return &MemberError{Member: f.Name, Err: err}
+		if _, err := u.t.writeFile(dst, fileMode(f), rc, a.want(f), ""); err != nil {
+			sf.err = &MemberError{Member: f.Name, Err: err}
 		}
-		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return dst, sf.err
 }
+
+// finish writes the members nothing has asked for yet (RECORD, and all
+// of them when unpacking alone) and renames the tree into place. A tree
+// another build put there first is as good: this one is dropped, and
+// links already made from it stay valid.
+func (u *unpackSink) finish(a *archive, workers int) error {
+	if err := forEach(len(a.files), workers, func(i int) error {
+		_, err := u.write(a, a.files[i])
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := os.Chmod(u.tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(u.tmp, u.dir); err != nil {
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return os.RemoveAll(u.tmp)
+		}
+		return err
+	}
+	return nil
+}
+
+// discard removes the unfinished tree.
+func (u *unpackSink) discard() { os.RemoveAll(u.tmp) }

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -276,6 +278,69 @@ func TestUnpackLink(t *testing.T) {
 	o.Unpacked = filepath.Join(dir, "cache")
 	if _, err := Install(whl, venvScheme(other), o); err == nil || !strings.Contains(err.Error(), "does not hold this wheel") {
 		t.Errorf("Install from the wrong unpacked tree = %v, want an error saying so", err)
+	}
+}
+
+// TestInstallUnpackTo installs while unpacking into a cache: the venv is
+// what a plain install makes, the cache what Unpack makes, the two share
+// the files, and Placed hears of every member's destination.
+func TestInstallUnpackTo(t *testing.T) {
+	dir := t.TempDir()
+	whl := demoWheel().build(t, dir)
+	plain, onePass := filepath.Join(dir, "plain"), filepath.Join(dir, "one-pass")
+	unpacked, cache := filepath.Join(dir, "unpacked"), filepath.Join(dir, "cache")
+	o := Options{Python: testPython, Installer: "x"}
+	if _, err := Install(whl, venvScheme(plain), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unpack(whl, unpacked, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var placed []string
+	o.UnpackTo = cache
+	o.Placed = func(p string) {
+		mu.Lock()
+		defer mu.Unlock()
+		rel, _ := filepath.Rel(onePass, p)
+		placed = append(placed, filepath.ToSlash(rel))
+	}
+	res, err := Install(whl, venvScheme(onePass), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := snapshot(t, plain), snapshot(t, onePass); a != b {
+		t.Errorf("install while unpacking differs from a plain install:\n%s\n---\n%s", a, b)
+	}
+	if a, b := snapshot(t, unpacked), snapshot(t, cache); a != b {
+		t.Errorf("the cache differs from Unpack's tree:\n%s\n---\n%s", a, b)
+	}
+	src, _ := os.Stat(filepath.Join(cache, unpackedName(t, "demo/cli.py")))
+	dst, _ := os.Stat(filepath.Join(venvScheme(onePass).Purelib, "demo/cli.py"))
+	if src == nil || dst == nil || !os.SameFile(src, dst) {
+		t.Errorf("demo/cli.py is not a hardlink to its unpacked copy")
+	}
+	sort.Strings(placed)
+	// Every member but RECORD: not the files Install writes itself.
+	generated := []string{"bin/demo", "bin/demo-gui", "lib/python3.11/site-packages/demo-1.0.dist-info/INSTALLER", "lib/python3.11/site-packages/demo-1.0.dist-info/RECORD"}
+	var want []string
+	for _, f := range res.Files {
+		if !slices.Contains(generated, f) {
+			want = append(want, f)
+		}
+	}
+	if !slices.Equal(placed, want) {
+		t.Errorf("Placed was called with\n%q\nwant\n%q", placed, want)
+	}
+
+	// The cache now exists: a second one-pass install refuses to reuse it
+	// silently, and both options at once are refused.
+	if _, err := Install(whl, venvScheme(filepath.Join(dir, "again")), o); !errors.Is(err, ErrExists) {
+		t.Errorf("Install with an existing UnpackTo = %v, want ErrExists", err)
+	}
+	o.Unpacked = cache
+	if _, err := Install(whl, venvScheme(filepath.Join(dir, "both")), o); err == nil || !strings.Contains(err.Error(), "give one") {
+		t.Errorf("Install with Unpacked and UnpackTo = %v, want an error saying to give one", err)
 	}
 }
 

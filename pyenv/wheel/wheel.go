@@ -52,6 +52,15 @@ type Options struct {
 	// are then placed with Link instead of being decompressed again, except
 	// scripts, whose shebang may change.
 	Unpacked string
+	// UnpackTo names a directory that does not exist yet. Install then
+	// unpacks the wheel there, as Unpack would, and links each file from
+	// it as soon as it is written: one pass where Unpack then Install
+	// would make two. It excludes Unpacked.
+	UnpackTo string
+	// Placed, when set, is called with the destination of each member
+	// once it is in place, from several goroutines at once, so that work
+	// on the file (compiling it) can start while others are written.
+	Placed func(path string)
 	// Link places the file src at dst; nil means os.Link (a hardlink), so
 	// the environment shares the unpacked files. It is called from
 	// several goroutines at once.
