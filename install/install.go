@@ -247,6 +247,10 @@ func (b *builder) run(ctx context.Context) error {
 	if err := pycs.link(venv.Dir, dists); err != nil {
 		return err
 	}
+	// The venv is most of the build: on to the disk while the app is
+	// prepared. The store's own sync still decides durability.
+	synced := store.StartSync(b.dir)
+	defer func() { _ = synced() }()
 	if !b.o.VenvOnly {
 		phase(PhasePrepareApp)
 		if err := b.prepareApp(ctx); err != nil {

@@ -222,11 +222,8 @@ func Activate(ctx context.Context, l store.Layout, path string, h store.Hooks) (
 	if ok && filepath.Base(cur.Target) == filepath.Base(path) {
 		return cur, false, nil
 	}
-	gen, err := st.AddGeneration(path)
+	gen, err := st.AddAndSwitch(path)
 	if err != nil {
-		return store.Generation{}, false, err
-	}
-	if err := st.Switch(gen.N); err != nil {
 		return store.Generation{}, false, err
 	}
 	return gen, true, nil

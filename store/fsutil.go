@@ -6,6 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // syncDir makes renames and creations inside dir durable.
@@ -36,31 +39,56 @@ func renameDurable(oldpath, newpath string) error {
 // seal makes the tree at root read-only: directories 0555, files 0555 if
 // any execute bit was set and 0444 otherwise. Special bits are dropped.
 // Anything but files, directories and symlinks is refused: a store path
-// has no business holding devices, sockets or fifos.
+// has no business holding devices, sockets or fifos. A store path has
+// thousands of entries, so the modes are set on several goroutines, and
+// only where they differ: files hardlinked from a cache that an earlier
+// build sealed already have theirs.
 func seal(root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	type change struct {
+		path string
+		mode fs.FileMode
+	}
+	var todo []change
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		switch t := d.Type(); {
-		case t.IsDir():
-			return os.Chmod(p, 0o555)
-		case t.IsRegular():
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			mode := fs.FileMode(0o444)
-			if info.Mode().Perm()&0o111 != 0 {
-				mode = 0o555
-			}
-			return os.Chmod(p, mode)
-		case t&fs.ModeSymlink != 0:
+		t := d.Type()
+		if t&fs.ModeSymlink != 0 {
 			return nil // Linux symlinks have no mode of their own.
-		default:
+		}
+		if !t.IsDir() && !t.IsRegular() {
 			return fmt.Errorf("%q is a %v; only files, directories and symlinks may be stored", p, t)
 		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o444)
+		if t.IsDir() || info.Mode().Perm()&0o111 != 0 {
+			mode = 0o555
+		}
+		if info.Mode().Perm() != mode || info.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
+			todo = append(todo, change{p, mode})
+		}
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	var g errgroup.Group
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		g.Go(func() error {
+			for i := w; i < len(todo); i += workers {
+				if err := os.Chmod(todo[i].path, todo[i].mode); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // checkSealed reports the first entry under root that seal would change.
@@ -102,4 +130,14 @@ func removeTree(root string) error {
 		return nil
 	})
 	return os.RemoveAll(root)
+}
+
+// StartSync begins writing what is under dir to disk in the background
+// and returns a function that waits for that. A build calls it once the
+// bulk of its files is written, so that the sync that makes the finished
+// build durable, before it is renamed into place, finds little left to do.
+func StartSync(dir string) (wait func() error) {
+	done := make(chan error, 1)
+	go func() { done <- syncTree(dir) }()
+	return func() error { return <-done }
 }

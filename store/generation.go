@@ -97,17 +97,35 @@ func (s *Store) readGen(n int) (Generation, error) {
 // path, it is returned instead, so rerunning an interrupted install does
 // not stack duplicates. The caller must hold Lock.
 func (s *Store) AddGeneration(path string) (Generation, error) {
-	g, err := s.addGeneration(path)
+	g, err := s.addGeneration(filepath.Clean(path), true)
 	if err != nil {
 		return Generation{}, fmt.Errorf("add generation for %q: %w", path, err)
 	}
 	return g, nil
 }
 
-func (s *Store) addGeneration(path string) (Generation, error) {
+// AddAndSwitch is AddGeneration and then Switch to that generation, with
+// path verified once instead of twice: each time is a walk over the
+// thousands of files of a store path. The caller must hold Lock.
+func (s *Store) AddAndSwitch(path string) (Generation, error) {
 	path = filepath.Clean(path)
-	if err := s.Verify(path); err != nil {
-		return Generation{}, err
+	g, err := s.addGeneration(path, true)
+	if err != nil {
+		return Generation{}, fmt.Errorf("add generation for %q: %w", path, err)
+	}
+	if err := s.switchTo(g.N, false); err != nil {
+		return Generation{}, fmt.Errorf("switch to generation %d: %w", g.N, err)
+	}
+	g.Current = true
+	return g, nil
+}
+
+// addGeneration adds path, which verify says to check first.
+func (s *Store) addGeneration(path string, verify bool) (Generation, error) {
+	if verify {
+		if err := s.Verify(path); err != nil {
+			return Generation{}, err
+		}
 	}
 	gens, err := s.generations()
 	if err != nil {
@@ -148,13 +166,15 @@ func (s *Store) addGeneration(path string) (Generation, error) {
 // the new generation and never a missing link. The generation's store
 // path must pass Verify. The caller must hold Lock.
 func (s *Store) Switch(n int) error {
-	if err := s.switchTo(n); err != nil {
+	if err := s.switchTo(n, true); err != nil {
 		return fmt.Errorf("switch to generation %d: %w", n, err)
 	}
 	return nil
 }
 
-func (s *Store) switchTo(n int) error {
+// switchTo points current at generation n, whose store path verify says
+// to check first.
+func (s *Store) switchTo(n int, verify bool) error {
 	g, err := s.readGen(n)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no generation %d in %q; pick one that exists", n, s.layout.GenerationsDir())
@@ -162,8 +182,10 @@ func (s *Store) switchTo(n int) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Verify(g.Target); err != nil {
-		return err
+	if verify {
+		if err := s.Verify(g.Target); err != nil {
+			return err
+		}
 	}
 	cur := s.layout.Current()
 	rel, err := filepath.Rel(filepath.Dir(cur), s.genPath(n))

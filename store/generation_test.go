@@ -178,3 +178,31 @@ func TestSwitchAtomic(t *testing.T) {
 		t.Errorf("during 200 switches: %d reads, %d failed (first: %v), want reads and no failure", reads, len(bad), errors.Join(bad[:min(len(bad), 1)]...))
 	}
 }
+
+// TestAddAndSwitch adds a generation and makes it current in one step,
+// and refuses what AddGeneration refuses without touching current.
+func TestAddAndSwitch(t *testing.T) {
+	s := newStore(t)
+	a := mustBuild(t, s, Key("a"), "bitpoll", "1", testFiles)
+	b := mustBuild(t, s, Key("b"), "bitpoll", "2", testFiles)
+	for i, p := range []string{a, b} {
+		g, err := s.AddAndSwitch(p)
+		if err != nil || g.N != i+1 || g.Target != p || !g.Current {
+			t.Fatalf("AddAndSwitch(%q) = %+v, %v, want generation %d, current", filepath.Base(p), g, err, i+1)
+		}
+		cur, ok, err := s.CurrentGeneration()
+		if !ok || err != nil || cur.N != i+1 {
+			t.Errorf("after AddAndSwitch(%q): current = %+v, %v, %v, want generation %d", filepath.Base(p), cur, ok, err, i+1)
+		}
+	}
+	if err := os.Chmod(a, 0o755); err != nil { // no longer sealed
+		t.Fatal(err)
+	}
+	defer os.Chmod(a, 0o555)
+	if g, err := s.AddAndSwitch(a); err == nil || !strings.Contains(err.Error(), "want read-only") {
+		t.Errorf("AddAndSwitch(writable path) = %+v, %v, want the verify error", g, err)
+	}
+	if cur, _, _ := s.CurrentGeneration(); cur.N != 2 {
+		t.Errorf("current after a refused AddAndSwitch = %d, want 2", cur.N)
+	}
+}
