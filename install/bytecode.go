@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,7 +123,10 @@ func (c *compiler) work(ctx context.Context) (err error) {
 		}
 	}()
 	for j := range c.jobs {
-		if err != nil || ctx.Err() != nil {
+		if err == nil {
+			err = ctx.Err() // a cancelled build must not look compiled
+		}
+		if err != nil {
 			continue
 		}
 		if p == nil {
@@ -334,6 +338,9 @@ func (c *pycCache) finish() error {
 	for _, e := range c.entries {
 		if len(e.rels) == 0 { // no sources: nothing to cache
 			continue
+		}
+		if i := slices.Index(e.rels, ""); i >= 0 {
+			return fmt.Errorf("store bytecode of %s: file %d was never compiled", e.key, i)
 		}
 		index := strings.Join(e.rels, "\n") + "\n"
 		if err := os.WriteFile(filepath.Join(e.tmp, pycIndex), []byte(index), 0o444); err != nil {

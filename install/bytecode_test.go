@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,5 +122,23 @@ func TestCompilerError(t *testing.T) {
 	c.add(pycJob{src: good, dfile: "lib/a\tb.py"})
 	if err := c.wait(); err == nil || !strings.Contains(err.Error(), "tab or newline") {
 		t.Errorf("wait() after a path with a tab = %v, want an error saying so", err)
+	}
+}
+
+// TestCompilerCancel reports a cancelled build as an error, so that no
+// half-compiled entry is taken for a whole one.
+func TestCompilerCancel(t *testing.T) {
+	py := testkit.HostPython(t)
+	src := filepath.Join(t.TempDir(), "x.py")
+	if err := os.WriteFile(src, []byte("x = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := startCompiler(ctx, py.Path)
+	defer c.stop()
+	cancel()
+	c.add(pycJob{src: src, dfile: "lib/x.py"})
+	if err := c.wait(); !errors.Is(err, context.Canceled) {
+		t.Errorf("wait() after a cancel = %v, want context.Canceled", err)
 	}
 }
