@@ -2,6 +2,7 @@ package install
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"io/fs"
 	"os"
@@ -36,8 +37,24 @@ import (
 // compilemessages run. uv is asked to compile bytecode, as pip and
 // bitpoll-install do.
 func BenchmarkInstall(b *testing.B) {
-	e := newBenchEnv(b)
+	benchInstalls(b, newBenchEnv(b, func(it *pyenv.Interpreter) (*lockfile.Lock, string) {
+		return benchLock(b, it), testkit.FixtureApp()
+	}))
+}
 
+// BenchmarkInstallBitpoll is BenchmarkInstall on real Bitpoll 0.11.0 and
+// its 43 wheels, where BITPOLL_MIRROR names a mirror of its repository.
+func BenchmarkInstallBitpoll(b *testing.B) {
+	mirror := testkit.BitpollMirror(b)
+	benchInstalls(b, newBenchEnv(b, func(it *pyenv.Interpreter) (*lockfile.Lock, string) {
+		ctx := context.Background()
+		dir := testkit.ExportRelease(ctx, b, mirror, "0.11.0")
+		return testkit.LockTree(ctx, b, testkit.RealIndex(b), dir, "0.11.0", testkit.Target(it)), dir
+	}))
+}
+
+// benchInstalls runs the sub-benchmarks of e's lock.
+func benchInstalls(b *testing.B, e *benchEnv) {
 	b.Run("bitpoll-install/cold", func(b *testing.B) {
 		var peak, phase float64
 		for i := 0; i < b.N; i++ {
@@ -119,11 +136,15 @@ type benchEnv struct {
 	python       *pyenv.Interpreter
 	cli          string
 	lock         string // the bitpoll.lock file
+	appSource    string // the app tree the lock pins
 	requirements string // name==version --hash=sha256:... for the same files
 	tmp          string
 }
 
-func newBenchEnv(b *testing.B) *benchEnv {
+// newBenchEnv builds the CLI and writes the lock that lockFor makes for
+// the host's Python, with the app tree it pins, as a bitpoll.lock and as
+// a requirements file.
+func newBenchEnv(b *testing.B, lockFor func(*pyenv.Interpreter) (*lockfile.Lock, string)) *benchEnv {
 	testkit.NeedNetwork(b)
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -138,7 +159,8 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		b.Fatalf("build the CLI: %v\n%s", err, out)
 	}
 
-	l := benchLock(b, python)
+	l, app := lockFor(python)
+	e.appSource = app
 	e.lock = filepath.Join(e.tmp, "bitpoll.lock")
 	if err := lockfile.WriteFile(e.lock, l); err != nil {
 		b.Fatal(err)
@@ -292,7 +314,7 @@ func (e *benchEnv) install(b *testing.B, root string) childRun {
 		case strings.HasPrefix(line, "installed ") && strings.HasSuffix(line, "into the venv"):
 			to = time.Now()
 		}
-	}, e.cli, "--root", root, "install", "--lock", e.lock, "--app-source", testkit.FixtureApp(), "--python", e.python.Path)
+	}, e.cli, "--root", root, "install", "--lock", e.lock, "--app-source", e.appSource, "--python", e.python.Path)
 	if from.IsZero() || to.IsZero() {
 		b.Fatal(`bitpoll-install printed no "verified ..." or "installed ... into the venv" line: the venv+wheels phase cannot be timed`)
 	}
