@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,31 @@ func TestInstallFixtureEndToEnd(t *testing.T) {
 		t.Errorf("current -> %q (%v), want generations/1", target, err)
 	}
 
+	// What a killed build leaves half made in the cache goes with the
+	// next build; the finished entries stay.
+	cache := layout.CacheDir()
+	leftovers := []string{
+		filepath.Join(cache, unpackedDir, ".0123abcd.partial-42"),
+		filepath.Join(cache, pycDir, ".0123abcd-ffff.partial-42"),
+		filepath.Join(cache, ".named-42"),
+	}
+	for _, p := range leftovers {
+		if err := os.MkdirAll(filepath.Join(p, "x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := func() []string {
+		var out []string
+		for _, d := range []string{unpackedDir, pycDir} {
+			ents, _ := os.ReadDir(filepath.Join(cache, d))
+			for _, e := range ents {
+				out = append(out, d+"/"+e.Name())
+			}
+		}
+		return out
+	}
+	before := entries()
+
 	// The same inputs reuse the store path.
 	start = time.Now()
 	again, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: testkit.FixtureApp()})
@@ -83,6 +109,20 @@ func TestInstallFixtureEndToEnd(t *testing.T) {
 	t.Logf("cold build %v, reuse %v", cold, time.Since(start))
 	if again.Built || again.Path != res.Path {
 		t.Errorf("second Build = %+v, want the same path, not rebuilt", again)
+	}
+	for _, p := range leftovers {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s, left by a killed build, is still there after the next build", p)
+		}
+	}
+	var kept []string
+	for _, e := range before {
+		if !strings.Contains(e, ".partial-") {
+			kept = append(kept, e)
+		}
+	}
+	if after := entries(); !slices.Equal(after, kept) || len(kept) == 0 {
+		t.Errorf("cache entries after the next build = %q, want the finished ones %q", after, kept)
 	}
 	if _, switched, _ := Activate(ctx, layout, res.Path, store.Hooks{}); switched {
 		t.Error("Activate of the current path made a new generation")

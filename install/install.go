@@ -135,6 +135,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer unlock()
+	// Builds hold the lock, so nothing else is filling the caches now.
+	sweepCache(o.Layout.CacheDir())
 
 	name := l.App.Name
 	key := storeKey(l, sel, interp)
@@ -380,6 +382,22 @@ func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[st
 	}
 	b.o.Progress.Log(fmt.Sprintf("installed %d distributions into the venv", len(b.sel)))
 	return dists, nil
+}
+
+// sweepCache removes what a killed build left half made in the cache:
+// unpacked wheels and bytecode entries built aside, and the folder of
+// wheel names. None of it is ever used, but it takes space.
+func sweepCache(cache string) {
+	for _, pattern := range []string{
+		filepath.Join(cache, unpackedDir, ".*.partial-*"),
+		filepath.Join(cache, pycDir, ".*.partial-*"),
+		filepath.Join(cache, ".named-*"),
+	} {
+		stale, _ := filepath.Glob(pattern)
+		for _, p := range stale {
+			os.RemoveAll(p)
+		}
+	}
 }
 
 // linkOrCopy hardlinks, and copies where the cache is on another file system.
