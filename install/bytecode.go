@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sync/errgroup"
@@ -43,6 +44,7 @@ type compiler struct {
 	g      *errgroup.Group
 	cancel context.CancelFunc
 	closed bool
+	done   atomic.Int64 // sources compiled
 }
 
 // pycJob is one source to compile: src is read, out written (beside src
@@ -136,7 +138,9 @@ func (c *compiler) work(ctx context.Context) (err error) {
 		}
 		if err = p.compile(j); err != nil {
 			p = nil
+			continue
 		}
+		c.done.Add(1)
 	}
 	return err
 }
@@ -370,8 +374,9 @@ func isExist(err error) bool {
 	return errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY)
 }
 
-// link places the cached bytecode of dists into venvDir.
-func (c *pycCache) link(venvDir string, dists []installed) error {
+// link places the cached bytecode of dists into venvDir and returns how
+// many files it placed.
+func (c *pycCache) link(venvDir string, dists []installed) (int, error) {
 	type pair struct{ src, dst string }
 	var pairs []pair
 	dirs := make(map[string]bool)
@@ -382,11 +387,11 @@ func (c *pycCache) link(venvDir string, dists []installed) error {
 		entry := c.dir(d.key)
 		index, err := os.ReadFile(filepath.Join(entry, pycIndex))
 		if err != nil {
-			return fmt.Errorf("read bytecode cache of %s (delete %s to rebuild it): %w", d.key, entry, err)
+			return 0, fmt.Errorf("read bytecode cache of %s (delete %s to rebuild it): %w", d.key, entry, err)
 		}
 		for i, rel := range strings.Split(strings.TrimSuffix(string(index), "\n"), "\n") {
 			if !filepath.IsLocal(rel) || !strings.HasSuffix(rel, ".pyc") {
-				return fmt.Errorf("bytecode cache of %s lists %q, want a venv-relative .pyc path: delete %s to rebuild it", d.key, rel, entry)
+				return 0, fmt.Errorf("bytecode cache of %s lists %q, want a venv-relative .pyc path: delete %s to rebuild it", d.key, rel, entry)
 			}
 			dst := filepath.Join(venvDir, filepath.FromSlash(rel))
 			dirs[filepath.Dir(dst)] = true
@@ -405,12 +410,12 @@ func (c *pycCache) link(venvDir string, dists []installed) error {
 		}
 		return os.Chmod(list[i], 0o755)
 	}); err != nil {
-		return fmt.Errorf("link bytecode: %w", err)
+		return 0, fmt.Errorf("link bytecode: %w", err)
 	}
 	if err := parallel(len(pairs), func(i int) error { return linkOrCopy(pairs[i].src, pairs[i].dst) }); err != nil {
-		return fmt.Errorf("link bytecode: %w", err)
+		return 0, fmt.Errorf("link bytecode: %w", err)
 	}
-	return nil
+	return len(pairs), nil
 }
 
 // parallel calls f(0) to f(n-1) on GOMAXPROCS goroutines and returns the

@@ -246,9 +246,11 @@ func (b *builder) run(ctx context.Context) error {
 	if err := pycs.finish(); err != nil {
 		return err
 	}
-	if err := pycs.link(venv.Dir, dists); err != nil {
+	linked, err := pycs.link(venv.Dir, dists)
+	if err != nil {
 		return err
 	}
+	rep.Log(fmt.Sprintf("the venv is complete with %d bytecode files; %d sources were compiled", linked, comp.done.Load()))
 	// The venv is most of the build: on to the disk while the app is
 	// prepared. The store's own sync still decides durability.
 	synced := store.StartSync(b.dir)
