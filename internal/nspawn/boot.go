@@ -102,8 +102,8 @@ func (m *Machine) start(ctx context.Context) error {
 
 // initPID is the machine's PID 1 as the host sees it, or 0 while there is
 // none: the child of nspawn in a PID namespace of its own. nspawn first
-// forks a helper in the host's namespace, which starts PID 1 and exits;
-// taking that helper for PID 1 made every later nsenter fail.
+// forks an intermediate process in the host's namespace, which starts
+// PID 1 and exits; taking it for PID 1 made every later nsenter fail.
 func initPID(nspawn int) int {
 	host, err := os.Readlink("/proc/self/ns/pid")
 	if err != nil {
