@@ -20,13 +20,6 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
-// Secret file names, as the shim reads them from $CREDENTIALS_DIRECTORY
-// or BITPOLL_SECRETS_DIR.
-const (
-	SecretKeyFile          = "secret_key"
-	FieldEncryptionKeyFile = "field_encryption_key"
-)
-
 // WriteSecrets generates the secrets missing from dir (0700), each 0600.
 // Existing ones are never overwritten: the field encryption key decrypts
 // data already stored.
@@ -38,10 +31,10 @@ func WriteSecrets(dir string) error {
 		return fmt.Errorf("create secrets directory: %w", err)
 	}
 	gen := map[string]func() (string, error){
-		SecretKeyFile:          djangoSecretKey,
-		FieldEncryptionKeyFile: fernetKey,
+		shim.SecretKeyFile:          djangoSecretKey,
+		shim.FieldEncryptionKeyFile: fernetKey,
 	}
-	for _, name := range []string{SecretKeyFile, FieldEncryptionKeyFile} {
+	for _, name := range []string{shim.SecretKeyFile, shim.FieldEncryptionKeyFile} {
 		path := filepath.Join(dir, name)
 		if _, err := os.Stat(path); err == nil {
 			continue
@@ -95,10 +88,7 @@ func fernetKey() (string, error) {
 // managementEnv writes settings as JSON into dir and returns the environment
 // that points the shim at it and at the secrets.
 func managementEnv(settings shim.Settings, dir, secrets string) ([]string, error) {
-	if err := settings.Validate(); err != nil {
-		return nil, err
-	}
-	data, err := settings.Marshal()
+	data, err := settings.Marshal() // validates
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +96,7 @@ func managementEnv(settings shim.Settings, dir, secrets string) ([]string, error
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return nil, fmt.Errorf("write settings: %w", err)
 	}
-	return append(cleanEnv(), "BITPOLL_SETTINGS_FILE="+path, "BITPOLL_SECRETS_DIR="+secrets, "PYTHONDONTWRITEBYTECODE=1"), nil
+	return append(cleanEnv(), shim.SettingsFileEnv+"="+path, shim.SecretsDirEnv+"="+secrets, "PYTHONDONTWRITEBYTECODE=1"), nil
 }
 
 // ServeOptions run a store path in the foreground.
