@@ -53,19 +53,12 @@ func seal(root string) error {
 		if err != nil {
 			return err
 		}
-		t := d.Type()
-		if t&fs.ModeSymlink != 0 {
-			return nil // Linux symlinks have no mode of their own.
-		}
-		if !t.IsDir() && !t.IsRegular() {
-			return fmt.Errorf("%q is a %v; only files, directories and symlinks may be stored", p, t)
-		}
-		info, err := d.Info()
-		if err != nil {
+		info, err := storedInfo(p, d)
+		if err != nil || info == nil {
 			return err
 		}
 		mode := fs.FileMode(0o444)
-		if t.IsDir() || info.Mode().Perm()&0o111 != 0 {
+		if d.IsDir() || info.Mode().Perm()&0o111 != 0 {
 			mode = 0o555
 		}
 		if info.Mode().Perm() != mode || info.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
@@ -91,21 +84,28 @@ func seal(root string) error {
 	return g.Wait()
 }
 
+// storedInfo returns the info of an entry whose mode seal sets, or nil:
+// for a symlink, which has no mode of its own on Linux, with no error, and
+// for anything but files, directories and symlinks with one.
+func storedInfo(p string, d fs.DirEntry) (fs.FileInfo, error) {
+	t := d.Type()
+	if t&fs.ModeSymlink != 0 {
+		return nil, nil
+	}
+	if !t.IsDir() && !t.IsRegular() {
+		return nil, fmt.Errorf("%q is a %v; only files, directories and symlinks may be stored", p, t)
+	}
+	return d.Info()
+}
+
 // checkSealed reports the first entry under root that seal would change.
 func checkSealed(root string) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		t := d.Type()
-		if t&fs.ModeSymlink != 0 {
-			return nil
-		}
-		if !t.IsDir() && !t.IsRegular() {
-			return fmt.Errorf("%q is a %v; only files, directories and symlinks may be stored", p, t)
-		}
-		info, err := d.Info()
-		if err != nil {
+		info, err := storedInfo(p, d)
+		if err != nil || info == nil {
 			return err
 		}
 		if m := info.Mode(); m.Perm()&0o222 != 0 || m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
