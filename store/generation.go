@@ -97,7 +97,7 @@ func (s *Store) readGen(n int) (Generation, error) {
 // path, it is returned instead, so rerunning an interrupted install does
 // not stack duplicates. The caller must hold Lock.
 func (s *Store) AddGeneration(path string) (Generation, error) {
-	g, err := s.addGeneration(filepath.Clean(path), true)
+	g, err := s.addGeneration(filepath.Clean(path))
 	if err != nil {
 		return Generation{}, fmt.Errorf("add generation for %q: %w", path, err)
 	}
@@ -109,7 +109,7 @@ func (s *Store) AddGeneration(path string) (Generation, error) {
 // thousands of files of a store path. The caller must hold Lock.
 func (s *Store) AddAndSwitch(path string) (Generation, error) {
 	path = filepath.Clean(path)
-	g, err := s.addGeneration(path, true)
+	g, err := s.addGeneration(path)
 	if err != nil {
 		return Generation{}, fmt.Errorf("add generation for %q: %w", path, err)
 	}
@@ -120,12 +120,10 @@ func (s *Store) AddAndSwitch(path string) (Generation, error) {
 	return g, nil
 }
 
-// addGeneration adds path, which verify says to check first.
-func (s *Store) addGeneration(path string, verify bool) (Generation, error) {
-	if verify {
-		if err := s.Verify(path); err != nil {
-			return Generation{}, err
-		}
+// addGeneration verifies path and adds it.
+func (s *Store) addGeneration(path string) (Generation, error) {
+	if err := s.Verify(path); err != nil {
+		return Generation{}, err
 	}
 	gens, err := s.generations()
 	if err != nil {
