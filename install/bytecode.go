@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/workers"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 )
 
@@ -404,7 +405,7 @@ func (c *pycCache) link(venvDir string, dists []installed) (int, error) {
 		list = append(list, d)
 	}
 	sort.Strings(list)
-	if err := parallel(len(list), func(i int) error {
+	if err := workers.ForEach(len(list), runtime.GOMAXPROCS(0), func(i int) error {
 		if err := os.Mkdir(list[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
@@ -412,33 +413,8 @@ func (c *pycCache) link(venvDir string, dists []installed) (int, error) {
 	}); err != nil {
 		return 0, fmt.Errorf("link bytecode: %w", err)
 	}
-	if err := parallel(len(pairs), func(i int) error { return linkOrCopy(pairs[i].src, pairs[i].dst) }); err != nil {
+	if err := workers.ForEach(len(pairs), runtime.GOMAXPROCS(0), func(i int) error { return linkOrCopy(pairs[i].src, pairs[i].dst) }); err != nil {
 		return 0, fmt.Errorf("link bytecode: %w", err)
 	}
 	return len(pairs), nil
-}
-
-// parallel calls f(0) to f(n-1) on GOMAXPROCS goroutines and returns the
-// first error.
-func parallel(n int, f func(i int) error) error {
-	var g errgroup.Group
-	var mu sync.Mutex
-	next := 0
-	for range min(n, runtime.GOMAXPROCS(0)) {
-		g.Go(func() error {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return nil
-				}
-				if err := f(i); err != nil {
-					return err
-				}
-			}
-		})
-	}
-	return g.Wait()
 }

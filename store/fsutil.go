@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/bitpoll-install/bitpoll-install/internal/workers"
 )
 
 // syncDir makes renames and creations inside dir durable.
@@ -69,19 +69,9 @@ func seal(root string) error {
 	if err != nil {
 		return err
 	}
-	var g errgroup.Group
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		g.Go(func() error {
-			for i := w; i < len(todo); i += workers {
-				if err := os.Chmod(todo[i].path, todo[i].mode); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	return g.Wait()
+	return workers.ForEach(len(todo), runtime.GOMAXPROCS(0), func(i int) error {
+		return os.Chmod(todo[i].path, todo[i].mode)
+	})
 }
 
 // storedInfo returns the info of an entry whose mode seal sets, or nil:
