@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 )
@@ -20,29 +20,8 @@ const committedLock = "../bitpoll.lock"
 // needPyPI skips a test that talks to real PyPI when that cannot work.
 func needPyPI(t testing.TB) *index.Client {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("talks to real PyPI: skipped under -short")
-	}
-	if os.Getenv("BITPOLL_OFFLINE") != "" {
-		t.Skip("talks to real PyPI: skipped because BITPOLL_OFFLINE is set")
-	}
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("https://pypi.org/simple/pip/")
-	if err != nil {
-		t.Skipf("PyPI is unreachable (%v): skipping the real-PyPI test", err)
-	}
-	resp.Body.Close()
+	testenv.NeedPyPI(t, "talks to real PyPI")
 	return index.New(index.Options{UserAgent: "bitpoll-install-tests"})
-}
-
-// needMirror returns the Bitpoll git mirror named by BITPOLL_MIRROR.
-func needMirror(t testing.TB) string {
-	t.Helper()
-	m := os.Getenv("BITPOLL_MIRROR")
-	if m == "" {
-		t.Skip("BITPOLL_MIRROR is not set: no Bitpoll mirror to lock from (see README)")
-	}
-	return m
 }
 
 // TestCommittedLockReproducible re-resolves the committed lock's pins
@@ -79,7 +58,7 @@ func TestCommittedLockReproducible(t *testing.T) {
 // committed lock's inputs: the output must be the committed file, byte for
 // byte.
 func TestLockBitpollFromMirror(t *testing.T) {
-	mirror := needMirror(t)
+	mirror := testenv.BitpollMirror(t)
 	idx := needPyPI(t)
 	want, err := os.ReadFile(committedLock)
 	if err != nil {
@@ -124,7 +103,7 @@ func TestLockBitpollFromMirror(t *testing.T) {
 // committed lock covers x86_64 only. For aarch64 alone, where libsass has no
 // wheel at all, it is locked as a marked sdist with its build requirements.
 func TestLockAarch64NamesLibsass(t *testing.T) {
-	mirror := needMirror(t)
+	mirror := testenv.BitpollMirror(t)
 	idx := needPyPI(t)
 	opts := LockOptions{
 		App:       AppSource{Src: mirror, Version: "0.11.0"},

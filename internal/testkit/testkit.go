@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/fetch"
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/resolve"
@@ -45,18 +46,7 @@ func FixtureApp() string { return filepath.Join(RepoRoot(), "testdata", "fixture
 // PyPI does not answer.
 func NeedNetwork(tb testing.TB) {
 	tb.Helper()
-	if testing.Short() {
-		tb.Skip("installs real PyPI wheels: skipped under -short")
-	}
-	if os.Getenv("BITPOLL_OFFLINE") != "" {
-		tb.Skip("installs real PyPI wheels: skipped because BITPOLL_OFFLINE is set")
-	}
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("https://pypi.org/simple/pip/")
-	if err != nil {
-		tb.Skipf("PyPI is unreachable (%v)", err)
-	}
-	resp.Body.Close()
+	testenv.NeedPyPI(tb, "installs real PyPI wheels")
 }
 
 // HostPython finds any CPython 3.11 to 3.14 on this machine, or skips.
@@ -154,11 +144,7 @@ func BuildCLI(tb testing.TB) string {
 // skip.
 func BitpollMirror(tb testing.TB) string {
 	tb.Helper()
-	m := os.Getenv("BITPOLL_MIRROR")
-	if m == "" {
-		tb.Skip("BITPOLL_MIRROR is not set: point it at a git mirror of github.com/fsinfuhh/Bitpoll to run the real-Bitpoll tests")
-	}
-	return m
+	return testenv.BitpollMirror(tb)
 }
 
 // RealIndex is a client of real PyPI, or a skip when it cannot be reached.
