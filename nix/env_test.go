@@ -10,21 +10,19 @@
 package nix
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/fetch"
 )
 
 // repoRoot is the module root: the parent of this package.
@@ -310,8 +308,8 @@ func exportNixpkgs(mirror, cache string) (string, error) {
 	if err := os.RemoveAll(partial); err != nil {
 		return "", err
 	}
-	if err := exportTree(mirror, rev, partial); err != nil {
-		return "", fmt.Errorf("export nixpkgs %s from %q: %w", rev, mirror, err)
+	if _, err := fetch.ExportGitTree(context.Background(), mirror, rev, partial); err != nil {
+		return "", fmt.Errorf("export nixpkgs: %w", err)
 	}
 	for _, args := range [][]string{
 		{"init", "-q"}, {"add", "-A"},
@@ -336,82 +334,6 @@ func gitOut(dir string, args ...string) (string, error) {
 		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, stderr.Bytes())
 	}
 	return string(out), nil
-}
-
-// exportTree writes the files of rev into dest with their modes and
-// symlinks, through one `git cat-file --batch`, skipping missing blobs.
-func exportTree(repo, rev, dest string) error {
-	list, err := gitOut(repo, "ls-tree", "-r", "-z", rev)
-	if err != nil {
-		return err
-	}
-	type entry struct{ mode, id, path string }
-	var entries []entry
-	for _, rec := range strings.Split(strings.TrimSuffix(list, "\x00"), "\x00") {
-		meta, path, ok := strings.Cut(rec, "\t")
-		f := strings.Fields(meta)
-		if !ok || len(f) != 3 {
-			return fmt.Errorf("unexpected ls-tree line %q", rec)
-		}
-		if f[1] != "blob" {
-			continue // submodules
-		}
-		entries = append(entries, entry{f[0], f[2], path})
-	}
-	cmd := exec.Command("git", "-C", repo, "cat-file", "--batch")
-	var ids bytes.Buffer
-	for _, e := range entries {
-		ids.WriteString(e.id + "\n")
-	}
-	cmd.Stdin = &ids
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	r := bufio.NewReaderSize(stdout, 1<<20)
-	for _, e := range entries {
-		header, err := r.ReadString('\n')
-		if err != nil {
-			return fmt.Errorf("read cat-file output: %w", err)
-		}
-		f := strings.Fields(header)
-		if len(f) == 2 && f[1] == "missing" {
-			continue
-		}
-		if len(f) != 3 {
-			return fmt.Errorf("unexpected cat-file header %q", header)
-		}
-		size, err := strconv.Atoi(f[2])
-		if err != nil {
-			return err
-		}
-		data := make([]byte, size+1) // content and its trailing newline
-		if _, err := io.ReadFull(r, data); err != nil {
-			return err
-		}
-		p := filepath.Join(dest, filepath.FromSlash(e.path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		switch e.mode {
-		case "120000":
-			err = os.Symlink(string(data[:size]), p)
-		case "100755":
-			err = os.WriteFile(p, data[:size], 0o755)
-		default:
-			err = os.WriteFile(p, data[:size], 0o644)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if err := cmd.Wait(); err != nil && !errors.Is(err, os.ErrClosed) {
-		return err
-	}
-	return nil
 }
 
 // withTimeout is a context for one Nix command.
