@@ -217,6 +217,19 @@ func TestSelectErrors(t *testing.T) {
 	}
 }
 
+// evalLockNix evaluates exprs, in which l is lock.nix, as one list in one
+// Nix call and decodes the result into v.
+func evalLockNix(t *testing.T, exprs []string, v any) {
+	t.Helper()
+	out, err := evalJSON(t, fmt.Sprintf("let l = import %s; in [ %s ]", nixStr(filepath.Join(repoRoot(t), "nix/lock.nix")), strings.Join(exprs, " ")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestTags compares lock.nix's tag priority with wheeltag.Target.Tags.
 func TestTags(t *testing.T) {
 	tests := []wheeltag.Target{
@@ -229,14 +242,8 @@ func TestTags(t *testing.T) {
 	for _, tg := range tests {
 		exprs = append(exprs, fmt.Sprintf("(l.tags %d %d %s)", tg.Minor, tg.Glibc.Minor, nixStr(tg.Arch)))
 	}
-	out, err := evalJSON(t, fmt.Sprintf("let l = import %s; in [ %s ]", nixStr(filepath.Join(repoRoot(t), "nix/lock.nix")), strings.Join(exprs, " ")))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got [][]string
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatal(err)
-	}
+	evalLockNix(t, exprs, &got)
 	for i, tg := range tests {
 		var want []string
 		for _, tag := range tg.Tags() {
@@ -272,14 +279,8 @@ func TestWheelTags(t *testing.T) {
 	for _, fn := range tests {
 		exprs = append(exprs, "(l.wheelTags "+nixStr(fn)+")")
 	}
-	out, err := evalJSON(t, fmt.Sprintf("let l = import %s; in [ %s ]", nixStr(filepath.Join(repoRoot(t), "nix/lock.nix")), strings.Join(exprs, " ")))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got [][]string
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatal(err)
-	}
+	evalLockNix(t, exprs, &got)
 	for i, fn := range tests {
 		var want []string
 		if f, err := wheeltag.ParseFilename(fn); err == nil {
@@ -310,14 +311,8 @@ func compareMarkers(t *testing.T, markers []string) {
 			exprs = append(exprs, fmt.Sprintf("(l.evalMarker (l.markerEnv \"3.%d\" %s) %s)", tg.minor, nixStr(tg.arch), nixStr(m)))
 		}
 	}
-	out, err := evalJSON(t, fmt.Sprintf("let l = import %s; in [ %s ]", nixStr(filepath.Join(repoRoot(t), "nix/lock.nix")), strings.Join(exprs, " ")))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got []bool
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatal(err)
-	}
+	evalLockNix(t, exprs, &got)
 	i := 0
 	for _, m := range markers {
 		parsed, err := pep508.ParseMarker(m)
