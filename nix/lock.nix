@@ -311,7 +311,7 @@ let
         {
           i = if ok then o.next + 1 else i;
           v =
-            if right.var == "extras" || right.var == "dependency_groups" then
+            if isSet right.var then
               o.op == "not in"
             else
               compare (resolve left) o.op (resolve right);
