@@ -2,121 +2,53 @@ package build
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/fetch"
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 )
 
 // The setuptools release the slow tests build with. Its hash is read from
 // PyPI, not written here, so the test checks the download against the index.
-const (
-	setuptoolsWheel = "setuptools-80.9.0-py3-none-any.whl"
-	simpleAPI       = "https://pypi.org/simple/setuptools/"
-)
+const setuptoolsWheel = "setuptools-80.9.0-py3-none-any.whl"
 
 // setuptoolsFromPyPI returns the setuptools wheel, downloaded once into a
-// per-user test cache and checked against the sha256 PyPI's JSON simple
-// API gives. It skips the test when PyPI cannot be reached.
+// per-user test cache and checked against the size and sha256 PyPI's JSON
+// simple API gives. It skips the test when PyPI cannot be reached.
 func setuptoolsFromPyPI(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", simpleAPI, nil)
+	p, err := testkit.RealIndex(t).Project(ctx, "setuptools")
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("PyPI's page for setuptools: %v", err)
 	}
-	req.Header.Set("Accept", "application/vnd.pypi.simple.v1+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Skipf("PyPI is unreachable: %v", err)
+	i := slices.IndexFunc(p.Files, func(f index.File) bool { return f.Filename == setuptoolsWheel })
+	if i < 0 || p.Files[i].SHA256 == "" || p.Files[i].Size == 0 {
+		t.Fatalf("PyPI lists no %s with a size and sha256", setuptoolsWheel)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Skipf("PyPI answered %s for %s", resp.Status, simpleAPI)
-	}
-	var page struct {
-		Files []struct {
-			Filename string            `json:"filename"`
-			URL      string            `json:"url"`
-			Hashes   map[string]string `json:"hashes"`
-		} `json:"files"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-		t.Fatalf("decode %s: %v", simpleAPI, err)
-	}
-	var url, want string
-	for _, f := range page.Files {
-		if f.Filename == setuptoolsWheel {
-			url, want = f.URL, f.Hashes["sha256"]
-		}
-	}
-	if url == "" || want == "" {
-		t.Fatalf("%s lists no %s with a sha256", simpleAPI, setuptoolsWheel)
-	}
-
-	dir := t.TempDir()
+	f := p.Files[i]
+	cache := t.TempDir()
 	if c, err := os.UserCacheDir(); err == nil {
-		dir = filepath.Join(c, "bitpoll-install-test", "wheels")
+		cache = filepath.Join(c, "bitpoll-install-test")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, setuptoolsWheel)
-	if got, err := fileSHA256(path); err == nil && got == want {
-		return path
-	}
-	tmp, err := os.CreateTemp(dir, ".download-")
+	d := fetch.Downloader{CacheDir: cache}
+	paths, err := d.Fetch(ctx, []fetch.Artifact{{Name: f.Filename, URL: f.URL, Size: f.Size, SHA256: f.SHA256}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	req, err = http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Skipf("files.pythonhosted.org is unreachable: %v", err)
-	}
-	defer dl.Body.Close()
-	if dl.StatusCode != http.StatusOK {
-		t.Fatalf("download %s: %s", url, dl.Status)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(dl.Body, 64<<20)); err != nil {
-		t.Fatalf("download %s: %v", url, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		t.Fatalf("download %s: sha256 %s, want %s from PyPI", url, got, want)
-	}
-	if err := tmp.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	// The cache names files by hash; the build venv wants the wheel's name.
+	path := filepath.Join(t.TempDir(), setuptoolsWheel)
+	if err := os.Symlink(paths[f.SHA256], path); err != nil {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func TestBuildWheelSetuptools(t *testing.T) {
