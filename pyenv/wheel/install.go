@@ -1,6 +1,8 @@
 package wheel
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/internal/workers"
+
 	"archive/zip"
 	"bytes"
 	"encoding/hex"
@@ -144,7 +146,7 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 		return nil, err
 	}
 	done := make([]written, len(targets))
-	err = forEach(len(targets), o.Workers, func(i int) error {
+	err = workers.ForEach(len(targets), o.Workers, func(i int) error {
 		tg := targets[i]
 		w, err := a.place(t, tg, o, sink, link)
 		if err != nil {
@@ -421,8 +423,8 @@ func (u *unpackSink) write(a *archive, f *zip.File) (string, error) {
 // of them when unpacking alone) and renames the tree into place. A tree
 // another build put there first is as good: this one is dropped, and
 // links already made from it stay valid.
-func (u *unpackSink) finish(a *archive, workers int) error {
-	if err := forEach(len(a.files), workers, func(i int) error {
+func (u *unpackSink) finish(a *archive, goroutines int) error {
+	if err := workers.ForEach(len(a.files), goroutines, func(i int) error {
 		_, err := u.write(a, a.files[i])
 		return err
 	}); err != nil {

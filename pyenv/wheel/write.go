@@ -1,6 +1,8 @@
 package wheel
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/internal/workers"
+
 	"archive/zip"
 	"bufio"
 	"bytes"
@@ -106,12 +108,12 @@ func (t *tracker) mkdir(dir string) error {
 	return nil
 }
 
-// mkdirs creates the parent directory of every path in files, on up to
-// workers goroutines. Creating a directory is the costliest step of
+// mkdirs creates the parent directory of every path in files, with up to
+// goroutines of them at once. Creating a directory is the costliest step of
 // placing a hardlink, and wheels such as Django have thousands of them
 // (one per locale), so they are made one depth level at a time, the
 // directories of each level in parallel.
-func (t *tracker) mkdirs(files []string, workers int) error {
+func (t *tracker) mkdirs(files []string, goroutines int) error {
 	need := make(map[string]bool)
 	for _, f := range files {
 		// Up to a directory known to exist; the first call of an install
@@ -133,58 +135,11 @@ func (t *tracker) mkdirs(files []string, workers int) error {
 	}
 	for _, level := range levels {
 		sort.Strings(level)
-		if err := forEach(len(level), workers, func(i int) error { return t.mkdir(level[i]) }); err != nil {
+		if err := workers.ForEach(len(level), goroutines, func(i int) error { return t.mkdir(level[i]) }); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// forEach calls f(0) to f(n-1) on up to workers goroutines and returns
-// the error of the lowest index that failed. Indices are handed out in
-// order and none is started after a failure, so every index below the
-// failing one has run: the error is the one a sequential loop would give.
-func forEach(n, workers int, f func(i int) error) error {
-	if workers <= 1 || n <= 1 {
-		for i := 0; i < n; i++ {
-			if err := f(i); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var (
-		mu     sync.Mutex
-		next   int
-		failed = n // lowest failed index so far
-		first  error
-		wg     sync.WaitGroup
-	)
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				if i >= n || failed < n {
-					mu.Unlock()
-					return
-				}
-				next++
-				mu.Unlock()
-				if err := f(i); err != nil {
-					mu.Lock()
-					if i < failed {
-						failed, first = i, err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }
 
 // create makes dst, which must not exist yet.
