@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/install"
-	"github.com/bitpoll-install/bitpoll-install/progress"
-	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // devOptions are the flags of "dev".
@@ -49,8 +47,8 @@ func runDev(ctx context.Context, g *globalOptions, o devOptions, args []string) 
 	if o.AppSource == "" {
 		return &usageError{errors.New("--app-source DIR is required: the checkout to run")}
 	}
-	if o.Port < 1 || o.Port > 65535 {
-		return &usageError{fmt.Errorf("--port %d is out of range: give 1 to 65535", o.Port)}
+	if err := checkPort(o.Port); err != nil {
+		return err
 	}
 	checkout, err := filepath.Abs(o.AppSource)
 	if err != nil {
@@ -59,20 +57,18 @@ func runDev(ctx context.Context, g *globalOptions, o devOptions, args []string) 
 	if fi, err := os.Stat(checkout); err != nil || !fi.IsDir() {
 		return fmt.Errorf("--app-source %s is not a directory: give a checkout of the app", o.AppSource)
 	}
-	layout := store.Layout{Root: g.Root}
-	if g.Root == "" {
-		if layout, err = store.UserLayout(); err != nil {
-			return err
-		}
-	}
-	l, err := o.readLock()
+	layout, err := g.userLayout()
 	if err != nil {
 		return err
 	}
-	res, err := install.Build(ctx, install.Options{
-		Lock: l, Layout: layout, Python: o.Python, OnlyBinary: o.OnlyBinary, VenvOnly: true,
-		Progress: progress.New(g.stderr, g.JSON),
-	})
+	opts, err := o.installOptions(g, layout)
+	if err != nil {
+		return err
+	}
+	// The checkout runs as it is, so only the environment comes from the
+	// lock; --app-source is not read by the build then.
+	opts.VenvOnly = true
+	res, err := install.Build(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -45,15 +45,24 @@ func (o *buildOptions) readLock() (*lockfile.Lock, error) {
 	return lockfile.ReadFile(o.Lock)
 }
 
-func (o *buildOptions) build(ctx context.Context, g *globalOptions, layout store.Layout) (*install.Result, error) {
+// installOptions are the build's inputs as the flags give them.
+func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (install.Options, error) {
 	l, err := o.readLock()
+	if err != nil {
+		return install.Options{}, err
+	}
+	return install.Options{
+		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary,
+		Progress: progress.New(g.stderr, g.JSON), Hooks: g.hooks,
+	}, nil
+}
+
+func (o *buildOptions) build(ctx context.Context, g *globalOptions, layout store.Layout) (*install.Result, error) {
+	opts, err := o.installOptions(g, layout)
 	if err != nil {
 		return nil, err
 	}
-	return install.Build(ctx, install.Options{
-		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary,
-		Progress: progress.New(g.stderr, g.JSON), Hooks: g.hooks,
-	})
+	return install.Build(ctx, opts)
 }
 
 // installOptions are the flags of "install".

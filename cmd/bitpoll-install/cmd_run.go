@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/install"
-	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // runOptions are the flags of "run".
@@ -39,16 +38,21 @@ interrupted. A second run reuses the store and starts in seconds.`,
 	return c
 }
 
-func runRun(ctx context.Context, g *globalOptions, o runOptions) error {
-	if o.Port < 1 || o.Port > 65535 {
-		return &usageError{fmt.Errorf("--port %d is out of range: give 1 to 65535", o.Port)}
+// checkPort refuses a --port that is no TCP port.
+func checkPort(port int) error {
+	if port < 1 || port > 65535 {
+		return &usageError{fmt.Errorf("--port %d is out of range: give 1 to 65535", port)}
 	}
-	layout := store.Layout{Root: g.Root}
-	if g.Root == "" {
-		var err error
-		if layout, err = store.UserLayout(); err != nil {
-			return err
-		}
+	return nil
+}
+
+func runRun(ctx context.Context, g *globalOptions, o runOptions) error {
+	if err := checkPort(o.Port); err != nil {
+		return err
+	}
+	layout, err := g.userLayout()
+	if err != nil {
+		return err
 	}
 	res, err := o.build(ctx, g, layout)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // cacheDir is the download cache: /var/cache/bitpoll-install for root or
@@ -18,4 +20,13 @@ func (g *globalOptions) cacheDir() string {
 		return filepath.Join(d, "bitpoll-install")
 	}
 	return filepath.Join(os.TempDir(), "bitpoll-install-cache")
+}
+
+// userLayout is the store for the commands that need no root: under --root
+// if given, else in the user's data directory.
+func (g *globalOptions) userLayout() (store.Layout, error) {
+	if g.Root != "" {
+		return store.Layout{Root: g.Root}, nil
+	}
+	return store.UserLayout()
 }
