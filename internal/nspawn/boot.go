@@ -21,7 +21,6 @@ type Machine struct {
 	o     Options
 	name  string
 	upper string // overlay upper directory: the machine's own changes
-	work  string // overlay work directory
 	cmd   *exec.Cmd
 	done  chan error
 	pid   int // the container's PID 1, as the host sees it
@@ -33,11 +32,9 @@ type Machine struct {
 func Boot(ctx context.Context, tb testing.TB, o Options, name string) *Machine {
 	tb.Helper()
 	dir := tb.TempDir()
-	m := &Machine{o: o, name: name, upper: filepath.Join(dir, "upper"), work: filepath.Join(dir, "work")}
-	for _, d := range []string{m.upper, m.work} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			tb.Fatal(err)
-		}
+	m := &Machine{o: o, name: name, upper: filepath.Join(dir, "upper")}
+	if err := os.MkdirAll(m.upper, 0o755); err != nil {
+		tb.Fatal(err)
 	}
 	if err := m.start(ctx); err != nil {
 		tb.Fatal(err)
@@ -55,7 +52,7 @@ func Boot(ctx context.Context, tb testing.TB, o Options, name string) *Machine {
 func (m *Machine) Upper(path string) string { return filepath.Join(m.upper, path) }
 
 func (m *Machine) start(ctx context.Context) error {
-	log, err := os.OpenFile(filepath.Join(filepath.Dir(m.upper), "console.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	log, err := os.OpenFile(m.consoleLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -122,9 +119,13 @@ func initPID(nspawn int) int {
 	return 0
 }
 
+// consoleLog is the host file the console goes to, beside the upper
+// directory.
+func (m *Machine) consoleLog() string { return filepath.Join(filepath.Dir(m.upper), "console.log") }
+
 // Console is what the machine printed on its console so far.
 func (m *Machine) Console() string {
-	data, _ := os.ReadFile(filepath.Join(filepath.Dir(m.upper), "console.log"))
+	data, _ := os.ReadFile(m.consoleLog())
 	return string(data)
 }
 
