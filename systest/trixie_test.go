@@ -15,6 +15,7 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/internal/nspawn"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 )
 
@@ -47,7 +48,7 @@ func TestDebianPython(t *testing.T) {
 			if err := os.Link(cli, filepath.Join(host, "bitpoll-install")); err != nil {
 				copyFile(t, cli, filepath.Join(host, "bitpoll-install"))
 			}
-			if err := os.Rename(testkit.WriteLock(t, lock), filepath.Join(host, "bitpoll.lock")); err != nil {
+			if err := lockfile.WriteFile(filepath.Join(host, "bitpoll.lock"), lock); err != nil {
 				t.Fatal(err)
 			}
 			o := nspawn.Options{Rootfs: rootfs, Binds: []nspawn.Bind{
