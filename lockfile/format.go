@@ -3,11 +3,11 @@ package lockfile
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
 )
 
 // header opens every formatted lock.
@@ -77,47 +77,15 @@ func Format(l *Lock) ([]byte, error) {
 	return w.buf.Bytes(), nil
 }
 
-// WriteFile formats l and replaces path with it atomically: the bytes go
-// to a temporary file in the same directory, are synced, and renamed over
-// path, so a crash leaves either the old lock or the new one.
-func WriteFile(path string, l *Lock) (err error) {
+// WriteFile formats l and replaces path with it atomically (see
+// atomicfile.Write), so a crash leaves either the old lock or the new one.
+func WriteFile(path string, l *Lock) error {
 	data, err := Format(l)
+	if err == nil {
+		err = atomicfile.Write(path, data, 0o644)
+	}
 	if err != nil {
 		return fmt.Errorf("write lock %s: %w", path, err)
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write lock %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("write lock %s: %w", path, err)
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// Sync the directory so the rename itself survives a crash.
-	if d, derr := os.Open(dir); derr == nil {
-		defer d.Close()
-		if err = d.Sync(); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/config"
 	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/unitgen"
@@ -203,27 +204,17 @@ func switchTo(ctx context.Context, l store.Layout, n int) error {
 	return st.Switch(n)
 }
 
-// writeFileAtomic replaces path with data unless it already holds it, and
-// reports whether it changed anything.
+// writeFileAtomic replaces path with data (see atomicfile.Write) unless
+// it already holds it, and reports whether it changed anything.
 func writeFileAtomic(path string, data []byte, mode fs.FileMode) (bool, error) {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return false, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		err = atomicfile.Write(path, data, mode)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	_, werr := f.Write(data)
-	cerr := f.Chmod(mode)
-	serr := f.Sync()
-	if err := errors.Join(werr, cerr, serr, f.Close()); err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return true, nil

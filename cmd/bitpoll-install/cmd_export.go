@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
 )
@@ -80,51 +80,11 @@ func runExportPylock(_ context.Context, g *globalOptions, o exportOptions) error
 		_, err = g.stdout.Write(data)
 		return err
 	}
-	if err := writeFileAtomic(o.Output, data); err != nil {
-		return err
+	if err := atomicfile.Write(o.Output, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", o.Output, err)
 	}
 	if !g.JSON {
 		fmt.Fprintf(g.stderr, "wrote %s for %s\n", o.Output, t)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data beside path and renames it into place, so a
-// crash leaves the old file or the new one, never half of one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(dirOf(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func dirOf(path string) string {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			if i == 0 {
-				return "/"
-			}
-			return path[:i]
-		}
-	}
-	return "."
 }

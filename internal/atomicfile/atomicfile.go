@@ -1,0 +1,36 @@
+// Package atomicfile replaces files so that a reader, or a crash, finds
+// the old content or the new, never a mix.
+package atomicfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Write replaces path with data and mode: a temporary file beside it is
+// written and synced, renamed over path, and the directory synced so that
+// the rename survives a power loss. On failure path is unchanged and the
+// temporary file is gone.
+func Write(path string, data []byte, mode fs.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // nothing left to remove after the rename
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Chmod(mode), f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
