@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/progress"
 )
 
@@ -536,20 +537,7 @@ func install(tmp *os.File, final string, size int64) error {
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return fmt.Errorf("move into cache: %w", err)
 	}
-	return syncDir(filepath.Dir(final))
-}
-
-// syncDir makes a rename in dir survive a crash.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %q: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(filepath.Dir(final))
 }
 
 // open returns the body of the artifact at u.

@@ -8,24 +8,9 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/internal/workers"
 )
-
-// syncDir makes renames and creations inside dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %q: %w", dir, err)
-	}
-	return nil
-}
 
 // renameDurable renames oldpath to newpath (atomic on one filesystem) and
 // syncs the directory so the rename survives a power loss.
@@ -33,7 +18,7 @@ func renameDurable(oldpath, newpath string) error {
 	if err := os.Rename(oldpath, newpath); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(newpath))
+	return atomicfile.SyncDir(filepath.Dir(newpath))
 }
 
 // seal makes the tree at root read-only: directories 0555, files 0555 if

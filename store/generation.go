@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
 )
 
 // Generation is one numbered symlink in the generations directory.
@@ -146,7 +148,7 @@ func (s *Store) addGeneration(path string) (Generation, error) {
 	if err := os.Symlink(rel, s.genPath(n)); err != nil {
 		return Generation{}, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return Generation{}, err
 	}
 	s.Hooks.Call(PhaseLinked, s.genPath(n))

@@ -1,9 +1,11 @@
 // Package atomicfile replaces files so that a reader, or a crash, finds
-// the old content or the new, never a mix.
+// the old content or the new, never a mix, and makes directory changes
+// durable.
 package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,10 +29,21 @@ func Write(path string, data []byte, mode fs.FileMode) error {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
+	return SyncDir(dir)
+}
+
+// SyncDir makes the creations, removals and renames inside dir durable.
+func SyncDir(dir string) error {
+	f, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %q: %w", dir, err)
+	}
+	return nil
 }
