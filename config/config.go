@@ -417,7 +417,15 @@ func (c *Config) Spec(p unitgen.Paths) (unitgen.Spec, error) {
 	if c.Mail != nil && c.Mail.Password {
 		creds = append(creds, shim.EmailPasswordFile)
 	}
+	settings, err := c.Settings(p)
+	if err != nil {
+		return unitgen.Spec{}, err
+	}
 	s := unitgen.Spec{
+		// The socket's generation is the installer's to set; 1 renders a
+		// valid preview.
+		Generation:    1,
+		DatabaseStamp: settings.Database.Stamp(),
 		Listen:        c.listenString(),
 		SocketGroup:   c.Listen.SocketGroup,
 		Workers:       c.Workers,

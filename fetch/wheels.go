@@ -614,3 +614,7 @@ func (f addFunc) Write(p []byte) (int, error) {
 	f(len(p))
 	return len(p), nil
 }
+
+// WheelsCache is the download cache's folder under a cache directory;
+// gc frees its entries that no kept store path uses.
+func WheelsCache(cacheDir string) string { return filepath.Join(cacheDir, wheelsDir) }

@@ -49,6 +49,9 @@ type Options struct {
 	// VenvOnly builds the locked environment without the app, for `dev`,
 	// which runs a live checkout against it.
 	VenvOnly bool
+	// Locked says the caller holds the store's lock for a longer
+	// transaction; Build then takes none itself.
+	Locked bool
 	Progress progress.Reporter
 	// Hooks sees each build phase and the store's; tests use it to kill
 	// the process at exact points. Zero in production.
@@ -130,16 +133,19 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	st.Hooks = o.Hooks
-	unlock, err := st.Lock(ctx)
-	if err != nil {
-		return nil, err
+	if !o.Locked {
+		unlock, err := st.Lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 	}
-	defer unlock()
 	// Builds hold the lock, so nothing else is filling the caches now.
 	sweepCache(o.Layout.CacheDir())
 
 	name := l.App.Name
-	key := storeKey(l, sel, interp)
+	msgfmt := msgfmtID(ctx)
+	key := storeKey(l, sel, interp, msgfmt)
 	if o.VenvOnly {
 		name += "-venv"
 		key = store.Key("venv-only", key)
@@ -147,7 +153,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	final := st.Path(key, name, l.App.Version)
 	res := &Result{Interp: interp, Target: target}
 	path, built, err := st.Build(ctx, key, name, l.App.Version, func(dir string) error {
-		b := &builder{o: o, lock: l, sel: sel, interp: interp, target: target, dir: dir, final: final}
+		b := &builder{o: o, lock: l, sel: sel, interp: interp, target: target, dir: dir, final: final, msgfmt: msgfmt != ""}
 		if err := b.run(ctx); err != nil {
 			return err
 		}
@@ -171,12 +177,29 @@ func lessGlibc(a, b wheeltag.Glibc) bool {
 }
 
 // storeKey hashes everything that decides the store path's content.
-func storeKey(l *lockfile.Lock, sel []lockfile.Selected, interp *pyenv.Interpreter) string {
-	parts := []string{"app", l.App.Name, l.App.Version, l.App.Tree, "python", interp.ID(), "shim", hashBytes(shim.SettingsLocal)}
+// msgfmt is a build input too: without it the translations are not
+// compiled, so installing gettext must give another store path.
+func storeKey(l *lockfile.Lock, sel []lockfile.Selected, interp *pyenv.Interpreter, msgfmt string) string {
+	parts := []string{"app", l.App.Name, l.App.Version, l.App.Tree, "python", interp.ID(), "shim", hashBytes(shim.SettingsLocal), "msgfmt", msgfmt}
 	for _, s := range sel {
 		parts = append(parts, "pkg", s.Package.Name, s.Package.Version, s.File.Name, s.File.SHA256)
 	}
 	return store.Key(parts...)
+}
+
+// msgfmtID names the msgfmt that compiles translations (its path and
+// version line), or is empty when there is none.
+func msgfmtID(ctx context.Context) string {
+	path, err := exec.LookPath("msgfmt")
+	if err != nil {
+		return ""
+	}
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	return path + " " + strings.TrimSpace(first)
 }
 
 func hashBytes(b []byte) string {
@@ -194,6 +217,7 @@ type builder struct {
 	dir     string // where we build
 	final   string // where it will live: paths baked into files use this
 	project string
+	msgfmt  bool // translations can be compiled
 }
 
 func (b *builder) run(ctx context.Context) error {
@@ -494,8 +518,8 @@ func (b *builder) prepareApp(ctx context.Context) error {
 		}
 		return nil
 	})
-	if _, err := exec.LookPath("msgfmt"); err != nil {
-		b.o.Progress.Log("msgfmt (gettext) is not installed: translations are not compiled; install gettext and reinstall")
+	if !b.msgfmt {
+		b.o.Progress.Log("msgfmt (gettext) is not installed: translations are not compiled; install gettext and run this again, which builds a new store path with them")
 	} else {
 		g.Go(func() error { return run("compilemessages") })
 	}
@@ -532,12 +556,13 @@ func findProject(app string) (string, error) {
 func (b *builder) writeManifest() error {
 	type pkg struct{ Name, Version, File, SHA256 string }
 	m := struct {
-		App     lockfile.App
-		Python  string
-		Target  string
-		Project string
-		Pkgs    []pkg
-	}{App: b.lock.App, Python: b.interp.ID(), Target: b.target.String(), Project: b.project}
+		App        lockfile.App
+		Python     string
+		BasePrefix string // where the interpreter lives: the service must see it
+		Target     string
+		Project    string
+		Pkgs       []pkg
+	}{App: b.lock.App, Python: b.interp.ID(), BasePrefix: b.interp.BasePrefix, Target: b.target.String(), Project: b.project}
 	for _, s := range b.sel {
 		m.Pkgs = append(m.Pkgs, pkg{s.Package.Name, s.Package.Version, s.File.Name, s.File.SHA256})
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bitpoll-install/bitpoll-install/fetch"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/pyenv/build"
@@ -80,4 +81,11 @@ func (b *builder) installWheel(ctx context.Context, venv *pyenv.Venv, s lockfile
 		return installed{}, err
 	}
 	return installed{key: key, files: res.Files}, nil
+}
+
+// CacheEntryDirs are the folders under cacheDir whose entries are named
+// after the wheels' sha256: unpacked wheels, their bytecode and the
+// downloads. gc frees the entries no kept store path uses.
+func CacheEntryDirs(cacheDir string) []string {
+	return []string{filepath.Join(cacheDir, unpackedDir), filepath.Join(cacheDir, pycDir), fetch.WheelsCache(cacheDir)}
 }

@@ -113,6 +113,8 @@ let
     "--no-control-socket"
     "--access-logfile -"
     "--error-logfile -"
+    # The app is imported before systemd hears READY=1.
+    "--preload"
     "${pkg.project}.wsgi"
   ];
 
@@ -179,6 +181,7 @@ let
       WorkingDirectory = appDir;
       Environment = [
         "BITPOLL_SETTINGS_FILE=${settingsFile}"
+        "BITPOLL_STATIC_ROOT=${cfg.settings.static_root}"
         # The store is read-only and already compiled.
         "PYTHONDONTWRITEBYTECODE=1"
         "PYTHONUNBUFFERED=1"
@@ -507,9 +510,14 @@ in
         wantedBy = [ "multi-user.target" ];
         # A new package is a new generation: restarting runs its migrations.
         restartTriggers = [ pkg ];
+        # Restart in place on a switch, never stop-then-start: a stop would
+        # take bitpoll.socket down with the service, and connections in
+        # that window would be refused. With the socket held, they wait.
+        stopIfChanged = false;
         serviceConfig = common // {
           Type = "notify";
           NotifyAccess = "main";
+          Sockets = "bitpoll.socket";
           ExecStart = gunicorn;
           # gunicorn reloads its workers on SIGHUP.
           ExecReload = "${pkgs.coreutils}/bin/kill -s HUP $MAINPID";

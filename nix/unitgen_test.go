@@ -15,10 +15,10 @@ import (
 // differently from unitgen, each with the reason and, where the value is
 // still checked, how.
 var differs = map[string]string{
-	"ExecStart":           "store paths instead of /opt/bitpoll/current; gunicorn's arguments are compared, and the migration script is Nix's own file",
+	"ExecStart":           "store paths instead of /opt/bitpoll/generations/%i; gunicorn's arguments are compared, and the migration script is Nix's own file",
 	"ExecReload":          "coreutils' kill from the store instead of /bin/sh, which NixOS units do not have on their PATH",
-	"WorkingDirectory":    "the package's share/bitpoll/app instead of the current generation's app",
-	"Environment":         "BITPOLL_SETTINGS_FILE names the settings file in the store; the other variables are compared",
+	"WorkingDirectory":    "the package's share/bitpoll/app instead of the instance's generation's app",
+	"Environment":         "BITPOLL_SETTINGS_FILE and BITPOLL_STATIC_ROOT name files in the store; the other variables are compared",
 	"LoadCredential":      "the example's secretKeyFile is its own path; the credential names are compared",
 	"RootDirectory":       "/var/empty with TemporaryFileSystem=/ (NixOS's own confinement pattern) instead of an empty /opt/bitpoll/root",
 	"TemporaryFileSystem": "the writable tmpfs over /var/empty that the bind mounts go into; unitgen's root directory is a real empty directory",
@@ -59,6 +59,7 @@ func TestModuleMatchesUnitgen(t *testing.T) {
 	units, err := unitgen.Render(unitgen.Spec{
 		Listen: "127.0.0.1:8080", Workers: 2, Timeout: 30 * time.Second, Project: "bitpoll",
 		Paths: unitgen.DefaultPaths(), Credentials: unitgen.RequiredCredentials,
+		Generation: 1, DatabaseStamp: "000000000000",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +77,10 @@ func TestModuleMatchesUnitgen(t *testing.T) {
 		switch u.Name {
 		case unitgen.SocketUnit:
 			compareSocket(t, want, got.Socket.ListenStreams, got.Socket.SocketConfig)
-		case unitgen.ServiceUnit, unitgen.MigrateUnit:
-			svc, ok := got.Services[strings.TrimSuffix(u.Name, ".service")]
+		case unitgen.ServiceTemplate, unitgen.MigrateTemplate:
+			// NixOS runs one generation at a time: bitpoll.service and
+			// bitpoll-migrate.service are the templates' counterparts.
+			svc, ok := got.Services[strings.TrimSuffix(u.Name, "@.service")]
 			if !ok {
 				t.Fatalf("the module has no %s", u.Name)
 			}
@@ -95,7 +98,9 @@ func compareSocket(t *testing.T, want map[string][]string, listen []string, cfg 
 	}
 	for key, vals := range want {
 		section, name, _ := strings.Cut(key, ".")
-		if section != "Socket" || name == "ListenStream" {
+		// Service= names the generation the socket starts; NixOS's socket
+		// starts its one bitpoll.service by default.
+		if section != "Socket" || name == "ListenStream" || name == "Service" {
 			continue
 		}
 		if got := values(cfg[name]); !slices.Equal(got, vals) {
@@ -109,6 +114,11 @@ func compareService(t *testing.T, unit string, names []string, want map[string][
 	for _, key := range names {
 		section, name, _ := strings.Cut(key, ".")
 		vals := want[key]
+		for i, v := range vals {
+			// An instance's own names: NixOS has one unit of each.
+			v = strings.ReplaceAll(v, " (generation %i)", "")
+			vals[i] = strings.ReplaceAll(v, "@%i", "")
+		}
 		switch section {
 		case "Unit":
 			compareUnitSection(t, unit, name, vals, svc)
@@ -122,7 +132,7 @@ func compareService(t *testing.T, unit string, names []string, want map[string][
 		got := values(svc.ServiceConfig[name])
 		switch name {
 		case "ExecStart":
-			if unit == unitgen.ServiceUnit && gunicornArgs(got) != gunicornArgs(vals) {
+			if unit == unitgen.ServiceTemplate && gunicornArgs(got) != gunicornArgs(vals) {
 				t.Errorf("%s ExecStart = %q, want unitgen's gunicorn arguments %q", unit, got, vals)
 			}
 		case "ExecReload":
@@ -134,7 +144,7 @@ func compareService(t *testing.T, unit string, names []string, want map[string][
 				t.Errorf("%s WorkingDirectory = %q, want the package's share/bitpoll/app", unit, got)
 			}
 		case "Environment":
-			if !slices.Equal(envNames(got), envNames(vals)) || !slices.Equal(got[1:], vals[1:]) {
+			if !slices.Equal(envNames(got), envNames(vals)) || !slices.Equal(got[2:], vals[2:]) {
 				t.Errorf("%s Environment = %q, want the variables of unitgen's %q", unit, got, vals)
 			}
 		case "LoadCredential":

@@ -4,17 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
+	"strconv"
 
-	"github.com/coreos/go-systemd/v22/unit"
-
+	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/unitgen"
 )
-
-// notForManage are the [Service] settings of bitpoll.service that
-// describe the web server's life cycle rather than its sandbox.
-var notForManage = []string{"Type", "NotifyAccess", "ExecStart", "ExecReload", "Restart", "RestartSec", "TimeoutStopSec", "TimeoutStartSec"}
 
 // ManageCommand is the systemd-run command line that runs `manage.py
 // args` of the current generation as the service's own dynamic user, in
@@ -23,15 +18,20 @@ var notForManage = []string{"Type", "NotifyAccess", "ExecStart", "ExecReload", "
 // life cycle. With tty the command gets a terminal (createsuperuser,
 // shell); otherwise its standard streams are piped.
 func ManageCommand(l store.Layout, tty bool, args []string) ([]string, error) {
-	path := filepath.Join(l.Root, UnitDir, unitgen.ServiceUnit)
-	f, err := os.Open(path)
+	props, err := sandboxProperties(l)
 	if err != nil {
-		return nil, fmt.Errorf("read the installed service: %w (run bitpoll-install install first)", err)
+		return nil, err
 	}
-	defer f.Close()
-	opts, err := unit.DeserializeOptions(f)
+	st, err := store.Open(l)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, err
+	}
+	cur, ok, err := st.CurrentGeneration()
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("no generation is current in %s: run bitpoll-install install first", l.Current())
 	}
 	argv := []string{"systemd-run", "--quiet", "--wait", "--collect", "--service-type=exec",
 		"--unit=bitpoll-manage-" + fmt.Sprint(os.Getpid())}
@@ -40,13 +40,8 @@ func ManageCommand(l store.Layout, tty bool, args []string) ([]string, error) {
 	} else {
 		argv = append(argv, "--pipe")
 	}
-	for _, o := range opts {
-		if o.Section != "Service" || slices.Contains(notForManage, o.Name) {
-			continue
-		}
-		argv = append(argv, "--property="+o.Name+"="+o.Value)
-	}
-	p := unitgen.DefaultPaths()
-	python := filepath.Join(p.Current, p.Venv, "bin", "python")
-	return append(append(argv, "--", python, filepath.Join(p.Current, p.App, "manage.py")), args...), nil
+	argv = append(argv, instance(props, cur.N)...)
+	gen := filepath.Join(unitgen.DefaultPaths().Generations, strconv.Itoa(cur.N))
+	python := filepath.Join(gen, install.VenvDir, "bin", "python")
+	return append(append(argv, "--", python, filepath.Join(gen, install.AppDir, "manage.py")), args...), nil
 }

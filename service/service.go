@@ -1,14 +1,13 @@
-// Package service puts a built store path into service under systemd: the
-// settings file, the secrets, the units, a snapshot of the SQLite
-// database, the generation switch and, on a real system, daemon-reload,
-// enable and restart through systemd's D-Bus API. Everything that can be
-// checked is checked before anything changes.
+// Package service puts generations of the store into service under
+// systemd: the settings file, the secrets, the units, and the switch from
+// one generation to another with its migrations, its snapshot and its
+// health gate. Everything that can be checked is checked before anything
+// changes; the caller holds the store lock for the whole transaction.
 package service
 
 import (
 	"bytes"
-	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -27,6 +26,10 @@ import (
 // UnitDir is where the units are written, under the layout's root.
 const UnitDir = "/etc/systemd/system"
 
+// DefaultGateTimeout is how long the health gate waits for the new
+// generation's first answer.
+const DefaultGateTimeout = 2 * time.Minute
+
 // Options say what to put into service.
 type Options struct {
 	Layout store.Layout
@@ -34,53 +37,61 @@ type Options struct {
 	// SecretKeyFile is the admin's own SECRET_KEY, used when none exists.
 	SecretKeyFile string
 	// Systemd controls the running systemd (root, no --root); otherwise
-	// only files are written.
+	// only files are written, and migrations and the gate run directly.
 	Systemd bool
-	Hooks   store.Hooks
-	Log     func(string)
+	// GateTimeout bounds the wait for the new generation's first answer;
+	// zero means DefaultGateTimeout.
+	GateTimeout time.Duration
+	Hooks       store.Hooks
+	Log         func(string)
 }
 
 // Plan is what Apply will write, checked before anything changes.
 type Plan struct {
 	o        Options
-	res      *install.Result
-	paths    unitgen.Paths
-	units    []unitgen.Unit
-	settings []byte
+	spec     unitgen.Spec
+	settings shim.Settings
+	data     []byte // settings as JSON
+	project  string
 }
 
-// Prepare renders and checks everything for res: the config, the units
-// and the secrets the config asks for. Nothing is written.
-func Prepare(res *install.Result, o Options) (*Plan, error) {
+// Prepare renders and checks everything for a generation of project: the
+// config, the units and the secrets the config asks for. Nothing is
+// written. interp is the store path's interpreter prefix (BasePrefix), to
+// be made visible to the service when it lies outside /usr.
+func Prepare(project, interpPrefix, interpPath string, o Options) (*Plan, error) {
 	if o.Log == nil {
 		o.Log = func(string) {}
 	}
-	p := &Plan{o: o, res: res, paths: unitgen.DefaultPaths()}
-	s, err := o.Config.Settings(p.paths)
-	if err != nil {
+	if o.GateTimeout == 0 {
+		o.GateTimeout = DefaultGateTimeout
+	}
+	p := &Plan{o: o, project: project}
+	paths := unitgen.DefaultPaths()
+	var err error
+	if p.settings, err = o.Config.Settings(paths); err != nil {
 		return nil, err
 	}
-	if p.settings, err = s.Marshal(); err != nil {
+	if p.data, err = p.settings.Marshal(); err != nil {
 		return nil, fmt.Errorf("settings from the config: %w", err)
 	}
-	spec, err := o.Config.Spec(p.paths)
-	if err != nil {
+	if p.spec, err = o.Config.Spec(paths); err != nil {
 		return nil, err
 	}
-	spec.Project = res.Project
-	dirs, err := interpreterDirs(res)
+	p.spec.Project = project
+	dirs, err := interpreterDirs(interpPrefix, interpPath)
 	if err != nil && o.Systemd {
 		return nil, err
 	}
 	if err != nil {
 		o.Log("warning: " + err.Error())
 	}
-	spec.InterpreterDirs = dirs
-	if p.units, err = unitgen.Render(spec); err != nil {
+	p.spec.InterpreterDirs = dirs
+	if _, err := unitgen.Render(p.spec); err != nil {
 		return nil, err
 	}
 	secrets := o.Layout.SecretsDir()
-	for _, name := range spec.Credentials {
+	for _, name := range p.spec.Credentials {
 		if name == shim.SecretKeyFile || name == shim.FieldEncryptionKeyFile {
 			continue // generated when missing
 		}
@@ -97,111 +108,121 @@ func Prepare(res *install.Result, o Options) (*Plan, error) {
 	return p, nil
 }
 
+// PrepareFor is Prepare for an installed store path: its project and
+// interpreter come from its manifest.
+func PrepareFor(storePath string, o Options) (*Plan, error) {
+	m, err := ReadManifest(storePath)
+	if err != nil {
+		return nil, err
+	}
+	return Prepare(m.Project, m.BasePrefix, m.PythonPath(), o)
+}
+
+// Manifest is what a store path says of itself (install.Manifest).
+type Manifest struct {
+	App struct {
+		Name, Version string
+	}
+	Python     string
+	BasePrefix string
+	Project    string
+}
+
+// PythonPath is the interpreter's path: the last word of Python's ID.
+func (m Manifest) PythonPath() string {
+	f := strings.Fields(m.Python)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
+// ReadManifest reads a store path's manifest.
+func ReadManifest(storePath string) (Manifest, error) {
+	var m Manifest
+	data, err := os.ReadFile(filepath.Join(storePath, install.Manifest))
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	}
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read the manifest of %s: %w", storePath, err)
+	}
+	return m, nil
+}
+
 // interpreterDirs are the directories outside /usr that the venv's
 // interpreter needs inside the service's file system view. Homes are
 // refused: ProtectHome= hides them from the service.
-func interpreterDirs(res *install.Result) ([]string, error) {
-	base := res.Interp.BasePrefix
+func interpreterDirs(base, real string) ([]string, error) {
 	if base == "" || base == "/usr" || strings.HasPrefix(base, "/usr/") {
 		return nil, nil
 	}
 	for _, home := range []string{"/root", "/home", "/run/user"} {
 		if base == home || strings.HasPrefix(base, home+"/") {
 			return nil, fmt.Errorf("%s lives under %s, which the hardened service cannot see (ProtectHome=): install with the system's python3 or one under /opt or /usr/local (--python PATH)",
-				res.Interp.RealPath, home)
+				real, home)
 		}
 	}
 	return []string{base}, nil
 }
 
-// Result is what Apply did.
+// Result is what a switch did.
 type Result struct {
 	Generation store.Generation
-	Switched   bool
+	Previous   int      // the generation that served before, or 0
+	Switched   bool     // current moved
 	Units      []string // unit files that changed
-	Snapshot   string   // the SQLite snapshot taken before the switch, if any
-	Started    bool     // systemd restarted the service
+	Settings   bool     // the settings file changed
+	Snapshot   string   // the database snapshot taken before migrating, if any
+	Reversed   []string // migrations reversed with the newer code
+	Applied    []string // migrations applied
+	Restored   string   // with --restore-snapshot: where the replaced database was kept
+	Started    bool     // systemd runs the generation
 	Ready      time.Duration
+	// Phases are the switch's steps with their times, in order.
+	Phases []Phase
 }
 
-// Apply writes the plan and switches to its store path; with Systemd it
-// reloads systemd, enables the units and restarts the service. If the new
-// generation fails to start, current goes back to the previous one.
-func (p *Plan) Apply(ctx context.Context) (*Result, error) {
+// Phase is one timed step of a switch.
+type Phase struct {
+	Name     string
+	Duration time.Duration
+}
+
+// writeFiles writes the secrets, the settings and the units for
+// generation n, and reports what changed.
+func (p *Plan) writeFiles(n int, r *Result) error {
 	o := p.o
-	r := &Result{}
 	if err := p.writeSecrets(); err != nil {
-		return nil, err
+		return err
 	}
-	etc := filepath.Join(o.Layout.Root, p.paths.Settings)
-	if _, err := writeFileAtomic(etc, p.settings, 0o644); err != nil {
-		return nil, err
+	var err error
+	if r.Settings, err = writeFileAtomic(filepath.Join(o.Layout.Root, p.spec.Paths.Settings), p.data, 0o644); err != nil {
+		return err
 	}
-	if err := os.MkdirAll(filepath.Join(o.Layout.Root, p.paths.Root), 0o755); err != nil {
-		return nil, fmt.Errorf("create the service's root directory: %w", err)
+	if err := os.MkdirAll(filepath.Join(o.Layout.Root, p.spec.Paths.Root), 0o755); err != nil {
+		return fmt.Errorf("create the service's root directory: %w", err)
 	}
-	for _, u := range p.units {
+	spec := p.spec
+	spec.Generation = n
+	units, err := unitgen.Render(spec)
+	if err != nil {
+		return err
+	}
+	for _, u := range units {
 		data, err := u.Bytes()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		changed, err := writeFileAtomic(filepath.Join(o.Layout.Root, UnitDir, u.Name), data, 0o644)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if changed {
 			r.Units = append(r.Units, u.Name)
 		}
 	}
-
-	st, err := store.Open(o.Layout)
-	if err != nil {
-		return nil, err
-	}
-	prev, hadPrev, err := st.CurrentGeneration()
-	if err != nil {
-		return nil, err
-	}
-	if !hadPrev || filepath.Base(prev.Target) != filepath.Base(p.res.Path) {
-		if r.Snapshot, err = snapshot(ctx, o.Layout, p.res, prev.N); err != nil {
-			return nil, err
-		}
-	}
-	r.Generation, r.Switched, err = install.Activate(ctx, o.Layout, p.res.Path, o.Hooks)
-	if err != nil {
-		return nil, err
-	}
-	if !o.Systemd {
-		return r, nil
-	}
-	start := time.Now()
-	err = restart(ctx, r.Switched || len(r.Units) > 0)
-	if err != nil && r.Switched && hadPrev {
-		o.Log(fmt.Sprintf("generation %d failed to start; switching back to generation %d", r.Generation.N, prev.N))
-		if serr := switchTo(ctx, o.Layout, prev.N); serr != nil {
-			return r, errors.Join(err, serr)
-		}
-		return r, errors.Join(err, restart(ctx, true))
-	}
-	if err != nil {
-		return r, err
-	}
-	r.Started = true
-	r.Ready = time.Since(start)
-	return r, nil
-}
-
-func switchTo(ctx context.Context, l store.Layout, n int) error {
-	st, err := store.Open(l)
-	if err != nil {
-		return err
-	}
-	unlock, err := st.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return st.Switch(n)
+	return nil
 }
 
 // writeFileAtomic replaces path with data (see atomicfile.Write) unless

@@ -27,6 +27,9 @@ from django.core.exceptions import ImproperlyConfigured
 SETTINGS_ENV = "BITPOLL_SETTINGS_FILE"
 SECRETS_ENV = "BITPOLL_SECRETS_DIR"
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+# Set by each generation's unit: its own static files, over static_root,
+# while two generations serve side by side during a switch.
+STATIC_ROOT_ENV = "BITPOLL_STATIC_ROOT"
 
 WHITENOISE = "whitenoise.middleware.WhiteNoiseMiddleware"
 SECURITY_MIDDLEWARE = "django.middleware.security.SecurityMiddleware"
@@ -127,6 +130,15 @@ def abs_path(obj, key, prefix="", required=True):
     if not os.path.isabs(v):
         raise SettingsError(prefix + key, f"{q(v)} is not an absolute path; give the full path")
     return v
+
+
+def static_root(cfg):
+    v = os.environ.get(STATIC_ROOT_ENV)
+    if v:
+        if not os.path.isabs(v):
+            raise SettingsError("static_root", f"${STATIC_ROOT_ENV} {q(v)} is not an absolute path")
+        return v
+    return abs_path(cfg, "static_root")
 
 
 def port(obj, key, prefix):
@@ -414,7 +426,7 @@ def build():
         "ALLOWED_HOSTS": hosts or [url.hostname],
         "CSRF_TRUSTED_ORIGINS": list(dict.fromkeys([origin] + origins)),
         "DATABASES": {"default": database(cfg)},
-        "STATIC_ROOT": abs_path(cfg, "static_root"),
+        "STATIC_ROOT": static_root(cfg),
         "MEDIA_ROOT": abs_path(cfg, "media_root"),
         "DEBUG": get(cfg, "debug", bool, False),
     }

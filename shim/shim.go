@@ -10,7 +10,9 @@ package shim
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +32,7 @@ var SettingsLocal []byte
 const (
 	SettingsFileEnv = "BITPOLL_SETTINGS_FILE" // path of the JSON settings file
 	SecretsDirEnv   = "BITPOLL_SECRETS_DIR"   // used when $CREDENTIALS_DIRECTORY is unset
+	StaticRootEnv   = "BITPOLL_STATIC_ROOT"   // a generation's own static files, over static_root
 	CredentialsEnv  = "CREDENTIALS_DIRECTORY" // set by systemd for LoadCredential=
 
 	SecretKeyFile          = "secret_key"           // required
@@ -322,3 +325,20 @@ func Parse(data []byte) (*Settings, error) {
 // isAbs reports whether p is absolute on the target, a POSIX system,
 // whatever the system the installer runs on.
 func isAbs(p string) bool { return strings.HasPrefix(p, "/") }
+
+// Stamp names these database settings in a migration stamp: the first 12
+// hex digits of the sha256 of their JSON with sorted keys and nothing
+// escaped, which is what Nix's builtins.toJSON writes of the same
+// attribute set, so the NixOS module's stamps and the installer's agree.
+// Another database (SQLite → PostgreSQL) has another stamp, and migrates.
+func (d Database) Stamp() string {
+	b, _ := json.Marshal(d) // plain strings and an int always marshal
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(m) // map keys are written sorted
+	sum := sha256.Sum256(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	return hex.EncodeToString(sum[:])[:12]
+}

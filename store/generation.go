@@ -122,8 +122,24 @@ func (s *Store) AddAndSwitch(path string) (Generation, error) {
 	return g, nil
 }
 
+// AddGenerationAlways is AddGeneration even when the newest generation
+// points at path: the same code under another config is a generation of
+// its own, so that it starts beside the one serving. The caller must hold
+// Lock.
+func (s *Store) AddGenerationAlways(path string) (Generation, error) {
+	g, err := s.addGenerationOpt(filepath.Clean(path), true)
+	if err != nil {
+		return Generation{}, fmt.Errorf("add generation for %q: %w", path, err)
+	}
+	return g, nil
+}
+
 // addGeneration verifies path and adds it.
 func (s *Store) addGeneration(path string) (Generation, error) {
+	return s.addGenerationOpt(path, false)
+}
+
+func (s *Store) addGenerationOpt(path string, always bool) (Generation, error) {
 	if err := s.Verify(path); err != nil {
 		return Generation{}, err
 	}
@@ -134,7 +150,7 @@ func (s *Store) addGeneration(path string) (Generation, error) {
 	n := 1
 	if len(gens) > 0 {
 		last := gens[len(gens)-1]
-		if last.Target == path {
+		if last.Target == path && !always {
 			return last, nil
 		}
 		n = last.N + 1

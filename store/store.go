@@ -85,11 +85,36 @@ func (s *Store) Layout() Layout { return s.layout }
 // Lock takes the store's exclusive lock (<store>/.lock), waiting until it
 // is free or ctx is done. Builds, generation changes and gc must hold it.
 // The holder's process id is written into the lock file so that a waiter
-// can say who it waits for.
+// can say who it waits for. The kernel drops the lock when its holder
+// dies, so a killed process never leaves it held.
 func (s *Store) Lock(ctx context.Context) (unlock func() error, err error) {
+	return s.LockWith(ctx, LockOptions{})
+}
+
+// LockOptions say how to wait for the store lock.
+type LockOptions struct {
+	// NoWait fails at once when another process holds the lock.
+	NoWait bool
+	// Waiting, if set, is called once, with the holder's pid (0 when
+	// unknown), when the lock is held by another process.
+	Waiting func(pid int)
+}
+
+// LockWith is Lock with options.
+func (s *Store) LockWith(ctx context.Context, o LockOptions) (unlock func() error, err error) {
 	path := filepath.Join(s.layout.StoreDir(), ".lock")
 	fl := flock.New(path, flock.SetPermissions(0o644))
-	ok, err := fl.TryLockContext(ctx, lockRetry)
+	ok, err := fl.TryLock()
+	if err == nil && !ok {
+		pid := lockHolder(path)
+		if o.NoWait {
+			return nil, fmt.Errorf("lock store %q: %w", path, &HeldError{PID: pid})
+		}
+		if o.Waiting != nil {
+			o.Waiting(pid)
+		}
+		ok, err = fl.TryLockContext(ctx, lockRetry)
+	}
 	if err != nil || !ok {
 		if err == nil {
 			err = ctx.Err()
@@ -115,6 +140,16 @@ func (s *Store) Lock(ctx context.Context) (unlock func() error, err error) {
 		}
 		return nil
 	}, nil
+}
+
+// HeldError is the store lock held by another process, with LockOptions.NoWait.
+type HeldError struct{ PID int }
+
+func (e *HeldError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("held by process %d (another bitpoll-install); wait for it, or run again without --no-wait to wait", e.PID)
+	}
+	return "held by another bitpoll-install; wait for it, or run again without --no-wait to wait"
 }
 
 // lockHolder returns the pid recorded in the lock file, or 0.

@@ -9,6 +9,7 @@ func exampleSpec() Spec {
 	return Spec{
 		Listen: "127.0.0.1:8000", Workers: 2, Timeout: 30 * time.Second, Project: "bitpoll",
 		Paths: DefaultPaths(), Credentials: RequiredCredentials,
+		Generation: 7, DatabaseStamp: "0123456789ab",
 	}
 }
 
@@ -23,6 +24,6 @@ func ExampleRender() {
 	}
 	// Output:
 	// bitpoll.socket
-	// bitpoll.service
-	// bitpoll-migrate.service
+	// bitpoll@.service
+	// bitpoll-migrate@.service
 }

@@ -101,7 +101,7 @@ func writeService(t *testing.T, s Spec) string {
 			t.Fatal(err)
 		}
 	}
-	return filepath.Join(dir, ServiceUnit)
+	return filepath.Join(dir, ServiceTemplate)
 }
 
 // TestSecuritySafe is the security bar: the default units are rated SAFE,

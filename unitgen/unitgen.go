@@ -1,6 +1,14 @@
-// Package unitgen renders Bitpoll's systemd units, bitpoll.socket,
-// bitpoll.service and bitpoll-migrate.service, from a Spec and the
-// embedded hardening profile, and an nginx server block to put in front.
+// Package unitgen renders Bitpoll's systemd units, bitpoll.socket and the
+// templates bitpoll@.service and bitpoll-migrate@.service, from a Spec and
+// the embedded hardening profile, and an nginx server block to put in
+// front.
+//
+// An instance of a template is one generation: bitpoll@7.service serves
+// /opt/bitpoll/generations/7 on the listening socket of bitpoll.socket
+// (Sockets=), and bitpoll-migrate@7.service runs its migrations once. Two
+// instances can accept on the one socket at the same time, so a switch
+// starts the new generation before it stops the old one, and no
+// connection waits on a restart.
 //
 // It only produces bytes: writing the files and talking to systemd is the
 // installer's job, and reading the admin's config is package config's.
@@ -25,10 +33,16 @@ import (
 
 // Unit names.
 const (
-	SocketUnit  = "bitpoll.socket"
-	ServiceUnit = "bitpoll.service"
-	MigrateUnit = "bitpoll-migrate.service"
+	SocketUnit      = "bitpoll.socket"
+	ServiceTemplate = "bitpoll@.service"
+	MigrateTemplate = "bitpoll-migrate@.service"
 )
+
+// ServiceUnit is generation n's web service, an instance of ServiceTemplate.
+func ServiceUnit(n int) string { return "bitpoll@" + strconv.Itoa(n) + ".service" }
+
+// MigrateUnit is generation n's migration unit, an instance of MigrateTemplate.
+func MigrateUnit(n int) string { return "bitpoll-migrate@" + strconv.Itoa(n) + ".service" }
 
 // The state directory: StateDirectory=bitpoll, shared by the service and
 // the migration unit through the same dynamic user.
@@ -38,7 +52,8 @@ const (
 	// ServiceUser is the dynamic user's name; both units name it so they
 	// share one uid and so the state directory.
 	ServiceUser = "bitpoll"
-	// MigratedDir holds one stamp per store path that has been migrated.
+	// MigratedDir holds the stamp of the store path and database settings
+	// whose migrations ran: the installer keeps only the current one's.
 	MigratedDir = StateDir + "/migrated"
 )
 
@@ -56,25 +71,29 @@ const OutboundWarning = "outbound traffic is open to every address (outbound.all
 
 // Paths are the FHS paths the units name.
 type Paths struct {
-	Opt        string // read-only to the service: store, generations and current
-	Current    string // symlink to the current generation
-	App        string // the app tree, relative to a generation
-	Venv       string // the venv, relative to a generation
-	Root       string // an empty root-owned directory: the root of the service's file system view
-	Settings   string // the JSON settings file (no secrets)
-	SecretsDir string // credential files, root-only
+	Opt         string // read-only to the service: store, generations and current
+	Current     string // symlink to the current generation
+	Generations string // one symlink per generation, named by its number
+	App         string // the app tree, relative to a generation
+	Venv        string // the venv, relative to a generation
+	Static      string // the collected static files, relative to a generation
+	Root        string // an empty root-owned directory: the root of the service's file system view
+	Settings    string // the JSON settings file (no secrets)
+	SecretsDir  string // credential files, root-only
 }
 
 // DefaultPaths are DESIGN.md's FHS layout.
 func DefaultPaths() Paths {
 	return Paths{
-		Opt:        "/opt/bitpoll",
-		Current:    "/opt/bitpoll/current",
-		App:        "app",
-		Venv:       "venv",
-		Root:       "/opt/bitpoll/root",
-		Settings:   "/etc/bitpoll/settings.json",
-		SecretsDir: "/etc/bitpoll/secrets",
+		Opt:         "/opt/bitpoll",
+		Current:     "/opt/bitpoll/current",
+		Generations: "/opt/bitpoll/generations",
+		App:         "app",
+		Venv:        "venv",
+		Static:      "static",
+		Root:        "/opt/bitpoll/root",
+		Settings:    "/etc/bitpoll/settings.json",
+		SecretsDir:  "/etc/bitpoll/secrets",
 	}
 }
 
@@ -101,6 +120,12 @@ type Spec struct {
 	// InterpreterDirs are extra read-only directories the venv's
 	// interpreter lives in when it is not under /usr.
 	InterpreterDirs []string
+	// Generation is the generation the socket starts when a connection
+	// comes and none runs (at boot, or after a crash): its Service=.
+	Generation int
+	// DatabaseStamp names the database settings in the migration stamp
+	// (shim.Database.Stamp), so that another database migrates again.
+	DatabaseStamp string
 }
 
 // Unit is one unit file.
@@ -177,6 +202,8 @@ var projectName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 var groupName = regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`)
 
+var stampName = regexp.MustCompile(`^[0-9a-f]{12}$`)
+
 // Validate checks s and returns every problem, joined.
 func (s *Spec) Validate() error {
 	var errs []error
@@ -202,7 +229,7 @@ func (s *Spec) Validate() error {
 	}
 	p := s.Paths
 	for _, f := range []struct{ key, val string }{
-		{"opt directory", p.Opt}, {"current link", p.Current}, {"root directory", p.Root},
+		{"opt directory", p.Opt}, {"current link", p.Current}, {"generations directory", p.Generations}, {"root directory", p.Root},
 		{"settings file", p.Settings}, {"secrets directory", p.SecretsDir},
 	} {
 		add(checkPath(f.key, f.val))
@@ -213,7 +240,16 @@ func (s *Spec) Validate() error {
 	if p.Root != "" && (p.Root == "/" || p.Root == p.Opt) {
 		add(fmt.Errorf("root directory %q must be an empty directory of its own", p.Root))
 	}
-	for _, f := range []struct{ key, val string }{{"app directory", p.App}, {"venv directory", p.Venv}} {
+	if p.Generations != "" && !strings.HasPrefix(p.Generations, p.Opt+"/") {
+		add(fmt.Errorf("generations directory %q is not under the opt directory %q, which is all the service sees of the store", p.Generations, p.Opt))
+	}
+	if s.Generation < 1 {
+		add(fmt.Errorf("generation %d is not a generation number (1 or more) for the socket to start", s.Generation))
+	}
+	if !stampName.MatchString(s.DatabaseStamp) {
+		add(fmt.Errorf("database stamp %q is not 12 lowercase hex digits (shim.Database.Stamp)", s.DatabaseStamp))
+	}
+	for _, f := range []struct{ key, val string }{{"app directory", p.App}, {"venv directory", p.Venv}, {"static directory", p.Static}} {
 		if !relName.MatchString(f.val) || f.val == "." || f.val == ".." {
 			add(fmt.Errorf("%s %q is not a plain name inside a generation, like %q", f.key, f.val, "venv"))
 		}
@@ -272,7 +308,7 @@ func parseListen(s string) (listen, error) {
 	return listen{host: host, port: port}, nil
 }
 
-// Render returns bitpoll.socket, bitpoll.service and bitpoll-migrate.service.
+// Render returns bitpoll.socket, bitpoll@.service and bitpoll-migrate@.service.
 func Render(s Spec) ([]Unit, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("render units: %w", err)
@@ -283,8 +319,8 @@ func Render(s Spec) ([]Unit, error) {
 	}
 	units := []Unit{
 		{SocketUnit, socketOptions(s)},
-		{ServiceUnit, serviceOptions(s, hard)},
-		{MigrateUnit, migrateOptions(s, hard)},
+		{ServiceTemplate, serviceOptions(s, hard)},
+		{MigrateTemplate, migrateOptions(s, hard)},
 	}
 	for _, u := range units {
 		if _, err := u.Bytes(); err != nil {
@@ -307,6 +343,8 @@ func socketOptions(s Spec) []*unit.UnitOption {
 	o := []*unit.UnitOption{
 		opt("Unit", "Description", "Bitpoll listening socket"),
 		opt("Socket", "ListenStream", stream),
+		// Only when no generation runs; a switch starts the next one itself.
+		opt("Socket", "Service", ServiceUnit(s.Generation)),
 	}
 	if l.unix {
 		mode := "0666"
@@ -330,7 +368,7 @@ func socketOptions(s Spec) []*unit.UnitOption {
 func gunicornArgs(s Spec) []string {
 	t := strconv.Itoa(int(s.Timeout / time.Second))
 	return []string{
-		path.Join(s.Paths.Current, s.Paths.Venv, "bin", "gunicorn"),
+		path.Join(instanceDir(s.Paths), s.Paths.Venv, "bin", "gunicorn"),
 		"--workers", strconv.Itoa(s.Workers),
 		"--timeout", t,
 		"--graceful-timeout", t,
@@ -339,9 +377,15 @@ func gunicornArgs(s Spec) []string {
 		"--no-control-socket",
 		"--access-logfile", "-",
 		"--error-logfile", "-",
+		// The app is imported before systemd hears READY=1, so a switch
+		// that waits for it waits until workers can answer.
+		"--preload",
 		s.Project + ".wsgi",
 	}
 }
+
+// instanceDir is the generation of a template's instance: %i is its number.
+func instanceDir(p Paths) string { return path.Join(p.Generations, "%i") }
 
 // common is what both the service and the migration unit run with: the
 // same user, state, settings, credentials and confinement.
@@ -351,8 +395,11 @@ func common(s Spec, hard []Directive) []*unit.UnitOption {
 		opt("Service", "User", ServiceUser),
 		opt("Service", "StateDirectory", StateDirectory),
 		opt("Service", "StateDirectoryMode", "0700"),
-		opt("Service", "WorkingDirectory", path.Join(p.Current, p.App)),
+		opt("Service", "WorkingDirectory", path.Join(instanceDir(p), p.App)),
 		opt("Service", "Environment", "BITPOLL_SETTINGS_FILE="+p.Settings),
+		// Each generation serves its own static files, whatever current
+		// points at while two run side by side.
+		opt("Service", "Environment", "BITPOLL_STATIC_ROOT="+path.Join(instanceDir(p), p.Static)),
 		// The store is read-only and already compiled.
 		opt("Service", "Environment", "PYTHONDONTWRITEBYTECODE=1"),
 		opt("Service", "Environment", "PYTHONUNBUFFERED=1"),
@@ -400,10 +447,13 @@ func view(s Spec) []*unit.UnitOption {
 
 func serviceOptions(s Spec, hard []Directive) []*unit.UnitOption {
 	o := []*unit.UnitOption{
-		opt("Unit", "Description", "Bitpoll, polls and meeting scheduling"),
-		opt("Unit", "Requires", SocketUnit+" "+MigrateUnit),
-		opt("Unit", "After", SocketUnit+" "+MigrateUnit+" network.target"),
+		opt("Unit", "Description", "Bitpoll, polls and meeting scheduling (generation %i)"),
+		opt("Unit", "Requires", SocketUnit+" bitpoll-migrate@%i.service"),
+		opt("Unit", "After", SocketUnit+" bitpoll-migrate@%i.service network.target"),
 		opt("Service", "Type", "notify"),
+		// The listening socket, shared with the generation before during a
+		// switch.
+		opt("Service", "Sockets", SocketUnit),
 		opt("Service", "NotifyAccess", "main"),
 		opt("Service", "ExecStart", strings.Join(gunicornArgs(s), " ")),
 		// gunicorn reloads its workers on SIGHUP; sh's kill, since Debian's
@@ -417,14 +467,17 @@ func serviceOptions(s Spec, hard []Directive) []*unit.UnitOption {
 	return append(o, opt("Install", "WantedBy", "multi-user.target"))
 }
 
-// migrateScript runs the migrations of the generation that current points
-// to, once: a stamp named after the store path marks it done, so a restart
-// skips it and a switch to another store path runs it. "$$" is systemd's
-// escape for "$".
-func migrateScript(p Paths) string {
+// migrateScript runs the migrations of the instance's generation once: a
+// stamp named after the store path and the database settings marks them
+// done (the NixOS module names its stamps the same way), so a restart
+// skips them, and another store path or database runs them. The
+// installer runs this unit before a generation takes traffic and keeps
+// only the current generation's stamp. "$$" is systemd's escape for "$".
+func migrateScript(s Spec) string {
+	p := s.Paths
 	return strings.Join([]string{
-		"gen=$$(readlink -f " + p.Current + ")",
-		`stamp=` + MigratedDir + `/$${gen##*/}`,
+		"gen=$$(readlink -f " + instanceDir(p) + ")",
+		`stamp=` + MigratedDir + `/$${gen##*/}-` + s.DatabaseStamp,
 		`if [ -e "$$stamp" ]; then echo "migrations of $${gen##*/} already applied"; exit 0; fi`,
 		`"$$gen/` + p.Venv + `/bin/python" "$$gen/` + p.App + `/manage.py" migrate --noinput`,
 		"mkdir -p " + MigratedDir,
@@ -434,11 +487,11 @@ func migrateScript(p Paths) string {
 
 func migrateOptions(s Spec, hard []Directive) []*unit.UnitOption {
 	o := []*unit.UnitOption{
-		opt("Unit", "Description", "Bitpoll database migrations, once per generation"),
-		opt("Unit", "Before", ServiceUnit),
+		opt("Unit", "Description", "Bitpoll database migrations, once per generation (generation %i)"),
+		opt("Unit", "Before", "bitpoll@%i.service"),
 		opt("Unit", "After", "network.target"),
 		opt("Service", "Type", "oneshot"),
-		opt("Service", "ExecStart", "/bin/sh -euc '"+migrateScript(s.Paths)+"'"),
+		opt("Service", "ExecStart", "/bin/sh -euc '"+migrateScript(s)+"'"),
 		opt("Service", "TimeoutStartSec", "infinity"),
 	}
 	return append(o, common(s, hard)...)

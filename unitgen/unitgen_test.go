@@ -311,10 +311,10 @@ func TestSocket(t *testing.T) {
 		listen, group string
 		want          []string // Name=Value lines of [Socket]
 	}{
-		{"127.0.0.1:8000", "", []string{"ListenStream=127.0.0.1:8000", "NoDelay=true"}},
-		{":8000", "", []string{"ListenStream=8000", "NoDelay=true", "BindIPv6Only=both"}},
-		{"/run/bitpoll/bitpoll.sock", "", []string{"ListenStream=/run/bitpoll/bitpoll.sock", "SocketMode=0666", "RemoveOnStop=true"}},
-		{"/run/bitpoll/bitpoll.sock", "www-data", []string{"ListenStream=/run/bitpoll/bitpoll.sock", "SocketGroup=www-data", "SocketMode=0660", "RemoveOnStop=true"}},
+		{"127.0.0.1:8000", "", []string{"ListenStream=127.0.0.1:8000", "Service=bitpoll@7.service", "NoDelay=true"}},
+		{":8000", "", []string{"ListenStream=8000", "Service=bitpoll@7.service", "NoDelay=true", "BindIPv6Only=both"}},
+		{"/run/bitpoll/bitpoll.sock", "", []string{"ListenStream=/run/bitpoll/bitpoll.sock", "Service=bitpoll@7.service", "SocketMode=0666", "RemoveOnStop=true"}},
+		{"/run/bitpoll/bitpoll.sock", "www-data", []string{"ListenStream=/run/bitpoll/bitpoll.sock", "Service=bitpoll@7.service", "SocketGroup=www-data", "SocketMode=0660", "RemoveOnStop=true"}},
 	}
 	for _, tt := range tests {
 		s := exampleSpec()

@@ -27,6 +27,7 @@ type buildOptions struct {
 	AppSource  string
 	Python     string
 	OnlyBinary bool
+	lock       *lockfile.Lock // a lock made on the fly (upgrade --app-version)
 }
 
 func (o *buildOptions) AddFlags(c *cobra.Command) {
@@ -39,6 +40,9 @@ func (o *buildOptions) AddFlags(c *cobra.Command) {
 
 // readLock reads --lock, or the built-in lock.
 func (o *buildOptions) readLock() (*lockfile.Lock, error) {
+	if o.lock != nil {
+		return o.lock, nil
+	}
 	if o.Lock == "" {
 		return lockfile.Parse(bitpollinstall.DefaultLock, "built-in bitpoll.lock")
 	}
@@ -58,10 +62,16 @@ func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (in
 }
 
 func (o *buildOptions) build(ctx context.Context, g *globalOptions, layout store.Layout) (*install.Result, error) {
+	return o.buildLocked(ctx, g, layout, false)
+}
+
+// buildLocked builds; locked says the caller holds the store lock.
+func (o *buildOptions) buildLocked(ctx context.Context, g *globalOptions, layout store.Layout, locked bool) (*install.Result, error) {
 	opts, err := o.installOptions(g, layout)
 	if err != nil {
 		return nil, err
 	}
+	opts.Locked = locked
 	return install.Build(ctx, opts)
 }
 
@@ -69,8 +79,65 @@ func (o *buildOptions) build(ctx context.Context, g *globalOptions, layout store
 type installOptions struct {
 	buildOptions
 	configOptions
+	switchOptions
 	SecretKeyFile string
 	NoStart       bool
+}
+
+// switchOptions are the flags of every command that switches generations.
+type switchOptions struct {
+	NoWait      bool
+	GateTimeout time.Duration
+}
+
+func (o *switchOptions) AddFlags(c *cobra.Command) {
+	c.Flags().BoolVar(&o.NoWait, "no-wait", false, "fail at once when another bitpoll-install holds the store lock, instead of waiting for it")
+	c.Flags().DurationVar(&o.GateTimeout, "gate-timeout", service.DefaultGateTimeout, "how long the health gate waits for the new generation's first answer")
+}
+
+// lockStore opens the layout's store and takes its lock for the whole
+// command, saying whom it waits for.
+func (o *switchOptions) lockStore(ctx context.Context, g *globalOptions, layout store.Layout) (*store.Store, func() error, error) {
+	st, err := store.Open(layout)
+	if err != nil {
+		return nil, nil, err
+	}
+	st.Hooks = g.hooks
+	rep := newReporter(g)
+	unlock, err := st.LockWith(ctx, store.LockOptions{NoWait: o.NoWait, Waiting: func(pid int) {
+		if pid > 0 {
+			rep.Notef("waiting for process %d (another bitpoll-install) to release the store lock", pid)
+		} else {
+			rep.Notef("waiting for another bitpoll-install to release the store lock")
+		}
+	}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, unlock, nil
+}
+
+// loadConfig checks the config (writing the commented default when there
+// is none and none was named) before anything is built or changed.
+func loadConfig(g *globalOptions, o configOptions) (*config.Config, error) {
+	rep := newReporter(g)
+	path := o.Config
+	if path == "" {
+		path = filepath.Join(g.Root, config.DefaultPath)
+		if wrote, err := config.WriteDefault(path); err != nil {
+			return nil, err
+		} else if wrote {
+			rep.Notef("wrote the default config %s (the site at http://localhost:8000): set base_url and allowed_hosts there and run install again to serve it under its own name", path)
+		}
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings() {
+		rep.Notef("warning: %s", w)
+	}
+	return cfg, nil
 }
 
 func newInstallCommand(g *globalOptions) *cobra.Command {
@@ -79,23 +146,31 @@ func newInstallCommand(g *globalOptions) *cobra.Command {
 		Use:   "install",
 		Short: "Build the locked Bitpoll, make it current and run it under systemd",
 		Long: `Build the locked Bitpoll into the content-addressed store under
-/opt/bitpoll/store, verified byte for byte against the lock, and point
-/opt/bitpoll/current at a new generation of it. Then put it into service:
+/opt/bitpoll/store, verified byte for byte against the lock, and switch
+to it as a new generation. Then put it into service:
 /etc/bitpoll/settings.json from /etc/bitpoll/bitpoll.toml (a commented
 default is written when there is none), secrets in /etc/bitpoll/secrets
-(generated once, root-only, never overwritten), the hardened units
-bitpoll.socket, bitpoll.service and bitpoll-migrate.service, a snapshot of
-the SQLite database, and through systemd's D-Bus API: daemon-reload,
-enable, and a restart that runs the migrations first.
+(generated once, root-only, never overwritten), and the hardened units
+bitpoll.socket, bitpoll@.service and bitpoll-migrate@.service.
+
+A switch to a new generation snapshots the database, migrates it with the
+new code, and passes a health gate (the new code answers 200 on a private
+socket, no migration is left unapplied, SQLite's integrity check passes)
+before it takes traffic. Then the new generation starts on the same
+listening socket beside the old one, and the old one stops after its
+requests: no connection is refused or stalled. If the gate fails, nothing
+the users see changes. Installing an older lock over a newer one reverses
+the newer migrations first, with the newer code; see also rollback.
 
 The config is checked before anything is built or changed: a mistake is
 reported with its file, line, key and fix, and the running service is left
 as it is. The build happens under a temporary name and is renamed into
-place, so an interrupted install leaves nothing half-made and current
-untouched. If the new generation fails to start, current goes back.
+place, so an interrupted install leaves nothing half-made. The store lock
+is held from the first read of the current state to the last unit
+written; a second command waits for it (--no-wait fails instead).
 
 With --root DIR every path moves under DIR and systemd is not touched:
-a trial without root.`,
+the migrations and the health gate run directly, as you.`,
 		Example: `  sudo bitpoll-install install
   sudo bitpoll-install install --secret-key-file /etc/bitpoll/my-secret-key
   bitpoll-install install --root /tmp/trial --lock bitpoll.lock --app-source ~/src/Bitpoll`,
@@ -106,6 +181,7 @@ a trial without root.`,
 	}
 	o.buildOptions.AddFlags(c)
 	o.configOptions.AddFlags(c)
+	o.switchOptions.AddFlags(c)
 	c.Flags().StringVar(&o.SecretKeyFile, "secret-key-file", "", "use the SECRET_KEY in `FILE` instead of generating one (never replaces an existing key)")
 	c.Flags().BoolVar(&o.NoStart, "no-start", false, "write everything and switch, but leave systemd alone")
 	return c
@@ -117,18 +193,12 @@ func runInstall(ctx context.Context, g *globalOptions, o installOptions) error {
 	if g.Root == "" && os.Geteuid() != 0 {
 		return &usageError{errors.New("install writes /opt/bitpoll, /etc/bitpoll and systemd units: run it as root, or try it without root with --root DIR (or \"bitpoll-install run\")")}
 	}
-	rep := newReporter(g)
-	// The config is checked before anything is built or changed.
-	path := o.Config
-	if path == "" {
-		path = filepath.Join(g.Root, config.DefaultPath)
-		if wrote, err := config.WriteDefault(path); err != nil {
-			return err
-		} else if wrote {
-			rep.Notef("wrote the default config %s (the site at http://localhost:8000): set base_url and allowed_hosts there and run install again to serve it under its own name", path)
+	if o.AppSource != "" {
+		if _, err := os.Stat(o.AppSource); err != nil {
+			return &usageError{fmt.Errorf("--app-source %s: %w; give the directory of a Bitpoll tree or git mirror", o.AppSource, err)}
 		}
 	}
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(g, o.configOptions)
 	if err != nil {
 		return err
 	}
@@ -137,48 +207,93 @@ func runInstall(ctx context.Context, g *globalOptions, o installOptions) error {
 			return err
 		}
 	}
-	for _, w := range cfg.Warnings() {
-		rep.Notef("warning: %s", w)
+	st, unlock, err := o.lockStore(ctx, g, layout)
+	if err != nil {
+		return err
 	}
+	defer unlock()
+	res, err := o.buildLocked(ctx, g, layout, true)
+	if err != nil {
+		return err
+	}
+	plan, err := service.Prepare(res.Project, res.Interp.BasePrefix, res.Interp.RealPath, o.serviceOptions(g, cfg, layout, systemd))
+	if err != nil {
+		return err
+	}
+	r, err := plan.Deploy(ctx, st, res.Path)
+	if err != nil {
+		return err
+	}
+	printSwitch(g, r, res)
+	return nil
+}
 
-	res, err := o.build(ctx, g, layout)
-	if err != nil {
-		return err
-	}
-	plan, err := service.Prepare(res, service.Options{
+func (o installOptions) serviceOptions(g *globalOptions, cfg *config.Config, layout store.Layout, systemd bool) service.Options {
+	rep := newReporter(g)
+	return service.Options{
 		Layout: layout, Config: cfg, SecretKeyFile: o.SecretKeyFile, Systemd: systemd, Hooks: g.hooks,
-		Log: func(msg string) { rep.Notef("%s", msg) },
-	})
-	if err != nil {
-		return err
+		GateTimeout: o.GateTimeout, Log: func(msg string) { rep.Notef("%s", msg) },
 	}
-	r, err := plan.Apply(ctx)
-	if err != nil {
-		return err
-	}
+}
+
+// printSwitch reports what a switch did; res is the build, or nil for a
+// rollback.
+func printSwitch(g *globalOptions, r *service.Result, res *install.Result) {
 	if g.JSON {
-		writeJSONLine(g.stdout, map[string]any{"message_type": "summary", "store_path": res.Path, "built": res.Built,
-			"generation": r.Generation.N, "switched": r.Switched, "python": res.Interp.String(), "target": res.Target.String(),
-			"units_changed": r.Units, "snapshot": r.Snapshot, "started": r.Started, "ready_ms": r.Ready.Milliseconds()})
-		return nil
+		m := map[string]any{"message_type": "summary", "generation": r.Generation.N, "previous": r.Previous,
+			"switched": r.Switched, "store_path": r.Generation.Target, "units_changed": r.Units, "settings_changed": r.Settings,
+			"snapshot": r.Snapshot, "reversed": r.Reversed, "applied": r.Applied, "restored_from": r.Restored,
+			"started": r.Started, "ready_ms": r.Ready.Milliseconds()}
+		if res != nil {
+			m["built"], m["python"], m["target"] = res.Built, res.Interp.String(), res.Target.String()
+		}
+		phases := map[string]int64{}
+		for _, p := range r.Phases {
+			phases[p.Name] = p.Duration.Milliseconds()
+		}
+		m["phases_ms"] = phases
+		writeJSONLine(g.stdout, m)
+		return
 	}
-	verb := "reused"
-	if res.Built {
-		verb = "built"
+	w := g.stdout
+	if res != nil {
+		verb := "reused"
+		if res.Built {
+			verb = "built"
+		}
+		fmt.Fprintf(w, "%s %s\n", verb, res.Path)
 	}
-	fmt.Fprintf(g.stdout, "%s %s\n", verb, res.Path)
+	if len(r.Units) > 0 {
+		fmt.Fprintf(w, "units changed: %s\n", strings.Join(r.Units, ", "))
+	}
+	if r.Settings {
+		fmt.Fprintln(w, "settings changed: /etc/bitpoll/settings.json")
+	}
+	if r.Restored != "" {
+		fmt.Fprintf(w, "restored the snapshot; the database it replaced is kept at %s\n", r.Restored)
+	}
 	if r.Snapshot != "" {
-		fmt.Fprintf(g.stdout, "snapshot of the database: %s\n", r.Snapshot)
+		fmt.Fprintf(w, "snapshot of the database: %s\n", r.Snapshot)
 	}
-	if r.Switched {
-		fmt.Fprintf(g.stdout, "generation %d is now current\n", r.Generation.N)
-	} else {
-		fmt.Fprintf(g.stdout, "generation %d was already current\n", r.Generation.N)
+	if len(r.Reversed) > 0 {
+		fmt.Fprintf(w, "reversed migrations: %s\n", strings.Join(r.Reversed, ", "))
+	}
+	if len(r.Applied) > 0 {
+		fmt.Fprintf(w, "applied migrations: %s\n", strings.Join(r.Applied, ", "))
+	}
+	switch {
+	case r.Switched && r.Previous > 0:
+		fmt.Fprintf(w, "generation %d is now current (was %d)\n", r.Generation.N, r.Previous)
+	case r.Switched:
+		fmt.Fprintf(w, "generation %d is now current\n", r.Generation.N)
+	default:
+		fmt.Fprintf(w, "generation %d was already current; nothing changed\n", r.Generation.N)
 	}
 	if r.Started {
-		fmt.Fprintf(g.stdout, "bitpoll.service is running (started in %v); logs: journalctl -u bitpoll.service\n", r.Ready.Round(time.Millisecond))
+		fmt.Fprintf(w, "bitpoll@%d.service is running; logs: journalctl -u 'bitpoll@*'\n", r.Generation.N)
+	} else if g.Root != "" {
+		fmt.Fprintf(w, "systemd was left alone (--root %s)\n", g.Root)
 	}
-	return nil
 }
 
 // socketHolds reports whether the installed bitpoll.socket already listens

@@ -57,6 +57,10 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 	root.AddCommand(
 		newLockCommand(g),
 		newInstallCommand(g),
+		newUpgradeCommand(g),
+		newRollbackCommand(g),
+		newGenerationsCommand(g),
+		newGCCommand(g),
 		newRunCommand(g),
 		newDevCommand(g),
 		newExportCommand(g),

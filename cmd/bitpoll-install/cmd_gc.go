@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/service"
+	"github.com/bitpoll-install/bitpoll-install/store"
+)
+
+type gcOptions struct {
+	switchOptions
+	Keep   int
+	DryRun bool
+}
+
+func newGCCommand(g *globalOptions) *cobra.Command {
+	var o gcOptions
+	c := &cobra.Command{
+		Use:   "gc",
+		Short: "Free the generations, store paths, caches and snapshots nothing keeps",
+		Long: `Remove all but the newest --keep generations, then free what no kept
+generation references: store paths, unpacked wheels, compiled bytecode,
+downloaded wheels, and the database snapshots of removed generations.
+The current generation and the one before it are always kept, so that a
+rollback stays possible. Prints the bytes freed: a file still linked
+from something kept is not counted.`,
+		Example: `  sudo bitpoll-install gc --dry-run
+  sudo bitpoll-install gc --keep 2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runGC(cmd.Context(), g, o)
+		},
+	}
+	c.Flags().IntVar(&o.Keep, "keep", 3, "how many of the newest generations to keep (current and previous are kept anyway)")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "list what would be freed, free nothing")
+	c.Flags().BoolVar(&o.NoWait, "no-wait", false, "fail at once when another bitpoll-install holds the store lock")
+	return c
+}
+
+func runGC(ctx context.Context, g *globalOptions, o gcOptions) error {
+	if o.Keep < 0 {
+		return &usageError{errors.New("--keep takes a number of generations, 0 or more")}
+	}
+	layout := store.Layout{Root: g.Root}
+	st, unlock, err := o.lockStore(ctx, g, layout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var protect []int
+	if p, ok, err := st.ReadPending(); err != nil {
+		return err
+	} else if ok {
+		protect = append(protect, p.From, p.To)
+	}
+	cache := layout.CacheDir()
+	r, err := st.GC(store.GCOptions{
+		Keep: o.Keep, Protect: protect, DryRun: o.DryRun,
+		Refs:   storeRefs,
+		Caches: install.CacheEntryDirs(cache),
+	})
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		writeJSONLine(g.stdout, map[string]any{"message_type": "gc", "dry_run": o.DryRun, "generations": r.Generations,
+			"store_paths": r.StorePaths, "files": r.Files, "bytes_freed": r.Bytes})
+		return nil
+	}
+	verb := "removed"
+	if o.DryRun {
+		verb = "would remove"
+	}
+	for _, n := range r.Generations {
+		fmt.Fprintf(g.stdout, "%s generation %d\n", verb, n)
+	}
+	for _, p := range r.StorePaths {
+		fmt.Fprintf(g.stdout, "%s %s\n", verb, p)
+	}
+	fmt.Fprintf(g.stdout, "%s %d cache entries and snapshots\n", verb, len(r.Files))
+	if o.DryRun {
+		fmt.Fprintf(g.stdout, "would free %s\n", humanBytes(r.Bytes))
+	} else {
+		fmt.Fprintf(g.stdout, "freed %s\n", humanBytes(r.Bytes))
+	}
+	return nil
+}
+
+// storeRefs are the wheel hashes a store path was built from: the keys
+// of its cache entries.
+func storeRefs(path string) ([]string, error) {
+	var m struct{ Pkgs []struct{ SHA256 string } }
+	data, err := os.ReadFile(filepath.Join(path, install.Manifest))
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read what %s uses: %w", path, err)
+	}
+	var keys []string
+	for _, p := range m.Pkgs {
+		keys = append(keys, p.SHA256)
+	}
+	return keys, nil
+}
+
+func readStoreManifest(path string) (service.Manifest, error) { return service.ReadManifest(path) }

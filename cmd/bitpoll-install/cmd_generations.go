@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bitpoll-install/bitpoll-install/store"
+)
+
+func newGenerationsCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "generations",
+		Short: "List the generations: version, store path, size, migrations, current",
+		Long: `List every generation, oldest first: its number, when it was made, the
+app version, the interpreter and the store path; the space its store path
+holds alone and the space it shares (hardlinks) with the caches and other
+generations; the migrations its code ran against the database; and which
+generation is current. Reads only; takes no lock.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runGenerations(cmd.Context(), g)
+		},
+	}
+}
+
+type generationInfo struct {
+	N          int                 `json:"generation"`
+	Current    bool                `json:"current"`
+	Created    string              `json:"created"`
+	AppVersion string              `json:"app_version"`
+	Python     string              `json:"python"`
+	StorePath  string              `json:"store_path"`
+	OwnBytes   int64               `json:"own_bytes"`
+	Shared     int64               `json:"shared_bytes"`
+	Migrations map[string][]string `json:"migrations"`
+	Snapshot   string              `json:"snapshot"`
+}
+
+func runGenerations(_ context.Context, g *globalOptions) error {
+	st, err := store.Open(store.Layout{Root: g.Root})
+	if err != nil {
+		return err
+	}
+	gens, err := st.Generations()
+	if err != nil {
+		return err
+	}
+	var infos []generationInfo
+	for _, gen := range gens {
+		m, err := st.ReadMeta(gen.N)
+		if err != nil {
+			return err
+		}
+		u, err := store.DiskUsage(gen.Target)
+		if err != nil {
+			return err
+		}
+		if m.AppVersion == "" {
+			if man, err := readStoreManifest(gen.Target); err == nil {
+				m.AppVersion, m.Python = man.App.Version, man.Python
+			}
+		}
+		infos = append(infos, generationInfo{N: gen.N, Current: gen.Current, Created: gen.Created.UTC().Format("2006-01-02 15:04:05Z"),
+			AppVersion: m.AppVersion, Python: m.Python, StorePath: gen.Target, OwnBytes: u.Own, Shared: u.Shared,
+			Migrations: m.Migrations, Snapshot: m.Snapshot})
+	}
+	if g.JSON {
+		for _, i := range infos {
+			writeJSONLine(g.stdout, map[string]any{"message_type": "generation", "generation": i})
+		}
+		return nil
+	}
+	if len(infos) == 0 {
+		fmt.Fprintln(g.stdout, "no generations yet (bitpoll-install install makes the first)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "GEN\tCREATED\tVERSION\tOWN\tSHARED\tMIGRATIONS\tSTORE PATH")
+	for _, i := range infos {
+		mark := " "
+		if i.Current {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.N, mark, i.Created, i.AppVersion, humanBytes(i.OwnBytes), humanBytes(i.Shared), migrationSummary(i.Migrations), i.StorePath)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(g.stdout, "* current. OWN is held by this store path alone; SHARED is hardlinked with the caches or other generations.")
+	return nil
+}
+
+// migrationSummary is the newest applied migration of each app that has
+// any beyond Django's own, and the total.
+func migrationSummary(m map[string][]string) string {
+	if m == nil {
+		return "(not recorded)"
+	}
+	n := 0
+	var apps []string
+	for app, names := range m {
+		n += len(names)
+		if len(names) > 0 {
+			apps = append(apps, app+"."+names[len(names)-1])
+		}
+	}
+	sort.Strings(apps)
+	var own []string
+	for _, a := range apps {
+		if !strings.HasPrefix(a, "auth.") && !strings.HasPrefix(a, "contenttypes.") && !strings.HasPrefix(a, "sessions.") && !strings.HasPrefix(a, "admin.") {
+			own = append(own, a)
+		}
+	}
+	return fmt.Sprintf("%d applied; %s", n, strings.Join(own, " "))
+}
+
+func humanBytes(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}
