@@ -49,10 +49,16 @@ def state():
 
     # The system checks import the URL conf and every app's modules: an
     # app that fails at import fails here, before the database changes.
-    errors = [
-        str(m) for m in checks.run_checks(include_deployment_checks=False)
-        if m.level >= checks.ERROR
-    ]
+    try:
+        errors = [
+            str(m) for m in checks.run_checks(include_deployment_checks=False)
+            if m.level >= checks.ERROR
+        ]
+    except Exception as e:
+        import traceback
+
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        errors = [f"{type(e).__name__}: {e} (at {where.filename}:{where.lineno})"]
     exists = has_db(connection)
     loader = MigrationLoader(connection if exists else None, ignore_no_migrations=True)
     graph = loader.graph
@@ -60,16 +66,16 @@ def state():
     for app, name in graph.leaf_nodes():
         leaves.setdefault(app, []).append(name)
     out = {"leaves": leaves, "errors": errors, "database": exists}
+    applied = set(loader.applied_migrations) if exists else set()
+    out["applied"] = sorted([a, n] for a, n in applied)
+    out["unknown"] = sorted([a, n] for a, n in applied if (a, n) not in graph.nodes)
+    plan = []
+    for leaf in graph.leaf_nodes():
+        for node in graph.forwards_plan(leaf):
+            if node not in applied and list(node) not in plan:
+                plan.append(list(node))
+    out["unapplied"] = plan
     if exists:
-        applied = set(loader.applied_migrations)
-        out["applied"] = sorted([a, n] for a, n in applied)
-        out["unknown"] = sorted([a, n] for a, n in applied if (a, n) not in graph.nodes)
-        plan = []
-        for leaf in graph.leaf_nodes():
-            for node in graph.forwards_plan(leaf):
-                if node not in applied and list(node) not in plan:
-                    plan.append(list(node))
-        out["unapplied"] = plan
         if connection.vendor == "sqlite":
             with connection.cursor() as c:
                 c.execute("PRAGMA integrity_check")

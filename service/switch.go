@@ -223,7 +223,7 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 
 	state, err := s.state(ctx, pend.To)
 	if err != nil {
-		return nil, err
+		return nil, s.fail(pend, fmt.Errorf("%w\ngeneration %d was not switched to, and the database was not touched", err, pend.To))
 	}
 	if len(state.Errors) > 0 {
 		return nil, s.fail(pend, fmt.Errorf("generation %d (%s %s) fails Django's system checks, so it was not switched to and the database was not touched:\n%s",
@@ -280,6 +280,9 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 	toMeta.MigratedAt = &now
 	toMeta.Database = p.spec.DatabaseStamp
 	toMeta.AppVersion, toMeta.Python = toMan.App.Version, toMan.Python
+	if pend.From != pend.To {
+		toMeta.Previous = pend.From
+	}
 	if toMeta.Created.IsZero() {
 		toMeta.Created = now
 	}
@@ -352,10 +355,8 @@ func (s *switcher) reverse(ctx context.Context, pend store.Pending, to *migratio
 		return fmt.Errorf("generation %d could not plan the reversal of %s (%v):\n%s", pend.From, strings.Join(unknown, ", "), err, lastLines(out, 25))
 	}
 	if refusals := migration.Refusals(plan); len(refusals) > 0 {
-		return fmt.Errorf("rolling back to generation %d means reversing migrations that cannot give the data back:\n  %s\n"+
-			"nothing was changed. To go back anyway, run: bitpoll-install rollback --to %d --restore-snapshot\n"+
-			"(it restores the database as it was before generation %d's migrations and keeps the current one beside it)",
-			pend.To, strings.Join(refusals, "\n  "), pend.To, pend.From)
+		return fmt.Errorf("rolling back to generation %d means reversing migrations that cannot give the data back:\n  %s\nnothing was changed. %s",
+			pend.To, strings.Join(refusals, "\n  "), s.restoreAdvice(pend))
 	}
 	meta, err := s.st.ReadMeta(pend.To)
 	if err != nil {
@@ -384,6 +385,20 @@ func (s *switcher) reverse(ctx context.Context, pend store.Pending, to *migratio
 		}
 	}
 	return nil
+}
+
+// restoreAdvice says which --restore-snapshot can go back from pend.From.
+func (s *switcher) restoreAdvice(pend store.Pending) string {
+	from, err := s.st.ReadMeta(pend.From)
+	switch {
+	case err != nil || from.Snapshot == "":
+		return fmt.Sprintf("Generation %d has no snapshot to restore; restore a backup to go further back.", pend.From)
+	case from.SnapshotOf == 0:
+		return fmt.Sprintf("Generation %d's snapshot was taken before any generation ran; restore a backup to go further back.", pend.From)
+	}
+	return fmt.Sprintf("To go back anyway, run: bitpoll-install rollback --to %d --restore-snapshot\n"+
+		"(it restores the database as it was before generation %d's migrations, with generation %d's schema, and keeps the current one beside it)",
+		from.SnapshotOf, pend.From, from.SnapshotOf)
 }
 
 // gate checks generation n before it takes traffic.

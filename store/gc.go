@@ -67,6 +67,11 @@ func (s *Store) gc(o GCOptions) (*GCResult, error) {
 		}
 	}
 	keep[cur], keep[prev] = true, true
+	if cur > 0 {
+		if m, err := s.ReadMeta(cur); err == nil && m.Previous > 0 {
+			keep[m.Previous] = true
+		}
+	}
 	for i := len(gens) - 1; i >= 0 && i >= len(gens)-o.Keep; i-- {
 		keep[gens[i].N] = true
 	}

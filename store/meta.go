@@ -32,6 +32,9 @@ type Meta struct {
 	Snapshot string `json:"snapshot"`
 	// SnapshotOf is the generation whose schema the snapshot holds.
 	SnapshotOf int `json:"snapshot_of"`
+	// Previous is the generation that was current before this one last
+	// became current; gc keeps it, so that a rollback stays possible.
+	Previous int `json:"previous"`
 }
 
 func (s *Store) metaPath(n int) string { return s.genPath(n) + ".json" }

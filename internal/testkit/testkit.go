@@ -78,6 +78,16 @@ func LockFixture(tb testing.TB, target string, extra ...string) *lockfile.Lock {
 	return lockSource(context.Background(), tb, index.New(index.Options{}), FixtureApp(), "1.0.0", target, extra)
 }
 
+// LockFixtureTree locks dir, a variant of the fixture app, as version for
+// target, with extra requirements (gunicorn alone when none are given).
+func LockFixtureTree(tb testing.TB, dir, version, target string, extra ...string) *lockfile.Lock {
+	tb.Helper()
+	if len(extra) == 0 {
+		extra = []string{"gunicorn==27.0.1"}
+	}
+	return lockSource(context.Background(), tb, index.New(index.Options{}), dir, version, target, extra)
+}
+
 // LockTree locks dir as a local source of version for target, with the
 // default extra requirements (gunicorn, whitenoise, psycopg).
 func LockTree(ctx context.Context, tb testing.TB, idx *index.Client, dir, version, target string) *lockfile.Lock {

@@ -1,0 +1,424 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/store"
+)
+
+// The fixture app in three more versions: 0002 adds a column, 0003 drops
+// it again (data that no reversal brings back), and one whose URL conf
+// raises at import.
+var (
+	migrationAddNote = map[string]string{
+		"fixtureapp/polls/migrations/0002_poll_note.py": `from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("polls", "0001_initial")]
+    operations = [migrations.AddField("poll", "note", models.CharField(max_length=100, default=""))]
+`,
+	}
+	migrationDropNote = map[string]string{
+		"fixtureapp/polls/migrations/0003_remove_poll_note.py": `from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("polls", "0002_poll_note")]
+    operations = [migrations.RemoveField("poll", "note")]
+`,
+	}
+	raisesAtImport = map[string]string{
+		"fixtureapp/urls.py": "raise RuntimeError(\"this generation is broken on purpose\")\n",
+	}
+)
+
+// fixtureVariant is a copy of the fixture app with files added or
+// replaced, and the note field on the model when withNote.
+func fixtureVariant(t *testing.T, withNote bool, files ...map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(testkit.FixtureApp())); err != nil {
+		t.Fatal(err)
+	}
+	for _, fs := range files {
+		for name, text := range fs {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if withNote {
+		models := filepath.Join(dir, "fixtureapp/polls/models.py")
+		data, err := os.ReadFile(models)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = bytes.Replace(data, []byte("    created = models.DateTimeField(auto_now_add=True)\n"),
+			[]byte("    created = models.DateTimeField(auto_now_add=True)\n    note = models.CharField(max_length=100, default=\"\")\n"), 1)
+		if err := os.WriteFile(models, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// genEnv is one --root trial of generations of the fixture app.
+type genEnv struct {
+	t      *testing.T
+	root   string
+	python string
+	target string
+	layout store.Layout
+}
+
+func newGenEnv(t *testing.T) *genEnv {
+	testkit.NeedNetwork(t)
+	it := testkit.HostPython(t)
+	root := t.TempDir()
+	return &genEnv{t: t, root: root, python: it.Path, target: testkit.Target(it), layout: store.Layout{Root: root}}
+}
+
+// version locks src as version and returns the build flags for it.
+func (e *genEnv) version(src, version string) []string {
+	e.t.Helper()
+	l := testkit.LockFixtureTree(e.t, src, version, e.target, "gunicorn==27.0.1", "whitenoise==6.12.0")
+	return []string{"--lock", testkit.WriteLock(e.t, l), "--app-source", src, "--python", e.python}
+}
+
+func (e *genEnv) cli(args ...string) result {
+	e.t.Helper()
+	return runCLI(e.t, append([]string{"--root", e.root}, args...)...)
+}
+
+func (e *genEnv) must(args ...string) result {
+	e.t.Helper()
+	r := e.cli(args...)
+	if r.code != exitOK {
+		e.t.Fatalf("bitpoll-install %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func (e *genEnv) db() string { return filepath.Join(e.root, "var/lib/bitpoll/db.sqlite3") }
+
+// sql runs statements on the database with Python's sqlite3 and returns
+// the rows of the last one as JSON.
+func (e *genEnv) sql(stmts ...string) string {
+	e.t.Helper()
+	script := "import json, sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nrows = None\nfor s in sys.argv[2:]:\n    rows = c.execute(s).fetchall()\nc.commit()\nprint(json.dumps(rows))\n"
+	out, err := exec.Command(e.python, append([]string{"-c", script, e.db()}, stmts...)...).CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("sql %q: %v\n%s", stmts, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (e *genEnv) pollMigrations() string {
+	return e.sql("select name from django_migrations where app = 'polls' order by name")
+}
+
+func (e *genEnv) dbHash() [32]byte {
+	e.t.Helper()
+	data, err := os.ReadFile(e.db())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return sha256.Sum256(data)
+}
+
+func (e *genEnv) current() int {
+	e.t.Helper()
+	st, err := store.Open(e.layout)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	g, ok, err := st.CurrentGeneration()
+	if err != nil || !ok {
+		e.t.Fatalf("current generation: %v, %v", ok, err)
+	}
+	return g.N
+}
+
+func (e *genEnv) meta(n int) store.Meta {
+	e.t.Helper()
+	st, err := store.Open(e.layout)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m, err := st.ReadMeta(n)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// stamps are the migration stamps left in the state directory.
+func (e *genEnv) stamps() []string {
+	entries, _ := os.ReadDir(filepath.Join(e.root, "var/lib/bitpoll/migrated"))
+	var out []string
+	for _, d := range entries {
+		out = append(out, d.Name())
+	}
+	return out
+}
+
+// TestUpgradeAndRollback walks the fixture app through generations with
+// --root, where the migrations and the health gate run directly: an
+// upgrade applies a migration after a snapshot, a rollback reverses it
+// with the newer code and keeps the rows written since, a rollback across
+// a dropped column is refused by name with nothing changed, and
+// --restore-snapshot then brings back the database from before and keeps
+// the replaced one beside it.
+func TestUpgradeAndRollback(t *testing.T) {
+	e := newGenEnv(t)
+	v1 := e.version(testkit.FixtureApp(), "1.0.0")
+	v2 := e.version(fixtureVariant(t, true, migrationAddNote), "1.0.2")
+	v3 := e.version(fixtureVariant(t, false, migrationAddNote, migrationDropNote), "1.0.3")
+
+	e.must(append([]string{"install"}, v1...)...)
+	if got := e.pollMigrations(); got != `[["0001_initial"]]` {
+		t.Fatalf("after install, polls migrations = %s, want 0001 only", got)
+	}
+	e.sql("insert into polls_poll (slug, title, created) values ('before', 'Before the upgrade', datetime('now'))")
+
+	r := e.must(append([]string{"upgrade"}, v2...)...)
+	for _, want := range []string{"applied migrations: polls.0002_poll_note", "generation 2 is now current (was 1)", "snapshot of the database:"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("upgrade printed:\n%s\nwant %q", r.stdout, want)
+		}
+	}
+	if got := e.pollMigrations(); got != `[["0001_initial"], ["0002_poll_note"]]` {
+		t.Errorf("after the upgrade, polls migrations = %s, want 0001 and 0002", got)
+	}
+	m2 := e.meta(2)
+	if !slices.Equal(m2.Migrations["polls"], []string{"0001_initial", "0002_poll_note"}) || m2.MigratedAt == nil || m2.AppVersion != "1.0.2" {
+		t.Errorf("generation 2 records %+v, want polls 0001 and 0002, a migration time and version 1.0.2", m2)
+	}
+	if m2.Snapshot == "" || m2.SnapshotOf != 1 {
+		t.Errorf("generation 2's snapshot = %q of generation %d, want one of generation 1", m2.Snapshot, m2.SnapshotOf)
+	} else if _, err := os.Stat(m2.Snapshot); err != nil {
+		t.Errorf("generation 2's snapshot: %v", err)
+	}
+	e.sql("insert into polls_poll (slug, title, created, note) values ('after', 'After the upgrade', datetime('now'), 'a note')")
+
+	r = e.must("rollback")
+	if !strings.Contains(r.stdout, "reversed migrations: polls.0002_poll_note") || !strings.Contains(r.stdout, "generation 1 is now current (was 2)") {
+		t.Errorf("rollback printed:\n%s\nwant 0002 reversed and generation 1 current", r.stdout)
+	}
+	if got := e.pollMigrations(); got != `[["0001_initial"]]` {
+		t.Errorf("after the rollback, polls migrations = %s, want 0001 only", got)
+	}
+	if got := e.sql("select slug from polls_poll order by id"); got != `[["before"], ["after"]]` {
+		t.Errorf("after the rollback, polls = %s, want the ones from before and after the upgrade", got)
+	}
+	if e.current() != 1 {
+		t.Errorf("current = %d after the rollback, want 1", e.current())
+	}
+	if st := e.stamps(); len(st) != 1 || !strings.Contains(st[0], filepath.Base(e.meta(1).StorePath)) {
+		t.Errorf("migration stamps after the rollback = %q, want generation 1's alone", st)
+	}
+
+	e.must(append([]string{"upgrade"}, v3...)...)
+	if got := e.pollMigrations(); got != `[["0001_initial"], ["0002_poll_note"], ["0003_remove_poll_note"]]` {
+		t.Fatalf("after the upgrade to 1.0.3, polls migrations = %s", got)
+	}
+	e.sql("insert into polls_poll (slug, title, created) values ('dropped', 'After the drop', datetime('now'))")
+	before := e.dbHash()
+	r = e.cli("rollback", "--to", "2")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "polls.0003_remove_poll_note") || !strings.Contains(r.stderr, "RemoveField") ||
+		!strings.Contains(r.stderr, "rollback --to 1 --restore-snapshot") {
+		t.Errorf("rollback across a RemoveField = exit %d, stderr:\n%s\nwant a refusal naming polls.0003_remove_poll_note and offering --restore-snapshot", r.code, r.stderr)
+	}
+	if e.dbHash() != before || e.current() != 3 {
+		t.Errorf("the refused rollback changed something: database changed %v, current %d (want 3)", e.dbHash() != before, e.current())
+	}
+
+	r = e.must("rollback", "--to", "1", "--restore-snapshot")
+	if e.current() != 1 {
+		t.Errorf("current = %d after --restore-snapshot, want 1", e.current())
+	}
+	if got := e.sql("select slug from polls_poll order by id"); got != `[["before"], ["after"]]` {
+		t.Errorf("after --restore-snapshot, polls = %s, want the snapshot's (before the 1.0.3 upgrade)", got)
+	}
+	kept, _ := filepath.Glob(e.db() + ".replaced-*")
+	if len(kept) != 1 || !strings.Contains(r.stdout, kept[0]) {
+		t.Fatalf("the replaced database = %q, want one file beside the restored one, named in the output:\n%s", kept, r.stdout)
+	}
+	if out, err := exec.Command(e.python, "-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(\"select slug from polls_poll where slug = 'dropped'\").fetchall())", kept[0]).CombinedOutput(); err != nil || !strings.Contains(string(out), "dropped") {
+		t.Errorf("the kept database lacks the poll written after the drop: %v %s", err, out)
+	}
+
+	type genLine struct {
+		Generation struct {
+			N       int  `json:"generation"`
+			Current bool `json:"current"`
+			Own     int  `json:"own_bytes"`
+		} `json:"generation"`
+	}
+	var gens []genLine
+	r = e.must("--json", "generations")
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var g genLine
+		if err := json.Unmarshal([]byte(line), &g); err != nil {
+			t.Fatalf("generations --json line %q: %v", line, err)
+		}
+		gens = append(gens, g)
+	}
+	if len(gens) != 3 || !gens[0].Generation.Current || gens[1].Generation.Current || gens[0].Generation.Own == 0 {
+		t.Errorf("generations --json = %+v, want 3, generation 1 current, sizes measured", gens)
+	}
+}
+
+// TestUpgradeGateRefusesBrokenApp upgrades to code that raises at
+// import: the gate refuses it with the reason, the database is byte for
+// byte what it was, and current stays.
+func TestUpgradeGateRefusesBrokenApp(t *testing.T) {
+	e := newGenEnv(t)
+	e.must(append([]string{"install"}, e.version(testkit.FixtureApp(), "1.0.0")...)...)
+	e.sql("insert into polls_poll (slug, title, created) values ('kept', 'Kept', datetime('now'))")
+	before := e.dbHash()
+	r := e.cli(append([]string{"upgrade"}, e.version(fixtureVariant(t, true, migrationAddNote, raisesAtImport), "1.0.9")...)...)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "this generation is broken on purpose") || !strings.Contains(r.stderr, "was not switched to") {
+		t.Errorf("upgrade to a broken app = exit %d, stderr:\n%s\nwant a refusal with the app's error", r.code, r.stderr)
+	}
+	if e.dbHash() != before {
+		t.Error("the refused upgrade changed the database")
+	}
+	if e.current() != 1 {
+		t.Errorf("current = %d after the refused upgrade, want 1", e.current())
+	}
+	st, _ := store.Open(e.layout)
+	if _, ok, _ := st.ReadPending(); ok {
+		t.Error("a refused upgrade left its switch record behind")
+	}
+}
+
+// TestGCKeepsWhatItMust lists the store before and after gc: the current
+// and previous generations and what they use stay; older generations,
+// their store paths, cache entries and snapshots go; --dry-run frees
+// nothing.
+func TestGCKeepsWhatItMust(t *testing.T) {
+	e := newGenEnv(t)
+	// Generation 1 on another Django, so that a wheel goes with it.
+	v1 := fixtureVariant(t, false)
+	if err := os.WriteFile(filepath.Join(v1, "requirements.txt"), []byte("asgiref==3.13.0\ndjango==5.2.18\nsqlparse==0.6.1\nwhitenoise==6.12.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.must(append([]string{"install"}, e.version(v1, "1.0.0")...)...)
+	e.must(append([]string{"upgrade"}, e.version(fixtureVariant(t, true, migrationAddNote), "1.0.2")...)...)
+	e.must(append([]string{"upgrade"}, e.version(fixtureVariant(t, true, migrationAddNote, map[string]string{"fixtureapp/v3.txt": "3"}), "1.0.3")...)...)
+	list := func() []string {
+		var out []string
+		for _, dir := range []string{"opt/bitpoll/store", "opt/bitpoll/generations", "var/cache/bitpoll-install/wheels-v1", "var/cache/bitpoll-install/unpacked-v2", "var/lib/bitpoll/snapshots"} {
+			entries, _ := os.ReadDir(filepath.Join(e.root, dir))
+			for _, d := range entries {
+				if !strings.HasPrefix(d.Name(), ".") {
+					out = append(out, dir+"/"+d.Name())
+				}
+			}
+		}
+		return out
+	}
+	before := list()
+	m1 := filepath.Base(e.meta(1).StorePath)
+	r := e.must("gc", "--keep", "0", "--dry-run")
+	if !strings.Contains(r.stdout, "would remove generation 1") || strings.Contains(r.stdout, "generation 2\n") {
+		t.Errorf("gc --dry-run printed:\n%s\nwant generation 1 listed and 2 (previous) kept", r.stdout)
+	}
+	if after := list(); !slices.Equal(after, before) {
+		t.Errorf("gc --dry-run removed %q", diff(before, after))
+	}
+	r = e.must("gc", "--keep", "0")
+	after := list()
+	gone := diff(before, after)
+	t.Logf("gc freed: %s\nremoved: %q", lastLineOf(r.stdout), gone)
+	for _, want := range []string{"opt/bitpoll/generations/1", "opt/bitpoll/generations/1.json", "opt/bitpoll/store/" + m1} {
+		if !slices.Contains(gone, want) {
+			t.Errorf("gc kept %s, want it removed", want)
+		}
+	}
+	var djangoGone bool
+	for _, p := range gone {
+		if strings.HasPrefix(p, "var/cache/bitpoll-install/") {
+			djangoGone = true
+		}
+		if strings.HasPrefix(p, "opt/bitpoll/generations/2") || strings.HasPrefix(p, "opt/bitpoll/generations/3") {
+			t.Errorf("gc removed %s of the previous or current generation", p)
+		}
+	}
+	if !djangoGone {
+		t.Errorf("gc freed no cache entry, want generation 1's Django wheel freed; removed %q", gone)
+	}
+	if !strings.Contains(r.stdout, "freed ") {
+		t.Errorf("gc printed:\n%s\nwant the bytes freed", r.stdout)
+	}
+	// What is left still serves: a rollback to generation 2 works.
+	e.must("rollback")
+}
+
+func diff(before, after []string) []string {
+	var out []string
+	for _, p := range before {
+		if !slices.Contains(after, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func lastLineOf(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// TestConcurrentUpgradesWait holds the store lock as another
+// bitpoll-install would: --no-wait fails at once naming the holder, and a
+// plain upgrade says whom it waits for and finishes once the lock is free.
+func TestConcurrentUpgradesWait(t *testing.T) {
+	e := newGenEnv(t)
+	e.must(append([]string{"install"}, e.version(testkit.FixtureApp(), "1.0.0")...)...)
+	v2 := e.version(fixtureVariant(t, true, migrationAddNote), "1.0.2")
+	st, err := store.Open(e.layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := st.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.cli(append([]string{"upgrade", "--no-wait"}, v2...)...)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "held by process") || e.current() != 1 {
+		t.Errorf("upgrade --no-wait with the lock held = exit %d, stderr:\n%s\nwant a failure naming the holder", r.code, r.stderr)
+	}
+	var wg sync.WaitGroup
+	var waited result
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		waited = e.cli(append([]string{"upgrade"}, v2...)...)
+	}()
+	time.Sleep(2 * time.Second)
+	if e.current() != 1 {
+		t.Error("an upgrade went ahead while the store lock was held")
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if waited.code != exitOK || !strings.Contains(waited.stderr, "waiting for process") || e.current() != 2 {
+		t.Errorf("the waiting upgrade = exit %d, current %d, stderr:\n%s\nwant it to say it waits, then switch to 2", waited.code, e.current(), waited.stderr)
+	}
+}
