@@ -42,9 +42,14 @@ type runner interface {
 // that the sandbox shares with the host.
 func gateSocket(n int) string { return "gate-" + strconv.Itoa(n) + ".sock" }
 
-func gunicornGateArgs(genDir, sock, project string) []string {
-	return []string{filepath.Join(genDir, install.VenvDir, "bin", "gunicorn"), "--bind", "unix:" + sock,
-		"--workers", "1", "--preload", "--no-control-socket", "--access-logfile", "-", "--error-logfile", "-", project + ".wsgi"}
+// gunicornGateArgs runs one worker of the generation in genDir; with an
+// empty bind it takes its socket from systemd, as the service does.
+func gunicornGateArgs(genDir, bind, project string) []string {
+	argv := []string{filepath.Join(genDir, install.VenvDir, "bin", "gunicorn")}
+	if bind != "" {
+		argv = append(argv, "--bind", "unix:"+bind)
+	}
+	return append(argv, "--workers", "1", "--preload", "--no-control-socket", "--access-logfile", "-", "--error-logfile", "-", project+".wsgi")
 }
 
 // systemdRunner runs in transient units with every [Service] setting of
@@ -113,28 +118,30 @@ func (r *systemdRunner) migrate(ctx context.Context, n int) error {
 	return withSystemd(ctx, func(s *systemd) error { return s.start(unitgen.MigrateUnit(n)) })
 }
 
+// startGate runs the gate in a transient service behind a transient
+// socket on the host's /run: the sandbox may bind no socket itself
+// (SocketBindDeny=, and seccomp refuses the chown of a unix socket), so,
+// like the service, it takes its socket from systemd.
 func (r *systemdRunner) startGate(ctx context.Context, n int, project string) (string, func() string, error) {
 	gen := filepath.Join(unitgen.DefaultPaths().Generations, strconv.Itoa(n))
 	name := fmt.Sprintf("bitpoll-gate-%d", n)
-	inside := filepath.Join(unitgen.StateDir, gateSocket(n))
-	host := filepath.Join(statePath(r.l), gateSocket(n))
-	_ = os.Remove(host)
+	sock := filepath.Join("/run", name+".sock")
 	// A gate left by a killed run would hold the name.
-	_ = exec.CommandContext(ctx, "systemctl", "stop", name+".service").Run()
-	argv := []string{"--quiet", "--collect", "--service-type=exec", "--unit=" + name}
+	_ = exec.CommandContext(ctx, "systemctl", "stop", name+".socket", name+".service").Run()
+	argv := []string{"--quiet", "--collect", "--service-type=exec", "--unit=" + name,
+		"--socket-property=ListenStream=" + sock, "--socket-property=RemoveOnStop=yes", "--socket-property=SocketMode=0600"}
 	argv = append(argv, instance(r.props, n)...)
 	argv = append(argv, "--")
-	cmd := exec.CommandContext(ctx, "systemd-run", append(argv, gunicornGateArgs(gen, inside, project)...)...)
+	cmd := exec.CommandContext(ctx, "systemd-run", append(argv, gunicornGateArgs(gen, "", project)...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", nil, fmt.Errorf("start the health gate of generation %d: %w\n%s", n, err, out)
 	}
 	stop := func() string {
-		logs, _ := exec.Command("journalctl", "--no-pager", "-o", "cat", "-n", "30", "-u", name+".service").CombinedOutput()
-		_ = exec.Command("systemctl", "stop", name+".service").Run()
-		_ = os.Remove(host)
-		return string(logs)
+		logs := journal(name+".service", 30)
+		_ = exec.Command("systemctl", "stop", name+".socket", name+".service").Run()
+		return logs
 	}
-	return host, stop, nil
+	return sock, stop, nil
 }
 
 // directRunner runs the code as the caller, with settings whose paths
@@ -248,7 +255,8 @@ func (r *directRunner) startGate(ctx context.Context, n int, project string) (st
 // proxy, the header that says the request came over https, until it
 // answers or the timeout passes. Only 200 passes.
 func probe(ctx context.Context, sock, host string, https bool, timeout time.Duration) error {
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	// The first answer may wait for the app's import: the whole timeout.
+	c := &http.Client{Timeout: timeout, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)

@@ -70,10 +70,10 @@ func serviceCase(t *testing.T, rootfs string, l *lockfile.Lock, src, pollSlug st
 		t.Fatalf("install: %v", err)
 	}
 	t.Logf("install (build, units, migrate, start): %v\n%s", time.Since(start).Round(time.Millisecond), out)
-	if !strings.Contains(string(out), "bitpoll.service is running") {
+	if !strings.Contains(string(out), "bitpoll@1.service is running") {
 		t.Errorf("install printed %q, want it to report the running service", out)
 	}
-	for _, u := range []string{"bitpoll.socket", "bitpoll.service"} {
+	for _, u := range []string{"bitpoll.socket", firstGen} {
 		if state := systemctl(ctx, t, m, "is-active", u); state != "active" {
 			t.Errorf("%s is %q after install, want active", u, state)
 		}
@@ -88,7 +88,7 @@ func serviceCase(t *testing.T, rootfs string, l *lockfile.Lock, src, pollSlug st
 		t.Errorf("manage showmigrations sessions = %v, want the migration applied by the service:\n%s", err, out)
 	}
 
-	score, err := m.Exec(ctx, "systemd-analyze", "security", "--offline=true", "/etc/systemd/system/bitpoll.service")
+	score, err := m.Exec(ctx, "systemd-analyze", "security", "--offline=true", "/etc/systemd/system/bitpoll@.service")
 	t.Logf("systemd-analyze security: %s", lastLine(score))
 	if !strings.Contains(string(score), "SAFE") {
 		t.Errorf("systemd-analyze security rates bitpoll.service %q (%v), want SAFE", lastLine(score), err)
@@ -96,7 +96,7 @@ func serviceCase(t *testing.T, rootfs string, l *lockfile.Lock, src, pollSlug st
 
 	// Restarted to the first 200.
 	start = time.Now()
-	systemctl(ctx, t, m, "restart", "bitpoll.service")
+	systemctl(ctx, t, m, "restart", firstGen)
 	if err := testkit.WaitHTTP(ctx, base+"/", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -112,9 +112,9 @@ func serviceCase(t *testing.T, rootfs string, l *lockfile.Lock, src, pollSlug st
 	waitNewPID(ctx, t, m, pid)
 	get200(t, base)
 
-	journal, err := m.Exec(ctx, "journalctl", "-u", "bitpoll.service", "--no-pager", "-o", "cat")
+	journal, err := m.Exec(ctx, "journalctl", "-u", firstGen, "--no-pager", "-o", "cat")
 	if err != nil || !regexp.MustCompile(`Booting worker with pid: \d+`).Match(journal) || !strings.Contains(string(journal), "Listening at:") {
-		t.Errorf("the journal of bitpoll.service lacks gunicorn's start-up lines (%v):\n%s", err, journal)
+		t.Errorf("the journal of bitpoll@1.service lacks gunicorn's start-up lines (%v):\n%s", err, journal)
 	}
 
 	// A bad config is refused before anything changes.
@@ -142,10 +142,13 @@ func serviceCase(t *testing.T, rootfs string, l *lockfile.Lock, src, pollSlug st
 		t.Fatalf("after a reboot: %v", err)
 	}
 	get200(t, base)
-	if state := systemctl(ctx, t, m, "is-active", "bitpoll.service"); state != "active" {
-		t.Errorf("bitpoll.service is %q after a reboot and a request, want active", state)
+	if state := systemctl(ctx, t, m, "is-active", firstGen); state != "active" {
+		t.Errorf("bitpoll@1.service is %q after a reboot and a request, want active", state)
 	}
 }
+
+// firstGen is the unit that serves the first generation.
+const firstGen = "bitpoll@1.service"
 
 func writeConfig(t *testing.T, m *nspawn.Machine, text string) {
 	t.Helper()
@@ -166,10 +169,10 @@ func systemctl(ctx context.Context, t *testing.T, m *nspawn.Machine, args ...str
 
 func mainPID(ctx context.Context, t *testing.T, m *nspawn.Machine) int {
 	t.Helper()
-	s := systemctl(ctx, t, m, "show", "-p", "MainPID", "--value", "bitpoll.service")
+	s := systemctl(ctx, t, m, "show", "-p", "MainPID", "--value", firstGen)
 	pid, err := strconv.Atoi(s)
 	if err != nil || pid == 0 {
-		t.Fatalf("MainPID of bitpoll.service = %q, want a running process", s)
+		t.Fatalf("MainPID of %s = %q, want a running process", firstGen, s)
 	}
 	return pid
 }
@@ -178,13 +181,13 @@ func waitNewPID(ctx context.Context, t *testing.T, m *nspawn.Machine, old int) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		s := systemctl(ctx, t, m, "show", "-p", "MainPID", "--value", "bitpoll.service")
+		s := systemctl(ctx, t, m, "show", "-p", "MainPID", "--value", firstGen)
 		if pid, _ := strconv.Atoi(s); pid != 0 && pid != old {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("bitpoll.service did not come back within a minute of SIGKILL to %d", old)
+	t.Fatalf("%s did not come back within a minute of SIGKILL to %d", firstGen, old)
 }
 
 func get200(t *testing.T, base string) {
