@@ -229,17 +229,19 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 		return nil, s.fail(pend, fmt.Errorf("generation %d (%s %s) fails Django's system checks, so it was not switched to and the database was not touched:\n%s",
 			pend.To, toMan.App.Name, toMan.App.Version, strings.Join(state.Errors, "\n")))
 	}
+	// Going back: the older code starts on the newer schema (the same
+	// window an upgrade has, in which the older code meets the newer
+	// schema), the newer generation stops, and only then does the newer
+	// code reverse its migrations. Reversing first would leave the newer
+	// code serving a schema it does not know.
+	var reversal map[string]string
 	if len(state.Unknown) > 0 {
-		if err := s.reverse(ctx, pend, state); err != nil {
+		if reversal, err = s.planReverse(ctx, pend, state); err != nil {
 			return nil, s.fail(pend, err)
-		}
-		s.phase(PhaseReversed, "")
-		if state, err = s.state(ctx, pend.To); err != nil {
-			return nil, err
 		}
 	}
 	before := state
-	if len(state.Unapplied) > 0 {
+	if reversal == nil && len(state.Unapplied) > 0 {
 		if err := s.snapshot(ctx, pend, &toMeta); err != nil {
 			return nil, err
 		}
@@ -254,8 +256,12 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 			r.Applied = append(r.Applied, n.String())
 		}
 		s.phase(PhaseMigrated, "")
+	} else if err := s.stamp(toMeta.StorePath); err != nil {
+		// Nothing to migrate (or only to reverse): the unit need not run
+		// Django to find that out.
+		return nil, err
 	}
-	after, gateErr := s.gate(ctx, pend.To, toMan.Project)
+	after, gateErr := s.gate(ctx, pend.To, toMan.Project, reversal == nil)
 	if gateErr != nil {
 		undo := s.undoMigrations(ctx, pend, before)
 		return nil, s.fail(pend, errors.Join(gateErr, undo))
@@ -270,6 +276,24 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 		}
 		r.Started, r.Ready = true, time.Since(ready)
 		s.phase(PhaseStarted, "")
+	}
+	if reversal != nil {
+		if p.o.Systemd {
+			if err := withSystemd(ctx, func(sd *systemd) error { return s.stopOthers(sd, pend.To) }); err != nil {
+				return nil, err
+			}
+			s.phase(PhaseStopped, "")
+		}
+		if err := s.reverse(ctx, pend, reversal); err != nil {
+			return nil, fmt.Errorf("%w\ngeneration %d serves on the newer schema meanwhile; run the same command again to finish", err, pend.To)
+		}
+		s.phase(PhaseReversed, "")
+		if after, err = s.state(ctx, pend.To); err != nil {
+			return nil, err
+		}
+		if problems := schemaProblems(after, true); len(problems) > 0 {
+			return nil, fmt.Errorf("after reversing, generation %d finds: %s; run the same command again to finish", pend.To, strings.Join(problems, "; "))
+		}
 	}
 	if err := st.Switch(pend.To); err != nil {
 		return nil, err
@@ -290,7 +314,7 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 		return nil, err
 	}
 	s.phase(PhaseCommitted, "")
-	if p.o.Systemd {
+	if p.o.Systemd && reversal == nil {
 		if err := withSystemd(ctx, func(sd *systemd) error { return s.stopOthers(sd, pend.To) }); err != nil {
 			return nil, err
 		}
@@ -335,36 +359,49 @@ func (s *switcher) state(ctx context.Context, n int) (*migration.State, error) {
 	return st, nil
 }
 
-// reverse undoes, with the current code, the applied migrations that
-// generation pend.To does not know.
-func (s *switcher) reverse(ctx context.Context, pend store.Pending, to *migration.State) error {
+// planReverse asks the current (newer) code for the plan that undoes
+// the applied migrations that generation pend.To does not know, and
+// refuses by name the ones that cannot give their data back. It returns
+// the `migrate APP TARGET` targets, after a snapshot.
+func (s *switcher) planReverse(ctx context.Context, pend store.Pending, to *migration.State) (map[string]string, error) {
 	var unknown []string
 	for _, n := range to.Unknown {
 		unknown = append(unknown, n.String())
 	}
-	if pend.From == 0 {
-		return fmt.Errorf("the database has migrations that generation %d does not know (%s) and no newer generation is current to reverse them", pend.To, strings.Join(unknown, ", "))
+	if pend.From == 0 || pend.From == pend.To {
+		return nil, fmt.Errorf("the database has migrations that generation %d does not know (%s) and no newer generation is current to reverse them; restore a backup", pend.To, strings.Join(unknown, ", "))
 	}
 	targets, err := migration.ReverseTargets(to)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out, err := s.run.python(ctx, pend.From, migration.PlanArgs(targets)...)
 	plan, perr := migration.ParsePlan(out)
 	if perr != nil {
-		return fmt.Errorf("generation %d could not plan the reversal of %s (%v):\n%s", pend.From, strings.Join(unknown, ", "), err, lastLines(out, 25))
+		return nil, fmt.Errorf("generation %d could not plan the reversal of %s (%v):\n%s", pend.From, strings.Join(unknown, ", "), err, lastLines(out, 25))
 	}
 	if refusals := migration.Refusals(plan); len(refusals) > 0 {
-		return fmt.Errorf("rolling back to generation %d means reversing migrations that cannot give the data back:\n  %s\nnothing was changed. %s",
+		return nil, fmt.Errorf("rolling back to generation %d means reversing migrations that cannot give the data back:\n  %s\nnothing was changed. %s",
 			pend.To, strings.Join(refusals, "\n  "), s.restoreAdvice(pend))
 	}
 	meta, err := s.st.ReadMeta(pend.To)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.snapshot(ctx, pend, &meta); err != nil {
-		return err
+		return nil, err
 	}
+	for _, st := range plan {
+		if st.Backwards {
+			s.r.Reversed = append(s.r.Reversed, st.String())
+		}
+	}
+	return targets, nil
+}
+
+// reverse runs `migrate APP TARGET` with generation pend.From's code,
+// which alone has the reverse operations.
+func (s *switcher) reverse(ctx context.Context, pend store.Pending, targets map[string]string) error {
 	apps := make([]string, 0, len(targets))
 	for app := range targets {
 		apps = append(apps, app)
@@ -377,11 +414,6 @@ func (s *switcher) reverse(ctx context.Context, pend store.Pending, to *migratio
 		}
 		if out, err := s.run.python(ctx, pend.From, "manage.py", "migrate", app, target, "--noinput"); err != nil {
 			return fmt.Errorf("reverse the migrations of %s to %s with generation %d: %w\n%s", app, target, pend.From, err, lastLines(out, 25))
-		}
-	}
-	for _, st := range plan {
-		if st.Backwards {
-			s.r.Reversed = append(s.r.Reversed, st.String())
 		}
 	}
 	return nil
@@ -401,8 +433,11 @@ func (s *switcher) restoreAdvice(pend store.Pending) string {
 		from.SnapshotOf, pend.From, from.SnapshotOf)
 }
 
-// gate checks generation n before it takes traffic.
-func (s *switcher) gate(ctx context.Context, n int, project string) (*migration.State, error) {
+// gate checks generation n before it takes traffic: its code answers
+// 200, and, with schema, the database holds exactly its migrations and
+// passes SQLite's integrity check. Before a reversal the database is
+// still ahead of n, so only the answer and the integrity count.
+func (s *switcher) gate(ctx context.Context, n int, project string, schema bool) (*migration.State, error) {
 	host := gateHost(s.p.settings.AllowedHosts, s.p.settings.BaseURL)
 	sock, stop, err := s.run.startGate(ctx, n, project)
 	if err != nil {
@@ -417,20 +452,26 @@ func (s *switcher) gate(ctx context.Context, n int, project string) (*migration.
 	if err != nil {
 		return nil, fmt.Errorf("the health gate refused generation %d: %w", n, err)
 	}
+	if problems := schemaProblems(st, schema); len(problems) > 0 {
+		return nil, fmt.Errorf("the health gate refused generation %d: %s", n, strings.Join(problems, "; "))
+	}
+	return st, nil
+}
+
+// schemaProblems are what `migrate --check` and SQLite's integrity check
+// find; without schema only the integrity check counts.
+func schemaProblems(st *migration.State, schema bool) []string {
 	var problems []string
-	if len(st.Unapplied) > 0 {
+	if schema && len(st.Unapplied) > 0 {
 		problems = append(problems, fmt.Sprintf("migrate --check: %d migrations unapplied (%v)", len(st.Unapplied), st.Unapplied))
 	}
-	if len(st.Unknown) > 0 {
+	if schema && len(st.Unknown) > 0 {
 		problems = append(problems, fmt.Sprintf("the database has migrations this code does not know (%v)", st.Unknown))
 	}
 	if st.Integrity != "" && st.Integrity != "ok" {
 		problems = append(problems, "SQLite integrity_check: "+st.Integrity)
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("the health gate refused generation %d: %s", n, strings.Join(problems, "; "))
-	}
-	return st, nil
+	return problems
 }
 
 // gateHost is a Host header the site accepts: the first allowed host that
@@ -537,6 +578,20 @@ func (p *Plan) ensureRunning(ctx context.Context, n int, r *Result) error {
 		r.Started = true
 		return nil
 	})
+}
+
+// stamp marks storePath's migrations as applied to this database, so
+// that its unit skips them.
+func (s *switcher) stamp(storePath string) error {
+	dir := filepath.Join(statePath(s.p.o.Layout), "migrated")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("stamp the migrations: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, filepath.Base(storePath)+"-"+s.p.spec.DatabaseStamp), os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("stamp the migrations: %w", err)
+	}
+	return f.Close()
 }
 
 // clearStamps removes the migration stamps but keep's (every one when

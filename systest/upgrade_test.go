@@ -1,0 +1,393 @@
+package systest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/nspawn"
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+)
+
+// loadStats is what a bounded load run saw.
+type loadStats struct {
+	Requests, Failed int
+	P50, P99, Max    time.Duration
+	// Gap is the longest time in which no request finished.
+	Gap      time.Duration
+	Failures []string
+}
+
+func (s loadStats) String() string {
+	return fmt.Sprintf("%d requests, %d failed, latency p50 %v p99 %v max %v, longest gap without an answer %v",
+		s.Requests, s.Failed, s.P50.Round(time.Millisecond), s.P99.Round(time.Millisecond), s.Max.Round(time.Millisecond), s.Gap.Round(time.Millisecond))
+}
+
+// load sends GETs of url from clients loops on loopback until stop is
+// closed or the bound passes; a request fails on a transport error or a
+// status other than 200.
+func load(url string, clients int, bound time.Duration, stop <-chan struct{}) loadStats {
+	type sample struct {
+		end time.Time
+		lat time.Duration
+		err string
+	}
+	var mu sync.Mutex
+	var samples []sample
+	deadline := time.Now().Add(bound)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 30 * time.Second}
+			for time.Now().Before(deadline) {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				resp, err := c.Get(url)
+				smp := sample{lat: time.Since(start)}
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %s", resp.Status)
+					}
+				}
+				smp.end = time.Now()
+				if err != nil {
+					smp.err = err.Error()
+				}
+				mu.Lock()
+				samples = append(samples, smp)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	var st loadStats
+	var lats []time.Duration
+	var ends []time.Time
+	for _, s := range samples {
+		st.Requests++
+		if s.err != "" {
+			st.Failed++
+			if len(st.Failures) < 5 {
+				st.Failures = append(st.Failures, s.err)
+			}
+			continue
+		}
+		lats = append(lats, s.lat)
+		ends = append(ends, s.end)
+	}
+	if len(lats) == 0 {
+		return st
+	}
+	slices.Sort(lats)
+	st.P50, st.P99, st.Max = lats[len(lats)/2], lats[len(lats)*99/100], lats[len(lats)-1]
+	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 1; i < len(ends); i++ {
+		st.Gap = max(st.Gap, ends[i].Sub(ends[i-1]))
+	}
+	return st
+}
+
+// underLoad runs f while load runs on url, settle before and after it,
+// for at least least in all (the build inside f may take longer), and
+// returns what load saw.
+func underLoad(t *testing.T, url string, clients int, least, settle time.Duration, f func()) loadStats {
+	t.Helper()
+	stop := make(chan struct{})
+	done := make(chan loadStats, 1)
+	start := time.Now()
+	go func() { done <- load(url, clients, 20*time.Minute, stop) }()
+	time.Sleep(settle)
+	f()
+	time.Sleep(max(settle, least-time.Since(start)))
+	close(stop)
+	return <-done
+}
+
+// upgradeCase is an app in an old and a new version: the new one applies
+// a migration that the old one lacks.
+type upgradeCase struct {
+	name             string
+	old, new, broken string // app trees
+	oldVer, newVer   string
+	target           string
+	lock             func(dir, version string) *lockfile.Lock
+	migration        string // app.name the new version applies
+	createPoll       func(t *testing.T, base, slug string)
+	pollPath         func(slug string) string
+	clients          int
+	bound            time.Duration
+}
+
+// TestUpgradeFixtureUnderLoad upgrades the fixture app across a migration
+// and rolls it back in a booted trixie, under load from 4 clients, with
+// no request failing; then a generation that fails at import is refused
+// by the gate with the database untouched.
+func TestUpgradeFixtureUnderLoad(t *testing.T) {
+	rootfs := nspawn.Rootfs(t)
+	testkit.NeedNetwork(t)
+	old := testkit.FixtureApp()
+	newer := fixtureWith(t, true, addNote)
+	broken := fixtureWith(t, true, addNote, map[string]string{"fixtureapp/urls.py": "raise RuntimeError(\"this generation is broken on purpose\")\n"})
+	upgradeUnderLoad(t, rootfs, upgradeCase{
+		name: "fixture", old: old, new: newer, broken: broken, oldVer: "1.0.0", newVer: "1.0.2", target: "cp313-x86_64",
+		lock: func(dir, version string) *lockfile.Lock {
+			return testkit.LockFixtureTree(t, dir, version, "cp313-x86_64", "gunicorn==27.0.1", "whitenoise==6.12.0")
+		},
+		migration:  "polls.0002_poll_note",
+		createPoll: createFixturePoll,
+		pollPath:   func(slug string) string { return "/poll/" + slug + "/" },
+		clients:    4, bound: 20 * time.Second,
+	})
+}
+
+// TestUpgradeBitpollUnderLoad is the same with real Bitpoll: 0.11.0, then
+// master (migration poll.0020) and back.
+func TestUpgradeBitpollUnderLoad(t *testing.T) {
+	rootfs := nspawn.Rootfs(t)
+	mirror := testkit.BitpollMirror(t)
+	idx := testkit.RealIndex(t)
+	ctx := context.Background()
+	old := testkit.ExportRelease(ctx, t, mirror, "0.11.0")
+	newer := testkit.ExportRelease(ctx, t, mirror, "master")
+	broken := testkit.ExportRelease(ctx, t, mirror, "master")
+	if err := os.WriteFile(filepath.Join(broken, "bitpoll", "urls.py"), []byte("raise RuntimeError(\"this generation is broken on purpose\")\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	upgradeUnderLoad(t, rootfs, upgradeCase{
+		name: "bitpoll", old: old, new: newer, broken: broken, oldVer: "0.11.0", newVer: "0.11.0+master", target: "cp313-x86_64",
+		lock: func(dir, version string) *lockfile.Lock {
+			return testkit.LockTree(ctx, t, idx, dir, version, "cp313-x86_64")
+		},
+		migration:  "poll.0020",
+		createPoll: func(t *testing.T, base, slug string) { testkit.CreatePoll(t, base, slug, "Poll "+slug) },
+		pollPath:   func(slug string) string { return "/poll/" + slug + "/" },
+		clients:    4, bound: 40 * time.Second,
+	})
+}
+
+func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	host := t.TempDir()
+	if err := os.Rename(testkit.BuildCLI(t), filepath.Join(host, "bitpoll-install")); err != nil {
+		t.Fatal(err)
+	}
+	binds := []nspawn.Bind{{Host: host, Path: "/srv/test"}}
+	for i, v := range []struct{ dir, ver string }{{c.old, c.oldVer}, {c.new, c.newVer}, {c.broken, c.newVer + "9"}} {
+		if err := lockfile.WriteFile(filepath.Join(host, fmt.Sprintf("v%d.lock", i)), c.lock(v.dir, v.ver)); err != nil {
+			t.Fatal(err)
+		}
+		binds = append(binds, nspawn.Bind{Host: v.dir, Path: fmt.Sprintf("/srv/app%d", i)})
+	}
+	m := nspawn.Boot(ctx, t, nspawn.Options{Rootfs: rootfs, Binds: binds}, "bitpoll-upgrade")
+	port := testkit.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	writeConfig(t, m, fmt.Sprintf("base_url = %q\nallowed_hosts = [\"127.0.0.1\", \"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = %d\n", base, port))
+	bpi := func(args ...string) ([]byte, error) {
+		return m.Exec(ctx, append([]string{"/srv/test/bitpoll-install"}, args...)...)
+	}
+	version := func(i int) []string {
+		return []string{"--lock", fmt.Sprintf("/srv/test/v%d.lock", i), "--app-source", fmt.Sprintf("/srv/app%d", i), "--python", "/usr/bin/python3"}
+	}
+	if out, err := bpi(append([]string{"install"}, version(0)...)...); err != nil {
+		t.Fatalf("install %s: %v\n%s", c.oldVer, err, out)
+	}
+	get200(t, base)
+	c.createPoll(t, base, "before-upgrade")
+	page := base + c.pollPath("before-upgrade")
+	var out []byte
+	var err error
+	stats := underLoad(t, page, c.clients, c.bound, 3*time.Second, func() {
+		out, err = bpi(append([]string{"--json", "upgrade"}, version(1)...)...)
+	})
+	t.Logf("upgrade %s → %s under load: %s", c.oldVer, c.newVer, stats)
+	t.Logf("upgrade phases: %s", phases(out))
+	if err != nil {
+		t.Fatalf("upgrade: %v\n%s", err, out)
+	}
+	if stats.Failed > 0 || stats.Requests == 0 {
+		t.Errorf("upgrade under load: %d of %d requests failed (%q), want none", stats.Failed, stats.Requests, stats.Failures)
+	}
+	if !migrationApplied(ctx, t, m, c.migration) {
+		t.Errorf("after the upgrade, %s is not applied", c.migration)
+	}
+	checkServing(ctx, t, m, 2)
+	page200(t, page)
+	c.createPoll(t, base, "after-upgrade")
+
+	stats = underLoad(t, page, c.clients, c.bound, 3*time.Second, func() {
+		out, err = bpi("--json", "rollback")
+	})
+	t.Logf("rollback under load: %s", stats)
+	t.Logf("rollback phases: %s", phases(out))
+	if err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	if stats.Failed > 0 || stats.Requests == 0 {
+		t.Errorf("rollback under load: %d of %d requests failed (%q), want none", stats.Failed, stats.Requests, stats.Failures)
+	}
+	if migrationApplied(ctx, t, m, c.migration) {
+		t.Errorf("after the rollback, %s is still applied", c.migration)
+	}
+	checkServing(ctx, t, m, 1)
+	for _, slug := range []string{"before-upgrade", "after-upgrade"} {
+		page200(t, base+c.pollPath(slug))
+	}
+
+	// A generation that fails at import: refused, nothing changed.
+	db := m.Upper("/var/lib/private/bitpoll/db.sqlite3")
+	before := fileHash(t, db)
+	stats = underLoad(t, page, c.clients, c.bound, time.Second, func() {
+		out, err = bpi(append([]string{"upgrade"}, version(2)...)...)
+	})
+	t.Logf("refused upgrade under load: %s", stats)
+	if err == nil || !strings.Contains(string(out), "this generation is broken on purpose") {
+		t.Errorf("upgrade to a broken generation = %v, want a refusal naming the error:\n%s", err, out)
+	}
+	if stats.Failed > 0 {
+		t.Errorf("a refused upgrade: %d of %d requests failed (%q), want none", stats.Failed, stats.Requests, stats.Failures)
+	}
+	if after := fileHash(t, db); after != before {
+		t.Error("the refused upgrade changed the database")
+	}
+	checkServing(ctx, t, m, 1)
+}
+
+func page200(t *testing.T, u string) {
+	t.Helper()
+	if status, body := testkit.FetchPage(t, &http.Client{Timeout: 30 * time.Second}, u); status != http.StatusOK {
+		t.Errorf("GET %s = %d, want 200:\n%s", u, status, body)
+	}
+}
+
+// checkServing checks that generation n serves alone.
+func checkServing(ctx context.Context, t *testing.T, m *nspawn.Machine, n int) {
+	t.Helper()
+	out, _ := m.Exec(ctx, "systemctl", "list-units", "--plain", "--no-legend", "--state=active", "bitpoll@*.service")
+	want := fmt.Sprintf("bitpoll@%d.service", n)
+	active := regexp.MustCompile(`bitpoll@\d+\.service`).FindAllString(string(out), -1)
+	if !slices.Equal(active, []string{want}) {
+		t.Errorf("active generations = %q, want %s alone", active, want)
+	}
+	if link, err := os.Readlink(m.Upper("/opt/bitpoll/current")); err != nil || link != fmt.Sprintf("generations/%d", n) {
+		t.Errorf("current -> %q (%v), want generations/%d", link, err, n)
+	}
+}
+
+func migrationApplied(ctx context.Context, t *testing.T, m *nspawn.Machine, name string) bool {
+	t.Helper()
+	app, mig, _ := strings.Cut(name, ".")
+	out, err := m.Exec(ctx, "/srv/test/bitpoll-install", "manage", "showmigrations", app)
+	if err != nil {
+		t.Fatalf("manage showmigrations %s: %v\n%s", app, err, out)
+	}
+	return regexp.MustCompile(`(?m)^\s*\[X\] ` + regexp.QuoteMeta(mig)).Match(out)
+}
+
+func phases(out []byte) string {
+	for _, line := range strings.Split(string(out), "\n") {
+		var m struct {
+			Type   string           `json:"message_type"`
+			Phases map[string]int64 `json:"phases_ms"`
+		}
+		if json.Unmarshal([]byte(line), &m) == nil && m.Type == "summary" {
+			b, _ := json.Marshal(m.Phases)
+			return string(b)
+		}
+	}
+	return "(no summary)"
+}
+
+func fileHash(t *testing.T, path string) [32]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(data)
+}
+
+var addNote = map[string]string{
+	"fixtureapp/polls/migrations/0002_poll_note.py": `from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("polls", "0001_initial")]
+    operations = [migrations.AddField("poll", "note", models.CharField(max_length=100, default=""))]
+`,
+}
+
+// fixtureWith is a copy of the fixture app with files added, and the note
+// field on the model when withNote.
+func fixtureWith(t *testing.T, withNote bool, files ...map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(testkit.FixtureApp())); err != nil {
+		t.Fatal(err)
+	}
+	for _, fs := range files {
+		for name, text := range fs {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if withNote {
+		models := filepath.Join(dir, "fixtureapp/polls/models.py")
+		data, err := os.ReadFile(models)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = []byte(strings.Replace(string(data), "    created = models.DateTimeField(auto_now_add=True)\n",
+			"    created = models.DateTimeField(auto_now_add=True)\n    note = models.CharField(max_length=100, default=\"\")\n", 1))
+		if err := os.WriteFile(models, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// createFixturePoll posts the fixture app's form as a browser would.
+func createFixturePoll(t *testing.T, base, slug string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	status, page := testkit.FetchPage(t, c, base+"/")
+	tok := regexp.MustCompile(`name="csrfmiddlewaretoken" value="([^"]+)"`).FindStringSubmatch(page)
+	if status != http.StatusOK || tok == nil {
+		t.Fatalf("GET / = %d, want 200 with a CSRF token:\n%s", status, page)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/", strings.NewReader(url.Values{"csrfmiddlewaretoken": {tok[1]}, "title": {"Poll " + slug}, "slug": {slug}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Request.URL.Path, slug) {
+		t.Fatalf("POST / (poll %s) ended at %s with %d, want the poll's page", slug, resp.Request.URL, resp.StatusCode)
+	}
+}
