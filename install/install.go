@@ -51,7 +51,7 @@ type Options struct {
 	VenvOnly bool
 	// Locked says the caller holds the store's lock for a longer
 	// transaction; Build then takes none itself.
-	Locked bool
+	Locked   bool
 	Progress progress.Reporter
 	// Hooks sees each build phase and the store's; tests use it to kill
 	// the process at exact points. Zero in production.
