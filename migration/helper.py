@@ -68,7 +68,12 @@ def state():
     out = {"leaves": leaves, "errors": errors, "database": exists}
     applied = set(loader.applied_migrations) if exists else set()
     out["applied"] = sorted([a, n] for a, n in applied)
-    out["unknown"] = sorted([a, n] for a, n in applied if (a, n) not in graph.nodes)
+    # A squashed migration stands in the graph for the ones it replaces,
+    # which stay recorded as applied: those are known too.
+    known = set(graph.nodes)
+    for m in loader.replacements.values():
+        known.update(m.replaces)
+    out["unknown"] = sorted([a, n] for a, n in applied if (a, n) not in known)
     plan = []
     for leaf in graph.leaf_nodes():
         for node in graph.forwards_plan(leaf):

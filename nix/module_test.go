@@ -1,6 +1,7 @@
 package nix
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/shim"
 )
 
 // evalExample evaluates the README example, extended with module (Nix
@@ -260,5 +263,63 @@ func TestNginxVhost(t *testing.T) {
 	}
 	if got.BaseURL != "http://bitpoll.company.com" {
 		t.Errorf("settings.base_url = %q, want http://bitpoll.company.com", got.BaseURL)
+	}
+}
+
+// TestMigrationStampMatchesGo checks that the module names a migration
+// stamp as the Go installer does: the same database settings give the same
+// suffix (shim.Database.Stamp), so both sides migrate again on the same
+// changes.
+func TestMigrationStampMatchesGo(t *testing.T) {
+	for name, module := range map[string]string{
+		"sqlite":     `{ }`,
+		"postgresql": `{ services.bitpoll.database = { type = "postgresql"; host = "db.example.org"; }; }`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var got struct {
+				Script   string          `json:"script"`
+				Database json.RawMessage `json:"database"`
+			}
+			evalExample(t, module, `config: {
+				script = config.systemd.services.bitpoll-migrate.serviceConfig.ExecStart.text;
+				database = config.services.bitpoll.settings.database;
+			}`, &got)
+			m := stampLine.FindStringSubmatch(got.Script)
+			if m == nil {
+				t.Fatalf("migration script has no stamp= line:\n%s", got.Script)
+			}
+			var db shim.Database
+			dec := json.NewDecoder(bytes.NewReader(got.Database))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&db); err != nil {
+				t.Fatalf("the module's settings.database %s is not the shim's database settings: %v", got.Database, err)
+			}
+			if want := "-" + db.Stamp(); !strings.HasSuffix(m[1], want) {
+				t.Errorf("the module's stamp %q for database %s, want it to end in Go's %q", m[1], got.Database, want)
+			}
+		})
+	}
+}
+
+// TestSocketSurvivesPackageChange checks what switch-to-configuration
+// reads: bitpoll.service restarts in place on a change (stopIfChanged =
+// false), never stop-then-start, which takes bitpoll.socket down with it;
+// and the socket's unit names no store path, so a new package leaves it
+// as it is, listening.
+func TestSocketSurvivesPackageChange(t *testing.T) {
+	var got struct {
+		StopIfChanged    bool   `json:"stopIfChanged"`
+		RestartIfChanged bool   `json:"restartIfChanged"`
+		Socket           string `json:"socket"`
+	}
+	evalExample(t, `{ }`, `config: {
+		inherit (config.systemd.services.bitpoll) stopIfChanged restartIfChanged;
+		socket = config.systemd.units."bitpoll.socket".text;
+	}`, &got)
+	if got.StopIfChanged || !got.RestartIfChanged {
+		t.Errorf("bitpoll.service stopIfChanged = %v, restartIfChanged = %v, want false and true: a stop on switch takes the socket down", got.StopIfChanged, got.RestartIfChanged)
+	}
+	if strings.Contains(got.Socket, "/nix/store/") {
+		t.Errorf("bitpoll.socket names a store path, so a package change would restart it:\n%s", got.Socket)
 	}
 }

@@ -163,7 +163,9 @@ func TestUpgradeFixtureUnderLoad(t *testing.T) {
 }
 
 // TestUpgradeBitpollUnderLoad is the same with real Bitpoll: 0.11.0, then
-// master (migration poll.0020) and back.
+// master and back. The mirror's 0.11.0 already has poll.0020 (master adds
+// no migration), so master gets one more, poll.0021, a nullable column of
+// the kind a real release adds, to cross a migration both ways.
 func TestUpgradeBitpollUnderLoad(t *testing.T) {
 	rootfs := nspawn.Rootfs(t)
 	mirror := testkit.BitpollMirror(t)
@@ -172,6 +174,11 @@ func TestUpgradeBitpollUnderLoad(t *testing.T) {
 	old := testkit.ExportRelease(ctx, t, mirror, "0.11.0")
 	newer := testkit.ExportRelease(ctx, t, mirror, "master")
 	broken := testkit.ExportRelease(ctx, t, mirror, "master")
+	for _, dir := range []string{newer, broken} {
+		if err := os.WriteFile(filepath.Join(dir, "bitpoll/poll/migrations/0021_poll_upgrade_note.py"), []byte(bitpollMigration), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(broken, "bitpoll", "urls.py"), []byte("raise RuntimeError(\"this generation is broken on purpose\")\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +187,7 @@ func TestUpgradeBitpollUnderLoad(t *testing.T) {
 		lock: func(dir, version string) *lockfile.Lock {
 			return testkit.LockTree(ctx, t, idx, dir, version, "cp313-x86_64")
 		},
-		migration:  "poll.0020",
+		migration:  "poll.0021_poll_upgrade_note",
 		createPoll: func(t *testing.T, base, slug string) { testkit.CreatePoll(t, base, slug, "Poll "+slug) },
 		pollPath:   func(slug string) string { return "/poll/" + slug + "/" },
 		clients:    4, bound: 40 * time.Second,
@@ -312,7 +319,7 @@ func phases(out []byte) string {
 			Type   string           `json:"message_type"`
 			Phases map[string]int64 `json:"phases_ms"`
 		}
-		if json.Unmarshal([]byte(line), &m) == nil && m.Type == "summary" {
+		if json.Unmarshal([]byte(line), &m) == nil && m.Type == "summary" && m.Phases != nil {
 			b, _ := json.Marshal(m.Phases)
 			return string(b)
 		}
@@ -328,6 +335,14 @@ func fileHash(t *testing.T, path string) [32]byte {
 	}
 	return sha256.Sum256(data)
 }
+
+const bitpollMigration = `from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("poll", "0020_alter_poll_allow_unauthenticated_vote_changes")]
+    operations = [migrations.AddField("poll", "upgrade_note", models.TextField(null=True, blank=True))]
+`
 
 var addNote = map[string]string{
 	"fixtureapp/polls/migrations/0002_poll_note.py": `from django.db import migrations, models

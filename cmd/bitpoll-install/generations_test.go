@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -420,5 +421,56 @@ func TestConcurrentUpgradesWait(t *testing.T) {
 	wg.Wait()
 	if waited.code != exitOK || !strings.Contains(waited.stderr, "waiting for process") || e.current() != 2 {
 		t.Errorf("the waiting upgrade = exit %d, current %d, stderr:\n%s\nwant it to say it waits, then switch to 2", waited.code, e.current(), waited.stderr)
+	}
+}
+
+// TestSwitchKilledAtEachPhase kills an upgrade, then a rollback, with
+// SIGKILL as each reaches a phase of the switch. After each kill the
+// store holds no partial path and the switch is on record; the rerun of
+// the same command finishes it (and a rerun of rollback goes no further
+// back than the interrupted one meant): current, the schema and the
+// stamps agree, and no record is left.
+func TestSwitchKilledAtEachPhase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills 12 switches; slow")
+	}
+	e := newGenEnv(t)
+	v1 := e.version(testkit.FixtureApp(), "1.0.0")
+	v2 := e.version(fixtureVariant(t, true, migrationAddNote), "1.0.2")
+	e.must(append([]string{"install"}, v1...)...)
+	e.sql("insert into polls_poll (slug, title, created) values ('kept', 'Kept', datetime('now'))")
+	up := []store.Phase{service.PhasePending, service.PhaseSnapshot, service.PhaseMigrated, service.PhaseGated, store.PhaseSwitched, service.PhaseCommitted}
+	down := []store.Phase{service.PhasePending, service.PhaseSnapshot, service.PhaseGated, service.PhaseReversed, store.PhaseSwitched, service.PhaseCommitted}
+	check := func(when string, gen int, migrations string) {
+		t.Helper()
+		checkStore(t, e.layout)
+		if e.current() != gen {
+			t.Errorf("%s: current = %d, want %d", when, e.current(), gen)
+		}
+		if got := e.pollMigrations(); got != migrations {
+			t.Errorf("%s: polls migrations = %s, want %s", when, got, migrations)
+		}
+		if got := e.sql("select slug from polls_poll"); got != `[["kept"]]` {
+			t.Errorf("%s: polls = %s, want the one poll", when, got)
+		}
+		st, _ := store.Open(e.layout)
+		if _, ok, _ := st.ReadPending(); ok {
+			t.Errorf("%s: the switch record is left", when)
+		}
+		if s := e.stamps(); len(s) != 1 || !strings.HasPrefix(s[0], filepath.Base(e.meta(gen).StorePath)) {
+			t.Errorf("%s: stamps = %q, want generation %d's alone", when, s, gen)
+		}
+	}
+	for i := range up {
+		upArgs := append([]string{"--root", e.root, "upgrade"}, v2...)
+		killedAt(t, up[i], upArgs)
+		checkStore(t, e.layout)
+		e.must(append([]string{"upgrade"}, v2...)...)
+		check("upgrade killed at "+string(up[i])+", then run again", 2, `[["0001_initial"], ["0002_poll_note"]]`)
+
+		killedAt(t, down[i], []string{"--root", e.root, "rollback", "--to", "1"})
+		checkStore(t, e.layout)
+		e.must("rollback", "--to", "1")
+		check("rollback killed at "+string(down[i])+", then run again", 1, `[["0001_initial"]]`)
 	}
 }
