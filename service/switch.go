@@ -214,6 +214,10 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 	if err != nil {
 		return nil, err
 	}
+	// Verified once, before anything changes: the switch is then a rename.
+	if err := st.Verify(toMeta.StorePath); err != nil {
+		return nil, s.fail(pend, err)
+	}
 	if pend.RestoreSnapshot {
 		if err := s.restoreSnapshot(ctx, pend); err != nil {
 			return nil, err
@@ -295,7 +299,7 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 			return nil, fmt.Errorf("after reversing, generation %d finds: %s; run the same command again to finish", pend.To, strings.Join(problems, "; "))
 		}
 	}
-	if err := st.Switch(pend.To); err != nil {
+	if err := st.SwitchVerified(pend.To); err != nil {
 		return nil, err
 	}
 	r.Switched = true

@@ -474,3 +474,59 @@ func TestSwitchKilledAtEachPhase(t *testing.T) {
 		check("rollback killed at "+string(down[i])+", then run again", 1, `[["0001_initial"]]`)
 	}
 }
+
+// BenchmarkSwitch switches between two built generations of the same
+// schema, back and forth, with --root: no migration runs, the gate does.
+// It reports the switch itself (the rename of current and the record)
+// beside the whole command and its health gate, whose gunicorn start is
+// the peer the switch is measured against.
+func BenchmarkSwitch(b *testing.B) {
+	testkit.NeedNetwork(b)
+	it := testkit.HostPython(b)
+	root := b.TempDir()
+	target := testkit.Target(it)
+	version := func(src, v string) []string {
+		l := testkit.LockFixtureTree(b, src, v, target, "gunicorn==27.0.1", "whitenoise==6.12.0")
+		return []string{"--lock", testkit.WriteLock(b, l), "--app-source", src, "--python", it.Path}
+	}
+	other := b.TempDir()
+	if err := os.CopyFS(other, os.DirFS(testkit.FixtureApp())); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "fixtureapp", "other.txt"), []byte("another tree, the same schema\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cli := func(args ...string) map[string]any {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), append([]string{"--root", root, "--json"}, args...), &stdout, &stderr); code != exitOK {
+			b.Fatalf("%v: exit %d\n%s", args, code, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		var m map[string]any
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
+			b.Fatal(err)
+		}
+		return m
+	}
+	cli(append([]string{"install"}, version(testkit.FixtureApp(), "1.0.0")...)...)
+	cli(append([]string{"upgrade"}, version(other, "1.0.1")...)...)
+	var switchMS, gateMS, totalMS float64
+	b.ResetTimer()
+	for i := range b.N {
+		to := "1"
+		if i%2 == 1 {
+			to = "2"
+		}
+		start := time.Now()
+		m := cli("rollback", "--to", to)
+		totalMS += float64(time.Since(start).Milliseconds())
+		phases, _ := m["phases_ms"].(map[string]any)
+		c, _ := phases[string(service.PhaseCommitted)].(float64)
+		g, _ := phases[string(service.PhaseGated)].(float64)
+		switchMS += c
+		gateMS += g
+	}
+	b.ReportMetric(switchMS/float64(b.N), "switch-ms")
+	b.ReportMetric(gateMS/float64(b.N), "gate-ms")
+	b.ReportMetric(totalMS/float64(b.N), "command-ms")
+}
