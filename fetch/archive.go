@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	getter "github.com/hashicorp/go-getter"
+	getter "github.com/hashicorp/go-getter/v2"
 )
 
 // decompressors returns the archive formats Get unpacks. Each is checked by

@@ -20,7 +20,7 @@ import (
 	"os"
 	"path/filepath"
 
-	getter "github.com/hashicorp/go-getter"
+	getter "github.com/hashicorp/go-getter/v2"
 )
 
 // Limits on what a fetch may bring in. Archives are scanned before anything
@@ -63,27 +63,29 @@ func get(ctx context.Context, src, dst string, lim limits) error {
 		return fmt.Errorf("get %q: %w", src, err)
 	}
 	err = stage(dst, func(tmp string) error {
+		// Getters are tried in this order; each takes only the sources its
+		// Detect accepts (git:: or GitHub shorthand, http(s) URLs, local
+		// paths).
 		c := &getter.Client{
-			Ctx:  ctx,
-			Src:  src,
-			Dst:  tmp,
-			Pwd:  pwd,
-			Mode: getter.ClientModeDir,
-			Detectors: []getter.Detector{
-				new(getter.GitHubDetector),
-				new(getter.GitDetector),
-				new(getter.FileDetector),
-			},
-			Getters: map[string]getter.Getter{
-				"file":  &dirGetter{FileGetter: getter.FileGetter{Copy: true}},
-				"git":   new(gitGetter),
-				"http":  newHTTPGetter(lim),
-				"https": newHTTPGetter(lim),
+			Getters: []getter.Getter{
+				&gitGetter{GitGetter: getter.GitGetter{Detectors: []getter.Detector{
+					new(getter.GitHubDetector),
+					new(getter.GitDetector),
+				}}},
+				newHTTPGetter(lim),
+				new(dirGetter),
 			},
 			Decompressors:   decompressors(lim),
 			DisableSymlinks: true,
 		}
-		if err := c.Get(); err != nil {
+		req := &getter.Request{
+			Src:     src,
+			Dst:     tmp,
+			Pwd:     pwd,
+			GetMode: getter.ModeDir,
+			Copy:    true,
+		}
+		if _, err := c.Get(ctx, req); err != nil {
 			return err
 		}
 		if _, err := os.Lstat(tmp); err != nil {
@@ -133,11 +135,27 @@ type gitGetter struct {
 	getter.GitGetter
 }
 
-func (g *gitGetter) Get(dst string, u *url.URL) error {
+func (g *gitGetter) Get(ctx context.Context, req *getter.Request) error {
+	if err := refuseSSHKey(req.URL()); err != nil {
+		return err
+	}
+	return g.GitGetter.Get(ctx, req)
+}
+
+// GetFile is what go-getter calls for a git source that names an archive;
+// it clones the repository too.
+func (g *gitGetter) GetFile(ctx context.Context, req *getter.Request) error {
+	if err := refuseSSHKey(req.URL()); err != nil {
+		return err
+	}
+	return g.GitGetter.GetFile(ctx, req)
+}
+
+func refuseSSHKey(u *url.URL) error {
 	if u.Query().Has("sshkey") {
 		return errors.New("git sources may not carry an sshkey parameter: configure ssh outside the installer")
 	}
-	return g.GitGetter.Get(dst, u)
+	return nil
 }
 
 // httpGetter downloads archives only: go-getter's directory protocol for
@@ -153,12 +171,15 @@ func newHTTPGetter(lim limits) *httpGetter {
 	return &httpGetter{HttpGetter: getter.HttpGetter{
 		Netrc:                 false,
 		XTerraformGetDisabled: true,
-		Client:                &http.Client{Transport: &limitTransport{base: base, max: lim.download}},
+		// The HEAD request is for resuming into an existing file; every
+		// download here starts from an empty one.
+		DoNotCheckHeadFirst: true,
+		Client:              &http.Client{Transport: &limitTransport{base: base, max: lim.download}},
 	}}
 }
 
-func (g *httpGetter) Get(dst string, u *url.URL) error {
-	return fmt.Errorf("%s is not an archive: use a URL ending in .tar.gz, .tgz or .zip, or add ?archive=tar.gz", u.Redacted())
+func (g *httpGetter) Get(ctx context.Context, req *getter.Request) error {
+	return fmt.Errorf("%s is not an archive: use a URL ending in .tar.gz, .tgz or .zip, or add ?archive=tar.gz", req.URL().Redacted())
 }
 
 // limitTransport fails responses whose body is larger than max bytes.
