@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bitpoll-install/bitpoll-install/pyspec/pep440"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
 	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
 	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
 	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
 )
 
