@@ -11,7 +11,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/pyspec/pep440"
 	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 var (
