@@ -9,7 +9,7 @@ import (
 	"runtime"
 
 	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
-	"github.com/bitpoll-install/bitpoll-install/internal/workers"
+	"github.com/bitpoll-install/bitpoll-install/workers"
 )
 
 // renameDurable renames oldpath to newpath (atomic on one filesystem) and
