@@ -20,7 +20,7 @@ import (
 func decompressors(lim limits) map[string]getter.Decompressor {
 	// go-getter gets the limits too, as a second line of defence; it counts
 	// one entry more than there is, hence the slack.
-	inner := getter.LimitedDecompressors(lim.files+1, lim.unpacked)
+	inner := getter.LimitedDecompressors(lim.unpack.Files+1, lim.unpack.Ceiling)
 	tgz := &checkedDecompressor{inner: inner["tar.gz"], scan: scanTarGz, lim: lim}
 	return map[string]getter.Decompressor{
 		"tar.gz": tgz,
@@ -93,38 +93,23 @@ func checkName(name string) error {
 	return nil
 }
 
-// counter enforces MaxFiles and MaxUnpackedBytes while scanning.
-type counter struct {
-	lim   limits
-	files int
-	bytes int64
-}
-
-func (c *counter) add(name string, size int64) error {
-	c.files++
-	if c.files > c.lim.files {
-		return fmt.Errorf("archive has more than %d entries (fetch.MaxFiles)", c.lim.files)
-	}
-	if size < 0 || size > c.lim.unpacked-c.bytes {
-		return fmt.Errorf("archive unpacks to more than %d bytes (fetch.MaxUnpackedBytes), at member %q", c.lim.unpacked, name)
-	}
-	c.bytes += size
-	return nil
-}
-
 func scanTarGz(archive string, lim limits) error {
 	f, err := os.Open(archive)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	zr, err := gzip.NewReader(f)
 	if err != nil {
 		return fmt.Errorf("read gzip archive: %w", err)
 	}
 	defer zr.Close()
 	tr := tar.NewReader(zr)
-	c := counter{lim: lim}
+	budget := lim.unpack.Budget(info.Size())
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -153,19 +138,23 @@ func scanTarGz(archive string, lim limits) error {
 		}
 		// Sizes are checked before tr.Next reads past the member, so at most
 		// the limit is ever decompressed.
-		if err := c.add(hdr.Name, hdr.Size); err != nil {
+		if err := budget.Add(hdr.Name, hdr.Size); err != nil {
 			return err
 		}
 	}
 }
 
 func scanZip(archive string, lim limits) error {
+	info, err := os.Stat(archive)
+	if err != nil {
+		return err
+	}
 	zr, err := zip.OpenReader(archive)
 	if err != nil {
 		return fmt.Errorf("read zip archive: %w", err)
 	}
 	defer zr.Close()
-	c := counter{lim: lim}
+	budget := lim.unpack.Budget(info.Size())
 	for _, f := range zr.File {
 		if err := checkMember(f.Name, f.Mode()); err != nil {
 			return err
@@ -173,10 +162,10 @@ func scanZip(archive string, lim limits) error {
 		// archive/zip fails a read that goes past the declared size, so a
 		// member cannot unpack to more than this.
 		size := int64(f.UncompressedSize64)
-		if f.UncompressedSize64 > uint64(lim.unpacked) {
+		if f.UncompressedSize64 > uint64(lim.unpack.Ceiling) {
 			size = -1
 		}
-		if err := c.add(f.Name, size); err != nil {
+		if err := budget.Add(f.Name, size); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/archivelimit"
 )
 
 // member is one entry of a generated archive.
@@ -143,7 +145,7 @@ func mustWrite(t *testing.T, path string, data []byte) {
 }
 
 // testLimits are small enough to trip in tests.
-var testLimits = limits{download: 1 << 20, unpacked: 1 << 20, files: 10}
+var testLimits = limits{download: 1 << 20, unpack: archivelimit.Limits{Ceiling: 1 << 20, Files: 10}}
 
 func manyFiles(n int) []member {
 	var ms []member
@@ -472,4 +474,50 @@ func FuzzCheckName(f *testing.F) {
 			t.Errorf("checkName(%q) = nil, but it joins to %q outside %q", name, p, root)
 		}
 	})
+}
+
+// TestArchiveRatio: an archive that unpacks to more than Ratio times its
+// own size is refused before anything is written; one within it unpacks.
+func TestArchiveRatio(t *testing.T) {
+	lim := limits{download: 1 << 20, unpack: archivelimit.Limits{Ratio: 10, Ceiling: 1 << 30, Files: 10}}
+	noise := make([]byte, 64<<10)
+	rand.New(rand.NewSource(2)).Read(noise)
+	for _, format := range []string{"tar.gz", "zip"} {
+		t.Run("bomb."+format, func(t *testing.T) {
+			root := t.TempDir()
+			archive := filepath.Join(root, "in", "app."+format)
+			members := []member{{name: "zeros", size: 1 << 20}}
+			if format == "zip" {
+				writeZip(t, archive, members)
+			} else {
+				writeTarGz(t, archive, members)
+			}
+			dst := filepath.Join(root, "out", "app")
+			err := get(context.Background(), archive, dst, lim)
+			var le *archivelimit.LimitError
+			if !errors.As(err, &le) || le.Ratio != 10 || le.Member != "zeros" {
+				t.Fatalf("get(1 MiB of zeros) = %v, want a *LimitError for the ratio 10 at member \"zeros\"", err)
+			}
+			if des, _ := os.ReadDir(filepath.Join(root, "out")); len(des) != 0 {
+				t.Errorf("get(1 MiB of zeros) left %v, want nothing", names(des))
+			}
+		})
+		t.Run("within."+format, func(t *testing.T) {
+			root := t.TempDir()
+			archive := filepath.Join(root, "in", "app."+format)
+			members := []member{{name: "noise", body: string(noise)}}
+			if format == "zip" {
+				writeZip(t, archive, members)
+			} else {
+				writeTarGz(t, archive, members)
+			}
+			dst := filepath.Join(root, "out", "app")
+			if err := get(context.Background(), archive, dst, lim); err != nil {
+				t.Fatalf("get(64 KiB of noise) = %v, want it unpacked", err)
+			}
+			if got, err := os.ReadFile(filepath.Join(dst, "noise")); err != nil || len(got) != len(noise) {
+				t.Errorf("noise: %d bytes, %v; want %d", len(got), err, len(noise))
+			}
+		})
+	}
 }

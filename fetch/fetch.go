@@ -1,7 +1,7 @@
 // Package fetch gets the app source into a local directory: from a
 // directory, an archive (local or over https) or a git repository, through
 // hashicorp/go-getter restricted to those getters. Archives are checked
-// before they are unpacked (see MaxFiles, MaxUnpackedBytes). Exporting a
+// before they are unpacked (see package archivelimit). Exporting a
 // tag from a local, possibly partial, git mirror is ExportGitTree. Hashing
 // the result is package treehash's job.
 //
@@ -20,25 +20,21 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bitpoll-install/bitpoll-install/archivelimit"
 	getter "github.com/hashicorp/go-getter/v2"
 )
 
-// Limits on what a fetch may bring in. Archives are scanned before anything
-// is written, so a hostile archive is refused before it fills the disk.
-const (
-	// MaxDownloadBytes bounds the size of one downloaded archive.
-	MaxDownloadBytes int64 = 256 << 20
-	// MaxUnpackedBytes bounds the total size of the files in an archive.
-	MaxUnpackedBytes int64 = 1 << 30
-	// MaxFiles bounds the number of entries (files and directories) in an
-	// archive.
-	MaxFiles = 50_000
-)
+// MaxDownloadBytes bounds the size of one downloaded archive. What an
+// archive may unpack to is bounded by package archivelimit's limits, and
+// archives are scanned before anything is written, so a hostile archive is
+// refused before it fills the disk.
+const MaxDownloadBytes int64 = 256 << 20
 
-// limits are the values of the constants above; tests use smaller ones.
+// limits are the download limit and the unpacking limits; tests use
+// smaller ones.
 type limits struct {
-	download, unpacked int64
-	files              int
+	download int64
+	unpack   archivelimit.Limits
 }
 
 // Get fetches the go-getter source src into dst, which must be absent or an
@@ -54,7 +50,7 @@ type limits struct {
 // No credentials are looked up (no netrc, no ssh keys from the source) and
 // servers cannot redirect the fetch with X-Terraform-Get.
 func Get(ctx context.Context, src, dst string) error {
-	return get(ctx, src, dst, limits{MaxDownloadBytes, MaxUnpackedBytes, MaxFiles})
+	return get(ctx, src, dst, limits{download: MaxDownloadBytes, unpack: archivelimit.Default()})
 }
 
 func get(ctx context.Context, src, dst string, lim limits) error {
