@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bitpoll-install/bitpoll-install/archivelimit"
 	getter "github.com/hashicorp/go-getter/v2"
 )
 
@@ -33,7 +34,7 @@ func decompressors(lim limits) map[string]getter.Decompressor {
 // result to dst, dropping a single top-level directory.
 type checkedDecompressor struct {
 	inner getter.Decompressor
-	scan  func(archive string, lim limits) error
+	scan  func(archive string, budget *archivelimit.Budget) error
 	lim   limits
 }
 
@@ -41,7 +42,11 @@ func (d *checkedDecompressor) Decompress(dst, src string, dir bool, umask os.Fil
 	if !dir {
 		return fmt.Errorf("archive %q: only whole directories are unpacked", src)
 	}
-	if err := d.scan(src, d.lim); err != nil {
+	info, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if err := d.scan(src, d.lim.unpack.Budget(info.Size())); err != nil {
 		return err
 	}
 	unpack, err := os.MkdirTemp(filepath.Dir(dst), ".unpack-*")
@@ -93,23 +98,18 @@ func checkName(name string) error {
 	return nil
 }
 
-func scanTarGz(archive string, lim limits) error {
+func scanTarGz(archive string, budget *archivelimit.Budget) error {
 	f, err := os.Open(archive)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	zr, err := gzip.NewReader(f)
 	if err != nil {
 		return fmt.Errorf("read gzip archive: %w", err)
 	}
 	defer zr.Close()
 	tr := tar.NewReader(zr)
-	budget := lim.unpack.Budget(info.Size())
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -144,17 +144,12 @@ func scanTarGz(archive string, lim limits) error {
 	}
 }
 
-func scanZip(archive string, lim limits) error {
-	info, err := os.Stat(archive)
-	if err != nil {
-		return err
-	}
+func scanZip(archive string, budget *archivelimit.Budget) error {
 	zr, err := zip.OpenReader(archive)
 	if err != nil {
 		return fmt.Errorf("read zip archive: %w", err)
 	}
 	defer zr.Close()
-	budget := lim.unpack.Budget(info.Size())
 	for _, f := range zr.File {
 		if err := checkMember(f.Name, f.Mode()); err != nil {
 			return err
@@ -162,7 +157,7 @@ func scanZip(archive string, lim limits) error {
 		// archive/zip fails a read that goes past the declared size, so a
 		// member cannot unpack to more than this.
 		size := int64(f.UncompressedSize64)
-		if f.UncompressedSize64 > uint64(lim.unpack.Ceiling) {
+		if f.UncompressedSize64 > 1<<62 {
 			size = -1
 		}
 		if err := budget.Add(f.Name, size); err != nil {
