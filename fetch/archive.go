@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/archivelimit"
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 	getter "github.com/hashicorp/go-getter/v2"
 )
 
@@ -34,7 +34,7 @@ func decompressors(lim limits) map[string]getter.Decompressor {
 // result to dst, dropping a single top-level directory.
 type checkedDecompressor struct {
 	inner getter.Decompressor
-	scan  func(archive string, budget *archivelimit.Budget) error
+	scan  func(archive string, budget *archivecheck.Budget) error
 	lim   limits
 }
 
@@ -98,7 +98,7 @@ func checkName(name string) error {
 	return nil
 }
 
-func scanTarGz(archive string, budget *archivelimit.Budget) error {
+func scanTarGz(archive string, budget *archivecheck.Budget) error {
 	f, err := os.Open(archive)
 	if err != nil {
 		return err
@@ -144,7 +144,7 @@ func scanTarGz(archive string, budget *archivelimit.Budget) error {
 	}
 }
 
-func scanZip(archive string, budget *archivelimit.Budget) error {
+func scanZip(archive string, budget *archivecheck.Budget) error {
 	zr, err := zip.OpenReader(archive)
 	if err != nil {
 		return fmt.Errorf("read zip archive: %w", err)

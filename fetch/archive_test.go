@@ -17,7 +17,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitpoll-install/bitpoll-install/archivelimit"
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
 // member is one entry of a generated archive.
@@ -145,7 +145,7 @@ func mustWrite(t *testing.T, path string, data []byte) {
 }
 
 // testLimits are small enough to trip in tests.
-var testLimits = limits{download: 1 << 20, unpack: archivelimit.Limits{Ceiling: 1 << 20, Files: 10}}
+var testLimits = limits{download: 1 << 20, unpack: archivecheck.Limits{Ceiling: 1 << 20, Files: 10}}
 
 func manyFiles(n int) []member {
 	var ms []member
@@ -479,7 +479,7 @@ func FuzzCheckName(f *testing.F) {
 // TestArchiveRatio: an archive that unpacks to more than Ratio times its
 // own size is refused before anything is written; one within it unpacks.
 func TestArchiveRatio(t *testing.T) {
-	lim := limits{download: 1 << 20, unpack: archivelimit.Limits{Ratio: 10, Ceiling: 1 << 30, Files: 10}}
+	lim := limits{download: 1 << 20, unpack: archivecheck.Limits{Ratio: 10, Ceiling: 1 << 30, Files: 10}}
 	noise := make([]byte, 64<<10)
 	rand.New(rand.NewSource(2)).Read(noise)
 	for _, format := range []string{"tar.gz", "zip"} {
@@ -494,7 +494,7 @@ func TestArchiveRatio(t *testing.T) {
 			}
 			dst := filepath.Join(root, "out", "app")
 			err := get(context.Background(), archive, dst, lim)
-			var le *archivelimit.LimitError
+			var le *archivecheck.LimitError
 			if !errors.As(err, &le) || le.Ratio != 10 || le.Member != "zeros" {
 				t.Fatalf("get(1 MiB of zeros) = %v, want a *LimitError for the ratio 10 at member \"zeros\"", err)
 			}

@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/archivelimit"
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
 // ErrUnsafe marks an sdist refused because unpacking it could write
@@ -28,13 +28,13 @@ func unsafef(member, format string, args ...any) error {
 
 // unpackSdist extracts the archive at path (.tar.gz or .zip, told apart by
 // content) into the empty directory dst and returns the path of its single
-// top-level directory. Members count against archivelimit's default limits
+// top-level directory. Members count against archivecheck's default limits
 // before they are written.
 func unpackSdist(path, dst string) (string, error) {
-	return unpackLimited(path, dst, archivelimit.Default())
+	return unpackLimited(path, dst, archivecheck.Default())
 }
 
-func unpackLimited(path, dst string, lim archivelimit.Limits) (string, error) {
+func unpackLimited(path, dst string, lim archivecheck.Limits) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -71,7 +71,7 @@ func unpackLimited(path, dst string, lim archivelimit.Limits) (string, error) {
 type extractor struct {
 	root   string
 	top    string // the single top-level directory
-	budget *archivelimit.Budget
+	budget *archivecheck.Budget
 }
 
 func (x *extractor) tarGz(r io.Reader) error {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitpoll-install/bitpoll-install/archivelimit"
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
 // unpackCase is one file of testdata/unpack: header lines "want: ok" or
@@ -34,7 +34,7 @@ func readUnpackCase(t testing.TB, path string) unpackCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := unpackCase{formats: []string{"tar", "zip"}, maxFiles: archivelimit.DefaultFiles, maxSize: archivelimit.DefaultCeiling}
+	c := unpackCase{formats: []string{"tar", "zip"}, maxFiles: archivecheck.DefaultFiles, maxSize: archivecheck.DefaultCeiling}
 	head, body, ok := strings.Cut(string(data), "\n--\n")
 	if !ok {
 		t.Fatalf("%s: no \"--\" line between header and members", path)
@@ -106,7 +106,7 @@ func TestUnpackSdist(t *testing.T) {
 				if err := os.MkdirAll(dst, 0o755); err != nil {
 					t.Fatal(err)
 				}
-				top, err := unpackLimited(archive, dst, archivelimit.Limits{Ratio: c.maxRatio, Ceiling: c.maxSize, Files: c.maxFiles})
+				top, err := unpackLimited(archive, dst, archivecheck.Limits{Ratio: c.maxRatio, Ceiling: c.maxSize, Files: c.maxFiles})
 				// Whatever happens, nothing may appear beside dst.
 				if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 1 {
 					t.Errorf("unpack wrote beside its target directory: %v", ents)
@@ -201,7 +201,7 @@ func FuzzUnpackSdist(f *testing.F) {
 		if err := os.MkdirAll(dst, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		top, err := unpackLimited(archive, dst, archivelimit.Limits{Ceiling: 1 << 20, Files: 1000})
+		top, err := unpackLimited(archive, dst, archivecheck.Limits{Ceiling: 1 << 20, Files: 1000})
 		if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 1 {
 			t.Fatalf("unpack wrote beside its target directory: %v", ents)
 		}

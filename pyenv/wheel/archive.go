@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/archivelimit"
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
 // archive is a wheel whose names, metadata and RECORD have been checked
@@ -41,9 +41,9 @@ func (a *archive) unrecorded(name string) bool {
 // names and types, the dist-info name, WHEEL, RECORD against the members,
 // the limits and the entry points.
 func openArchive(wheelPath string, zr *zip.Reader, o Options) (*archive, error) {
-	lim := archivelimit.Limits{Ratio: o.MaxRatio, Ceiling: o.MaxSize, Files: o.MaxFiles}
+	lim := archivecheck.Limits{Ratio: o.MaxRatio, Ceiling: o.MaxSize, Files: o.MaxFiles}
 	if len(zr.File) > lim.Files {
-		return nil, fmt.Errorf("%w: %w", ErrLimit, &archivelimit.LimitError{Files: lim.Files})
+		return nil, fmt.Errorf("%w: %w", ErrLimit, &archivecheck.LimitError{Files: lim.Files})
 	}
 	info, err := os.Stat(wheelPath)
 	if err != nil {
@@ -150,7 +150,7 @@ func (a *archive) findDistInfo(tops map[string]bool, fname, fver string) error {
 // checkRecord requires every member but RECORD and its signatures to be
 // listed with hash and size, the zip header to agree on the size, every
 // listed file to be present, and the total to fit the budget.
-func (a *archive) checkRecord(byName map[string]*zip.File, budget *archivelimit.Budget) error {
+func (a *archive) checkRecord(byName map[string]*zip.File, budget *archivecheck.Budget) error {
 	entries, err := parseRecord(bytes.NewReader(a.recordBytes))
 	if err != nil {
 		return &MemberError{Member: a.distInfo + "/RECORD", Err: err}

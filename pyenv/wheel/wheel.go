@@ -17,19 +17,19 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/bitpoll-install/bitpoll-install/archivelimit"
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
-// Limits applied when Options leaves them zero: archivelimit's, the same
+// Limits applied when Options leaves them zero: archivecheck's, the same
 // as for sdists and source archives.
 const (
 	// DefaultMaxRatio bounds the total uncompressed size to this many
 	// times the wheel file's size.
-	DefaultMaxRatio = archivelimit.DefaultRatio
+	DefaultMaxRatio = archivecheck.DefaultRatio
 	// DefaultMaxSize is the total uncompressed size allowed for one wheel.
-	DefaultMaxSize = archivelimit.DefaultCeiling
+	DefaultMaxSize = archivecheck.DefaultCeiling
 	// DefaultMaxFiles is the number of zip members allowed for one wheel.
-	DefaultMaxFiles = archivelimit.DefaultFiles
+	DefaultMaxFiles = archivecheck.DefaultFiles
 )
 
 // MaxMetadataSize bounds WHEEL, RECORD and entry_points.txt, which are read

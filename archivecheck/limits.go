@@ -1,15 +1,15 @@
-// Package archivelimit is the one set of limits on what unpacking an
-// archive may write, for source archives and sdists alike: a number of
-// members, and a total uncompressed size of at most a multiple of the
-// archive's own size (what the lock recorded, once its hash is checked)
-// and never more than an absolute ceiling. A zip bomb is a small archive
-// that claims a great deal; the ratio refuses it long before the ceiling
-// would.
+// Package archivecheck is what every archive reader checks before it
+// writes a member, for source archives, sdists and wheels alike: the
+// member's name (CheckName), and one set of limits: a number of members,
+// and a total uncompressed size of at most a multiple of the archive's own
+// size (what the lock recorded, once its hash is checked) and never more
+// than an absolute ceiling. A zip bomb is a small archive that claims a
+// great deal; the ratio refuses it long before the ceiling would.
 //
 // Readers count each member's declared size with a Budget before they
-// write it. Which members a reader accepts (links, special files) is its
-// own policy, not this package's.
-package archivelimit
+// write it. Which kinds of member a reader accepts (links, special files)
+// is its own policy, not this package's.
+package archivecheck
 
 import "fmt"
 

@@ -1,4 +1,4 @@
-package archivelimit
+package archivecheck
 
 import (
 	"errors"
