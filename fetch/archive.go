@@ -80,20 +80,16 @@ func checkMember(name string, mode fs.FileMode) error {
 	return nil
 }
 
-// checkName refuses empty and absolute names and names with a ".." element.
+// checkName applies archivecheck's name policy. A leading "./", as in
+// archives made with "tar -C dir .", is allowed, and so is that root
+// entry itself.
 func checkName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("archive member has an empty name")
-	case strings.ContainsRune(name, 0):
-		return fmt.Errorf("archive member %q contains a NUL byte", name)
-	case strings.HasPrefix(name, "/") || strings.HasPrefix(name, `\`) || filepath.IsAbs(name):
-		return fmt.Errorf("archive member %q is an absolute path: only relative names are unpacked", name)
+	rel := strings.TrimPrefix(name, "./")
+	if rel == "" && name != "" {
+		return nil
 	}
-	for _, elem := range strings.FieldsFunc(name, func(r rune) bool { return r == '/' || r == '\\' }) {
-		if elem == ".." {
-			return fmt.Errorf("archive member %q contains \"..\": it would land outside the destination", name)
-		}
+	if err := archivecheck.CheckName(rel); err != nil {
+		return fmt.Errorf("archive member %q %v", name, err)
 	}
 	return nil
 }
