@@ -162,23 +162,10 @@ func (x *extractor) zipSymlink(f *zip.File) error {
 // returns its slash-separated clean form.
 func (x *extractor) member(name string, size int64) (string, error) {
 	clean := strings.TrimSuffix(strings.TrimPrefix(name, "./"), "/")
-	switch {
-	case clean == "" || clean == ".":
-		return "", unsafef(name, "has an empty name")
-	case strings.ContainsAny(clean, "\\\x00"):
-		return "", unsafef(name, "contains a backslash or NUL byte")
-	case strings.HasPrefix(clean, "/"):
-		return "", unsafef(name, "is an absolute path; want paths inside the sdist's top directory")
+	if err := archivecheck.CheckName(clean); err != nil {
+		return "", unsafef(name, "%v", err)
 	}
 	parts := strings.Split(clean, "/")
-	for _, p := range parts {
-		switch p {
-		case "..":
-			return "", unsafef(name, "escapes the archive with \"..\"")
-		case "", ".":
-			return "", unsafef(name, "is not a clean path (empty or \".\" element)")
-		}
-	}
 	if x.top == "" {
 		x.top = parts[0]
 	} else if parts[0] != x.top {
