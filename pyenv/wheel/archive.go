@@ -57,7 +57,7 @@ func openArchive(wheelPath string, zr *zip.Reader, o Options) (*archive, error) 
 	seen := make(map[string]bool)
 	tops := make(map[string]bool)
 	for _, f := range zr.File {
-		if err := checkName(f.Name); err != nil {
+		if err := archivecheck.CheckName(f.Name); err != nil {
 			return nil, memberErr(f.Name, ErrUnsafe, "%v", err)
 		}
 		if seen[f.Name] {
