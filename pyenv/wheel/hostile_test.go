@@ -73,6 +73,10 @@ func TestInstallRefuses(t *testing.T) {
 		{"zip bomb", with(zfile{name: "zzz/bomb.bin", body: strings.Repeat("\x00", 1<<20)}), Options{MaxSize: 1 << 19, MaxRatio: 1 << 20}, ErrLimit, `more than 524288 bytes, at member "zzz/bomb.bin"`},
 		{"zip bomb for its size", with(zfile{name: "zzz/bomb.bin", body: strings.Repeat("\x00", 1<<20)}), Options{}, ErrLimit, `(100 times its own`},
 		{"too many files", demoWheel(), Options{MaxFiles: 5}, ErrLimit, `more than 5 entries`},
+		{"entry point path", wheelSpec{files: []zfile{
+			{name: "demo/__init__.py", body: ""},
+			{name: "demo-1.0.dist-info/entry_points.txt", body: "[console_scripts]\n../../evil = demo:main\n"},
+		}}, Options{}, ErrUnsafe, `unsafe wheel: entry_points.txt line 2: script name "../../evil"`},
 		{"dist-info name", wheelSpec{distInfo: "other-1.0.dist-info"}, Options{}, ErrUnsafe, `.dist-info directory "other-1.0.dist-info" does not match the wheel file name (want "demo-1.0.dist-info")`},
 		{"dist-info version", wheelSpec{distInfo: "demo-2.0.dist-info"}, Options{}, ErrUnsafe, `"demo-2.0.dist-info" does not match`},
 		{"two dist-infos", with(zfile{name: "other-1.0.dist-info/METADATA", body: "x"}), Options{}, ErrUnsafe, `found 2 .dist-info directories`},
