@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/bitpoll-install/bitpoll-install/shim"
+	"github.com/bitpoll-install/bitpoll-install/tomlpos"
 	"github.com/bitpoll-install/bitpoll-install/unitgen"
 )
 
@@ -49,8 +49,8 @@ type Config struct {
 	Outbound           Outbound       `toml:"outbound"`
 	Django             map[string]any `toml:"django,omitempty"`
 
-	file  string   // for messages
-	lines []string // the source, to find a key's line
+	file string        // for messages
+	keys tomlpos.Index // where each key of the source is
 }
 
 // Listen is an address and port, or a unix socket for a reverse proxy.
@@ -136,7 +136,7 @@ func Load(path string) (*Config, error) {
 // validates it. listen, workers and timeout default to those of Default;
 // base_url is required, and allowed_hosts defaults to base_url's host.
 func Parse(data []byte, file string) (*Config, error) {
-	c := &Config{file: file, lines: strings.Split(string(data), "\n")}
+	c := &Config{file: file, keys: tomlpos.Parse(data)}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
@@ -481,36 +481,8 @@ func (c *Config) shimErrors(err error) []*Error {
 	return out
 }
 
-// errorAt makes an *Error for key, with the line the key is on if found.
+// errorAt makes an *Error for key, with the line the key is on if the
+// source has it.
 func (c *Config) errorAt(key, msg string) *Error {
-	return &Error{File: c.file, Line: c.lineOf(key), Key: key, Msg: msg}
-}
-
-var tableHeader = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]`)
-
-// lineOf finds the line of a key like "listen.port" or "allowed_hosts[1]"
-// in the source: a plain scan for "name =" under the right [table], which
-// is all this file's flat layout needs.
-func (c *Config) lineOf(key string) int {
-	key, _, _ = strings.Cut(key, "[")
-	if key == "" || c.lines == nil {
-		return 0
-	}
-	table, name := "", key
-	if i := strings.LastIndex(key, "."); i >= 0 {
-		table, name = key[:i], key[i+1:]
-	}
-	current := ""
-	assign := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(name) + `"?\s*=`)
-	dotted := regexp.MustCompile(`^\s*` + regexp.QuoteMeta(key) + `\s*=`)
-	for i, line := range c.lines {
-		if m := tableHeader.FindStringSubmatch(line); m != nil {
-			current = m[1]
-			continue
-		}
-		if current == table && assign.MatchString(line) || current == "" && dotted.MatchString(line) {
-			return i + 1
-		}
-	}
-	return 0
+	return &Error{File: c.file, Line: c.keys.Line(key), Key: key, Msg: msg}
 }

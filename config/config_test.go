@@ -13,30 +13,21 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/unitgen"
+	"golang.org/x/tools/txtar"
 )
 
 // readTxtar splits a txtar file into its comment and its "-- name --" files.
 func readTxtar(t *testing.T, path string) (comment string, files map[string]string) {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	a, err := txtar.ParseFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	files = map[string]string{}
-	name := ""
-	for _, line := range strings.SplitAfter(string(data), "\n") {
-		if n, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "-- "); ok && strings.HasSuffix(n, " --") {
-			name = strings.TrimSuffix(n, " --")
-			files[name] = ""
-			continue
-		}
-		if name == "" {
-			comment += line
-		} else {
-			files[name] += line
-		}
+	for _, f := range a.Files {
+		files[f.Name] = string(f.Data)
 	}
-	return comment, files
+	return string(a.Comment), files
 }
 
 // TestParse runs testdata/parse/*.txtar: a bitpoll.toml and the lines its

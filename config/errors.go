@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/bitpoll-install/bitpoll-install/tomlpos"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -29,17 +29,86 @@ func (c *Config) decodeError(err error) error {
 	line, _ := de.Position()
 	key := strings.Join(de.Key(), ".")
 	msg := strings.TrimPrefix(de.Error(), "toml: ")
-	if m := typeMismatch.FindStringSubmatch(msg); m != nil {
-		msg = fmt.Sprintf("is %s %s; want %s", article(m[1]), m[1], tomlType(m[2]))
+	if at, kind, want, ok := c.mismatch(de.Key()); ok {
+		key, msg = at, fmt.Sprintf("is %s %s; want %s", article(kind), kind, want)
+		if l := c.keys.Line(at); l > 0 {
+			line = l
+		}
 	} else if key == "" {
 		msg += "; fix the TOML syntax here"
 	}
 	return &Error{File: c.file, Line: line, Key: key, Msg: msg}
 }
 
-// typeMismatch matches go-toml's "cannot decode TOML string into struct
-// field config.Config.Workers of type int".
-var typeMismatch = regexp.MustCompile(`^cannot decode TOML (\w+) into .* of type (\S+)$`)
+// mismatch finds the value at path, or the first element of the array
+// there, whose TOML type (from the parser) the Config field cannot hold. It
+// returns the value's key, its TOML type and what the field wants.
+func (c *Config) mismatch(path []string) (at, kind, want string, ok bool) {
+	t := fieldType(reflect.TypeFor[Config](), path)
+	at = strings.Join(path, ".")
+	kind = c.keys.Kind(at)
+	if t == nil || kind == "" {
+		return "", "", "", false
+	}
+	if !holds(t, kind) {
+		return at, kind, tomlType(t), true
+	}
+	if t.Kind() == reflect.Slice {
+		for i := 0; c.keys.Kind(tomlpos.Elem(at, i)) != ""; i++ {
+			if k := c.keys.Kind(tomlpos.Elem(at, i)); !holds(t.Elem(), k) {
+				return tomlpos.Elem(at, i), k, tomlType(t.Elem()), true
+			}
+		}
+	}
+	return "", "", "", false
+}
+
+// fieldType is the type of the field at path inside t, by TOML tag; nil
+// when there is none.
+func fieldType(t reflect.Type, path []string) reflect.Type {
+	for _, key := range path {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Map:
+			t = t.Elem()
+		case reflect.Struct:
+			var next reflect.Type
+			for f := range t.Fields() {
+				if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); name == key && f.IsExported() {
+					next = f.Type
+				}
+			}
+			if next == nil {
+				return nil
+			}
+			t = next
+		default:
+			return nil
+		}
+	}
+	return t
+}
+
+// holds reports whether a field of type t can hold a TOML value of kind
+// (as tomlpos names it). Types it does not know hold anything.
+func holds(t reflect.Type, kind string) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return kind == "integer"
+	case reflect.String:
+		return kind == "string"
+	case reflect.Bool:
+		return kind == "boolean"
+	case reflect.Slice:
+		return kind == "array"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return kind == "table"
+	}
+	return true
+}
 
 func article(word string) string {
 	if strings.ContainsRune("aeiou", rune(word[0])) {
@@ -49,20 +118,24 @@ func article(word string) string {
 }
 
 // tomlType names a Go field type the way the file's author thinks of it.
-func tomlType(goType string) string {
-	switch {
-	case goType == "int":
+func tomlType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return "an integer"
-	case goType == "string":
+	case reflect.String:
 		return "a string"
-	case goType == "bool":
+	case reflect.Bool:
 		return "true or false"
-	case goType == "[]string":
-		return `an array of strings, like ["a", "b"]`
-	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "config."), strings.HasPrefix(goType, "*config."):
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.String {
+			return `an array of strings, like ["a", "b"]`
+		}
+		return "an array"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
 		return "a table"
 	}
-	return goType
+	return t.String()
 }
 
 func (c *Config) unknownKey(e *toml.DecodeError) *Error {

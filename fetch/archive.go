@@ -11,7 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	getter "github.com/hashicorp/go-getter"
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
+	getter "github.com/hashicorp/go-getter/v2"
 )
 
 // decompressors returns the archive formats Get unpacks. Each is checked by
@@ -20,7 +21,7 @@ import (
 func decompressors(lim limits) map[string]getter.Decompressor {
 	// go-getter gets the limits too, as a second line of defence; it counts
 	// one entry more than there is, hence the slack.
-	inner := getter.LimitedDecompressors(lim.files+1, lim.unpacked)
+	inner := getter.LimitedDecompressors(lim.unpack.Files+1, lim.unpack.Ceiling)
 	tgz := &checkedDecompressor{inner: inner["tar.gz"], scan: scanTarGz, lim: lim}
 	return map[string]getter.Decompressor{
 		"tar.gz": tgz,
@@ -33,7 +34,7 @@ func decompressors(lim limits) map[string]getter.Decompressor {
 // result to dst, dropping a single top-level directory.
 type checkedDecompressor struct {
 	inner getter.Decompressor
-	scan  func(archive string, lim limits) error
+	scan  func(archive string, budget *archivecheck.Budget) error
 	lim   limits
 }
 
@@ -41,7 +42,11 @@ func (d *checkedDecompressor) Decompress(dst, src string, dir bool, umask os.Fil
 	if !dir {
 		return fmt.Errorf("archive %q: only whole directories are unpacked", src)
 	}
-	if err := d.scan(src, d.lim); err != nil {
+	info, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if err := d.scan(src, d.lim.unpack.Budget(info.Size())); err != nil {
 		return err
 	}
 	unpack, err := os.MkdirTemp(filepath.Dir(dst), ".unpack-*")
@@ -75,44 +80,21 @@ func checkMember(name string, mode fs.FileMode) error {
 	return nil
 }
 
-// checkName refuses empty and absolute names and names with a ".." element.
+// checkName applies archivecheck's name policy. A leading "./", as in
+// archives made with "tar -C dir .", is allowed, and so is that root
+// entry itself.
 func checkName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("archive member has an empty name")
-	case strings.ContainsRune(name, 0):
-		return fmt.Errorf("archive member %q contains a NUL byte", name)
-	case strings.HasPrefix(name, "/") || strings.HasPrefix(name, `\`) || filepath.IsAbs(name):
-		return fmt.Errorf("archive member %q is an absolute path: only relative names are unpacked", name)
+	rel := strings.TrimPrefix(name, "./")
+	if rel == "" && name != "" {
+		return nil
 	}
-	for _, elem := range strings.FieldsFunc(name, func(r rune) bool { return r == '/' || r == '\\' }) {
-		if elem == ".." {
-			return fmt.Errorf("archive member %q contains \"..\": it would land outside the destination", name)
-		}
+	if err := archivecheck.CheckName(rel); err != nil {
+		return fmt.Errorf("archive member %q %v", name, err)
 	}
 	return nil
 }
 
-// counter enforces MaxFiles and MaxUnpackedBytes while scanning.
-type counter struct {
-	lim   limits
-	files int
-	bytes int64
-}
-
-func (c *counter) add(name string, size int64) error {
-	c.files++
-	if c.files > c.lim.files {
-		return fmt.Errorf("archive has more than %d entries (fetch.MaxFiles)", c.lim.files)
-	}
-	if size < 0 || size > c.lim.unpacked-c.bytes {
-		return fmt.Errorf("archive unpacks to more than %d bytes (fetch.MaxUnpackedBytes), at member %q", c.lim.unpacked, name)
-	}
-	c.bytes += size
-	return nil
-}
-
-func scanTarGz(archive string, lim limits) error {
+func scanTarGz(archive string, budget *archivecheck.Budget) error {
 	f, err := os.Open(archive)
 	if err != nil {
 		return err
@@ -124,7 +106,6 @@ func scanTarGz(archive string, lim limits) error {
 	}
 	defer zr.Close()
 	tr := tar.NewReader(zr)
-	c := counter{lim: lim}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -153,19 +134,18 @@ func scanTarGz(archive string, lim limits) error {
 		}
 		// Sizes are checked before tr.Next reads past the member, so at most
 		// the limit is ever decompressed.
-		if err := c.add(hdr.Name, hdr.Size); err != nil {
+		if err := budget.Add(hdr.Name, hdr.Size); err != nil {
 			return err
 		}
 	}
 }
 
-func scanZip(archive string, lim limits) error {
+func scanZip(archive string, budget *archivecheck.Budget) error {
 	zr, err := zip.OpenReader(archive)
 	if err != nil {
 		return fmt.Errorf("read zip archive: %w", err)
 	}
 	defer zr.Close()
-	c := counter{lim: lim}
 	for _, f := range zr.File {
 		if err := checkMember(f.Name, f.Mode()); err != nil {
 			return err
@@ -173,10 +153,10 @@ func scanZip(archive string, lim limits) error {
 		// archive/zip fails a read that goes past the declared size, so a
 		// member cannot unpack to more than this.
 		size := int64(f.UncompressedSize64)
-		if f.UncompressedSize64 > uint64(lim.unpacked) {
+		if f.UncompressedSize64 > 1<<62 {
 			size = -1
 		}
-		if err := c.add(f.Name, size); err != nil {
+		if err := budget.Add(f.Name, size); err != nil {
 			return err
 		}
 	}

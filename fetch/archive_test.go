@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
 // member is one entry of a generated archive.
@@ -143,7 +145,7 @@ func mustWrite(t *testing.T, path string, data []byte) {
 }
 
 // testLimits are small enough to trip in tests.
-var testLimits = limits{download: 1 << 20, unpacked: 1 << 20, files: 10}
+var testLimits = limits{download: 1 << 20, unpack: archivecheck.Limits{Ceiling: 1 << 20, Files: 10}}
 
 func manyFiles(n int) []member {
 	var ms []member
@@ -159,8 +161,8 @@ func TestHostileArchives(t *testing.T) {
 		members []member
 		want    string
 	}{
-		{"dotdot", []member{{name: "ok.txt", body: "ok"}, {name: "../evil", body: "x"}}, `contains ".."`},
-		{"dotdot-nested", []member{{name: "a/../../evil", body: "x"}}, `contains ".."`},
+		{"dotdot", []member{{name: "ok.txt", body: "ok"}, {name: "../evil", body: "x"}}, `escapes the archive with ".."`},
+		{"dotdot-nested", []member{{name: "a/../../evil", body: "x"}}, `escapes the archive with ".."`},
 		{"absolute", []member{{name: "/tmp/evil", body: "x"}}, "absolute path"},
 		{"symlink", []member{{name: "link", link: "/etc/passwd"}}, "only regular files and directories"},
 		{"symlink-then-write", []member{{name: "d", link: ".."}, {name: "d/evil", body: "x"}}, "only regular files and directories"},
@@ -446,8 +448,8 @@ func TestCheckName(t *testing.T) {
 		name string
 		ok   bool
 	}{
-		{"a", true}, {"a/b/c", true}, {"./a", true}, {"a/./b", true}, {"...", true}, {"..a", true}, {"a..", true},
-		{"", false}, {"..", false}, {"../a", false}, {"a/..", false}, {"a/../../b", false},
+		{"a", true}, {"a/b/c", true}, {"./a", true}, {"./", true}, {"...", true}, {"..a", true}, {"a..", true},
+		{"", false}, {"a/./b", false}, {"a//b", false}, {"..", false}, {"../a", false}, {"a/..", false}, {"a/../../b", false},
 		{"/a", false}, {`\a`, false}, {`a\..\..\b`, false}, {"a\x00b", false},
 	} {
 		if err := checkName(tc.name); (err == nil) != tc.ok {
@@ -472,4 +474,50 @@ func FuzzCheckName(f *testing.F) {
 			t.Errorf("checkName(%q) = nil, but it joins to %q outside %q", name, p, root)
 		}
 	})
+}
+
+// TestArchiveRatio: an archive that unpacks to more than Ratio times its
+// own size is refused before anything is written; one within it unpacks.
+func TestArchiveRatio(t *testing.T) {
+	lim := limits{download: 1 << 20, unpack: archivecheck.Limits{Ratio: 10, Ceiling: 1 << 30, Files: 10}}
+	noise := make([]byte, 64<<10)
+	rand.New(rand.NewSource(2)).Read(noise)
+	for _, format := range []string{"tar.gz", "zip"} {
+		t.Run("bomb."+format, func(t *testing.T) {
+			root := t.TempDir()
+			archive := filepath.Join(root, "in", "app."+format)
+			members := []member{{name: "zeros", size: 1 << 20}}
+			if format == "zip" {
+				writeZip(t, archive, members)
+			} else {
+				writeTarGz(t, archive, members)
+			}
+			dst := filepath.Join(root, "out", "app")
+			err := get(context.Background(), archive, dst, lim)
+			var le *archivecheck.LimitError
+			if !errors.As(err, &le) || le.Ratio != 10 || le.Member != "zeros" {
+				t.Fatalf("get(1 MiB of zeros) = %v, want a *LimitError for the ratio 10 at member \"zeros\"", err)
+			}
+			if des, _ := os.ReadDir(filepath.Join(root, "out")); len(des) != 0 {
+				t.Errorf("get(1 MiB of zeros) left %v, want nothing", names(des))
+			}
+		})
+		t.Run("within."+format, func(t *testing.T) {
+			root := t.TempDir()
+			archive := filepath.Join(root, "in", "app."+format)
+			members := []member{{name: "noise", body: string(noise)}}
+			if format == "zip" {
+				writeZip(t, archive, members)
+			} else {
+				writeTarGz(t, archive, members)
+			}
+			dst := filepath.Join(root, "out", "app")
+			if err := get(context.Background(), archive, dst, lim); err != nil {
+				t.Fatalf("get(64 KiB of noise) = %v, want it unpacked", err)
+			}
+			if got, err := os.ReadFile(filepath.Join(dst, "noise")); err != nil || len(got) != len(noise) {
+				t.Errorf("noise: %d bytes, %v; want %d", len(got), err, len(noise))
+			}
+		})
+	}
 }

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 
-	getter "github.com/hashicorp/go-getter"
+	getter "github.com/hashicorp/go-getter/v2"
 )
 
 // dirGetter is go-getter's file getter, except that a directory is copied:
@@ -19,12 +18,13 @@ type dirGetter struct {
 	getter.FileGetter
 }
 
-func (g *dirGetter) Get(dst string, u *url.URL) error {
+func (g *dirGetter) Get(ctx context.Context, req *getter.Request) error {
+	u := req.URL()
 	src := u.Path
 	if u.RawPath != "" {
 		src = u.RawPath
 	}
-	return copyTree(g.Context(), src, dst)
+	return copyTree(ctx, src, req.Dst)
 }
 
 // copyTree copies the regular files and directories under src to dst, which

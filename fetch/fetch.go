@@ -1,7 +1,7 @@
 // Package fetch gets the app source into a local directory: from a
 // directory, an archive (local or over https) or a git repository, through
 // hashicorp/go-getter restricted to those getters. Archives are checked
-// before they are unpacked (see MaxFiles, MaxUnpackedBytes). Exporting a
+// before they are unpacked (see package archivecheck). Exporting a
 // tag from a local, possibly partial, git mirror is ExportGitTree. Hashing
 // the result is package treehash's job.
 //
@@ -20,25 +20,21 @@ import (
 	"os"
 	"path/filepath"
 
-	getter "github.com/hashicorp/go-getter"
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
+	getter "github.com/hashicorp/go-getter/v2"
 )
 
-// Limits on what a fetch may bring in. Archives are scanned before anything
-// is written, so a hostile archive is refused before it fills the disk.
-const (
-	// MaxDownloadBytes bounds the size of one downloaded archive.
-	MaxDownloadBytes int64 = 256 << 20
-	// MaxUnpackedBytes bounds the total size of the files in an archive.
-	MaxUnpackedBytes int64 = 1 << 30
-	// MaxFiles bounds the number of entries (files and directories) in an
-	// archive.
-	MaxFiles = 50_000
-)
+// MaxDownloadBytes bounds the size of one downloaded archive. What an
+// archive may unpack to is bounded by package archivecheck's limits, and
+// archives are scanned before anything is written, so a hostile archive is
+// refused before it fills the disk.
+const MaxDownloadBytes int64 = 256 << 20
 
-// limits are the values of the constants above; tests use smaller ones.
+// limits are the download limit and the unpacking limits; tests use
+// smaller ones.
 type limits struct {
-	download, unpacked int64
-	files              int
+	download int64
+	unpack   archivecheck.Limits
 }
 
 // Get fetches the go-getter source src into dst, which must be absent or an
@@ -54,7 +50,7 @@ type limits struct {
 // No credentials are looked up (no netrc, no ssh keys from the source) and
 // servers cannot redirect the fetch with X-Terraform-Get.
 func Get(ctx context.Context, src, dst string) error {
-	return get(ctx, src, dst, limits{MaxDownloadBytes, MaxUnpackedBytes, MaxFiles})
+	return get(ctx, src, dst, limits{download: MaxDownloadBytes, unpack: archivecheck.Default()})
 }
 
 func get(ctx context.Context, src, dst string, lim limits) error {
@@ -63,27 +59,29 @@ func get(ctx context.Context, src, dst string, lim limits) error {
 		return fmt.Errorf("get %q: %w", src, err)
 	}
 	err = stage(dst, func(tmp string) error {
+		// Getters are tried in this order; each takes only the sources its
+		// Detect accepts (git:: or GitHub shorthand, http(s) URLs, local
+		// paths).
 		c := &getter.Client{
-			Ctx:  ctx,
-			Src:  src,
-			Dst:  tmp,
-			Pwd:  pwd,
-			Mode: getter.ClientModeDir,
-			Detectors: []getter.Detector{
-				new(getter.GitHubDetector),
-				new(getter.GitDetector),
-				new(getter.FileDetector),
-			},
-			Getters: map[string]getter.Getter{
-				"file":  &dirGetter{FileGetter: getter.FileGetter{Copy: true}},
-				"git":   new(gitGetter),
-				"http":  newHTTPGetter(lim),
-				"https": newHTTPGetter(lim),
+			Getters: []getter.Getter{
+				&gitGetter{GitGetter: getter.GitGetter{Detectors: []getter.Detector{
+					new(getter.GitHubDetector),
+					new(getter.GitDetector),
+				}}},
+				newHTTPGetter(lim),
+				new(dirGetter),
 			},
 			Decompressors:   decompressors(lim),
 			DisableSymlinks: true,
 		}
-		if err := c.Get(); err != nil {
+		req := &getter.Request{
+			Src:     src,
+			Dst:     tmp,
+			Pwd:     pwd,
+			GetMode: getter.ModeDir,
+			Copy:    true,
+		}
+		if _, err := c.Get(ctx, req); err != nil {
 			return err
 		}
 		if _, err := os.Lstat(tmp); err != nil {
@@ -133,11 +131,27 @@ type gitGetter struct {
 	getter.GitGetter
 }
 
-func (g *gitGetter) Get(dst string, u *url.URL) error {
+func (g *gitGetter) Get(ctx context.Context, req *getter.Request) error {
+	if err := refuseSSHKey(req.URL()); err != nil {
+		return err
+	}
+	return g.GitGetter.Get(ctx, req)
+}
+
+// GetFile is what go-getter calls for a git source that names an archive;
+// it clones the repository too.
+func (g *gitGetter) GetFile(ctx context.Context, req *getter.Request) error {
+	if err := refuseSSHKey(req.URL()); err != nil {
+		return err
+	}
+	return g.GitGetter.GetFile(ctx, req)
+}
+
+func refuseSSHKey(u *url.URL) error {
 	if u.Query().Has("sshkey") {
 		return errors.New("git sources may not carry an sshkey parameter: configure ssh outside the installer")
 	}
-	return g.GitGetter.Get(dst, u)
+	return nil
 }
 
 // httpGetter downloads archives only: go-getter's directory protocol for
@@ -153,12 +167,15 @@ func newHTTPGetter(lim limits) *httpGetter {
 	return &httpGetter{HttpGetter: getter.HttpGetter{
 		Netrc:                 false,
 		XTerraformGetDisabled: true,
-		Client:                &http.Client{Transport: &limitTransport{base: base, max: lim.download}},
+		// The HEAD request is for resuming into an existing file; every
+		// download here starts from an empty one.
+		DoNotCheckHeadFirst: true,
+		Client:              &http.Client{Transport: &limitTransport{base: base, max: lim.download}},
 	}}
 }
 
-func (g *httpGetter) Get(dst string, u *url.URL) error {
-	return fmt.Errorf("%s is not an archive: use a URL ending in .tar.gz, .tgz or .zip, or add ?archive=tar.gz", u.Redacted())
+func (g *httpGetter) Get(ctx context.Context, req *getter.Request) error {
+	return fmt.Errorf("%s is not an archive: use a URL ending in .tar.gz, .tgz or .zip, or add ?archive=tar.gz", req.URL().Redacted())
 }
 
 // limitTransport fails responses whose body is larger than max bytes.

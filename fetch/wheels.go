@@ -20,7 +20,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
+	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/progress"
 )
 

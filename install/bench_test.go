@@ -17,8 +17,8 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
 	"github.com/bitpoll-install/bitpoll-install/resolve"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 

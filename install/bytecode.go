@@ -21,8 +21,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/bitpoll-install/bitpoll-install/internal/workers"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
+	"github.com/bitpoll-install/bitpoll-install/workers"
 )
 
 // Bytecode cache, beside the downloads; the folder name carries a layout

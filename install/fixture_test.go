@@ -229,15 +229,7 @@ func TestBuildRefusesWrongSource(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), tree) || !strings.Contains(err.Error(), l.App.Tree) {
 		t.Fatalf("Build with a modified source: %v, want an error naming both tree ids", err)
 	}
-	entries, err := os.ReadDir(layout.StoreDir())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".") {
-			t.Errorf("the store holds %s after a refused build", e.Name())
-		}
-	}
+	assertStoreEmpty(t, layout)
 }
 
 // TestDevRunsCheckout runs manage.py of a live checkout against the locked

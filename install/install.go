@@ -28,7 +28,7 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/treehash"
@@ -400,7 +400,12 @@ func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[st
 	for i, s := range b.sel {
 		g.Go(func() (err error) {
 			dists[i], err = b.installWheel(gctx, venv, s, byName, pycs)
-			return err
+			if err != nil {
+				// Name the lock entry: the wheel's path here is a temporary
+				// link, gone after the run.
+				return fmt.Errorf("%s %s (%s): %w", s.Package.Name, s.Package.Version, s.File.URL, err)
+			}
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {

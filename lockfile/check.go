@@ -9,9 +9,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep440"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep440"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 var (

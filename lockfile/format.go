@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
+	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 )
 
 // header opens every formatted lock.

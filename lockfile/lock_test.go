@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/tools/txtar"
 )
 
 var update = flag.Bool("update", false, "rewrite the want.lock files of testdata/format")
 
-// archive is a txtar-style test case: a comment, then "-- name --"
+// archive is a txtar test case: a comment, then "-- name --"
 // sections.
 type archive struct {
 	comment string
@@ -21,30 +23,14 @@ type archive struct {
 
 func readArchive(t *testing.T, path string) archive {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	ar, err := txtar.ParseFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := archive{files: map[string]string{}}
-	name := ""
-	var cur strings.Builder
-	flush := func() {
-		if name == "" {
-			a.comment = cur.String()
-		} else {
-			a.files[name] = cur.String()
-		}
-		cur.Reset()
+	a := archive{comment: string(ar.Comment), files: map[string]string{}}
+	for _, f := range ar.Files {
+		a.files[f.Name] = string(f.Data)
 	}
-	for _, line := range strings.SplitAfter(string(data), "\n") {
-		if n, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "-- "); ok && strings.HasSuffix(n, " --") {
-			flush()
-			name = strings.TrimSuffix(n, " --")
-			continue
-		}
-		cur.WriteString(line)
-	}
-	flush()
 	return a
 }
 

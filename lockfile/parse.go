@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/tomlpos"
 	"github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // The keys each table allows, in the order Format writes them.
@@ -44,11 +43,13 @@ func Parse(data []byte, filename string) (*Lock, error) {
 		}
 		return nil, ErrorList{e}
 	}
-	lines := indexLines(data)
+	keys := tomlpos.Parse(data)
 	locate := func(list ErrorList) error {
 		for _, e := range list {
 			e.File = filename
-			e.Line = lines.find(e.Path)
+			// A missing key is reported at its table; a missing top-level
+			// key at the file as a whole.
+			e.Line = max(keys.Nearest(e.Path), 1)
 		}
 		list.sortByLine()
 		return list.err()
@@ -120,23 +121,12 @@ func (d *decoder) covers(path string) bool {
 	return false
 }
 
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
-
-// parentPath strips the last key or index from path.
-func parentPath(path string) string {
-	i := strings.LastIndexAny(path, ".[")
-	if i < 0 {
-		return ""
-	}
-	return path[:i]
-}
+// Paths name fields as tomlpos does, so that its index finds their lines.
+var (
+	join       = tomlpos.Join
+	index      = tomlpos.Elem
+	parentPath = tomlpos.Parent
+)
 
 func typeName(v any) string {
 	switch v := v.(type) {
@@ -350,122 +340,4 @@ func (d *decoder) file(path string, v any) File {
 		}
 	}
 	return f
-}
-
-// lineIndex maps field paths to the line they start on.
-type lineIndex map[string]int
-
-// find returns the line of path, or of its closest ancestor in the file
-// (a missing key is reported at its table).
-func (x lineIndex) find(path string) int {
-	for p := path; p != ""; p = parentPath(p) {
-		if n, ok := x[p]; ok {
-			return n
-		}
-	}
-	return 1 // a missing top-level key: the file as a whole
-}
-
-// indexLines walks the TOML syntax tree of data (which the decoder has
-// already accepted) and records the line of every key, table header and
-// array element under the same paths the decoder uses.
-func indexLines(data []byte) lineIndex {
-	var nl []int // offsets of '\n'
-	for i, c := range data {
-		if c == '\n' {
-			nl = append(nl, i)
-		}
-	}
-	b := indexBuilder{idx: lineIndex{}, arrays: map[string]int{}}
-	b.line = func(n *unstable.Node) int {
-		for n != nil && n.Raw.Length == 0 {
-			n = n.Child()
-		}
-		if n == nil {
-			return 0
-		}
-		return sort.SearchInts(nl, int(n.Raw.Offset)) + 1
-	}
-	var p unstable.Parser
-	p.Reset(data)
-	table := ""
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.KeyValue:
-			b.keyValue(table, e)
-		case unstable.Table, unstable.ArrayTable:
-			table = b.header(e)
-		}
-	}
-	return b.idx
-}
-
-type indexBuilder struct {
-	idx    lineIndex
-	arrays map[string]int // array-of-tables path -> elements so far
-	line   func(*unstable.Node) int
-}
-
-func (b *indexBuilder) set(path string, line int) {
-	if _, ok := b.idx[path]; !ok && line > 0 {
-		b.idx[path] = line
-	}
-}
-
-// header resolves a [table] or [[array]] header to its path: a key naming
-// an array of tables stands for its last element.
-func (b *indexBuilder) header(e *unstable.Node) string {
-	var parts []string
-	it := e.Key()
-	for it.Next() {
-		parts = append(parts, string(it.Node().Data))
-	}
-	path := ""
-	for i, k := range parts {
-		path = join(path, k)
-		n := b.arrays[path]
-		if i == len(parts)-1 && e.Kind == unstable.ArrayTable {
-			b.arrays[path] = n + 1
-			path = index(path, n)
-		} else if n > 0 {
-			path = index(path, n-1)
-		}
-	}
-	b.set(path, b.line(e))
-	return path
-}
-
-func (b *indexBuilder) keyValue(table string, e *unstable.Node) {
-	path := table
-	it := e.Key()
-	for it.Next() {
-		path = join(path, string(it.Node().Data))
-		b.set(path, b.line(it.Node()))
-	}
-	b.value(path, e.Value())
-}
-
-func (b *indexBuilder) value(path string, v *unstable.Node) {
-	switch v.Kind {
-	case unstable.InlineTable:
-		it := v.Children()
-		for it.Next() {
-			if n := it.Node(); n.Kind == unstable.KeyValue {
-				b.keyValue(path, n)
-			}
-		}
-	case unstable.Array:
-		i := 0
-		it := v.Children()
-		for it.Next() {
-			n := it.Node()
-			if n.Kind == unstable.Comment {
-				continue
-			}
-			b.set(index(path, i), b.line(n))
-			b.value(index(path, i), n)
-			i++
-		}
-	}
 }

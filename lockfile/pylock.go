@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 // ExportPylock returns a PEP 751 pylock.toml that installs, on target t,

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 // Pick returns the file an installer should use for pkg on t: its best

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 // flakeCopy is the repository's files (tracked and untracked, not ignored)

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 // nixFile is what lock.nix's select returns for one locked file.

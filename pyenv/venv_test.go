@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/tools/txtar"
 )
 
 // listTree describes dir as sorted lines "d path", "f path" and
@@ -51,18 +53,16 @@ func listTree(t *testing.T, dir string, skip func(rel string) bool) string {
 // "-- name --" sections. Lines starting with # are comments.
 func readCase(t *testing.T, file string) (map[string]string, map[string]string) {
 	t.Helper()
-	data, err := os.ReadFile(file)
+	a, err := txtar.ParseFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	header, sections := map[string]string{}, map[string]string{}
-	section := ""
-	for _, line := range strings.SplitAfter(string(data), "\n") {
+	for _, f := range a.Files {
+		sections[f.Name] = string(f.Data)
+	}
+	for line := range strings.Lines(string(a.Comment)) {
 		switch {
-		case strings.HasPrefix(line, "-- ") && strings.HasSuffix(line, " --\n"):
-			section = strings.TrimSuffix(strings.TrimPrefix(line, "-- "), " --\n")
-		case section != "":
-			sections[section] += line
 		case strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "":
 		default:
 			k, v, ok := strings.Cut(strings.TrimSpace(line), ": ")

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
 )
 
 // benchInput is Bitpoll's requirements file (from BITPOLL_MIRROR when set,

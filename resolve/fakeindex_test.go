@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
 )
 
 // dist describes one release on the generated index.

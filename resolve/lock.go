@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 // DefaultExtra are added to the app's pins: the WSGI server, static file

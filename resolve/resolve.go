@@ -24,10 +24,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep440"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep440"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
 )
 
 // Index is what resolution needs of a package index.

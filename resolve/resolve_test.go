@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 type notes []string

@@ -15,9 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/config"
 	"github.com/bitpoll-install/bitpoll-install/install"
-	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/unitgen"

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
-	"github.com/bitpoll-install/bitpoll-install/internal/workers"
+	"github.com/bitpoll-install/bitpoll-install/atomicfile"
+	"github.com/bitpoll-install/bitpoll-install/workers"
 )
 
 // renameDurable renames oldpath to newpath (atomic on one filesystem) and

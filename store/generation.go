@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
+	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 )
 
 // Generation is one numbered symlink in the generations directory.

@@ -13,10 +13,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/tools/txtar"
 )
 
-// A case file in testdata/trees holds a tree in a txtar-like form: header
-// lines, then files each introduced by a "-- path --" line. Header lines:
+// A case file in testdata/trees holds a tree as a txtar archive: header
+// lines in its comment, then files each introduced by a "-- path --" line.
+// Header lines:
 //
 //	git <tree id>            expected GitTree
 //	nar <sri>                expected NarHash
@@ -30,24 +33,15 @@ type treeCase struct {
 
 func parseCase(t *testing.T, file string) treeCase {
 	t.Helper()
-	data, err := os.ReadFile(file)
+	a, err := txtar.ParseFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c treeCase
-	type content struct{ name, body string }
-	var files []content
+	files := a.Files
 	var execs, dirs []string
 	links := map[string]string{}
-	for _, line := range strings.SplitAfter(string(data), "\n") {
-		if name, ok := strings.CutPrefix(line, "-- "); ok && strings.HasSuffix(line, " --\n") {
-			files = append(files, content{name: strings.TrimSuffix(name, " --\n")})
-			continue
-		}
-		if len(files) > 0 {
-			files[len(files)-1].body += line
-			continue
-		}
+	for line := range strings.Lines(string(a.Comment)) {
 		f := strings.Fields(line)
 		switch {
 		case len(f) == 0:
@@ -70,9 +64,9 @@ func parseCase(t *testing.T, file string) treeCase {
 			mustMkdir(t, filepath.Join(dir, d))
 		}
 		for _, f := range files {
-			p := filepath.Join(dir, f.name)
+			p := filepath.Join(dir, f.Name)
 			mustMkdir(t, filepath.Dir(p))
-			if err := os.WriteFile(p, []byte(f.body), 0o644); err != nil {
+			if err := os.WriteFile(p, f.Data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
+	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 // exportOptions are the flags of "export pylock".

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 // readPylock parses a pylock.toml with Python's own TOML reader and returns

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+	"golang.org/x/tools/txtar"
 )
 
 // result is what one run of the command line did.
@@ -57,22 +58,15 @@ type runCase struct {
 
 func readRunCase(t *testing.T, path string) runCase {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	a, err := txtar.ParseFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := runCase{exit: -1, files: map[string]string{}}
-	var file string
-	for _, line := range strings.SplitAfter(string(data), "\n") {
-		if name, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "-- "); ok && strings.HasSuffix(name, " --") {
-			file = strings.TrimSuffix(name, " --")
-			c.files[file] = ""
-			continue
-		}
-		if file != "" {
-			c.files[file] += line
-			continue
-		}
+	for _, f := range a.Files {
+		c.files[f.Name] = string(f.Data)
+	}
+	for line := range strings.Lines(string(a.Comment)) {
 		key, value, _ := strings.Cut(strings.TrimRight(line, "\n"), ":")
 		value = strings.TrimPrefix(value, " ")
 		switch key {

@@ -24,9 +24,9 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/pyenv/wheel"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep440"
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep508"
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep440"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 // DefaultTimeout bounds one build when Options.Timeout is zero.

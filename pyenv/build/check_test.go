@@ -3,7 +3,7 @@ package build
 import (
 	"testing"
 
-	"github.com/bitpoll-install/bitpoll-install/resolve/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
 func TestCompatible(t *testing.T) {

@@ -13,14 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-)
 
-// Limits on an sdist, checked while it is unpacked.
-const (
-	// MaxSdistSize is the total uncompressed size of an sdist's members.
-	MaxSdistSize int64 = 1 << 30
-	// MaxSdistFiles is the number of members an sdist may have.
-	MaxSdistFiles = 100_000
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
 // ErrUnsafe marks an sdist refused because unpacking it could write
@@ -34,29 +28,30 @@ func unsafef(member, format string, args ...any) error {
 
 // unpackSdist extracts the archive at path (.tar.gz or .zip, told apart by
 // content) into the empty directory dst and returns the path of its single
-// top-level directory.
+// top-level directory. Members count against archivecheck's default limits
+// before they are written.
 func unpackSdist(path, dst string) (string, error) {
-	return unpackLimited(path, dst, MaxSdistSize, MaxSdistFiles)
+	return unpackLimited(path, dst, archivecheck.Default())
 }
 
-func unpackLimited(path, dst string, maxSize int64, maxFiles int) (string, error) {
+func unpackLimited(path, dst string, lim archivecheck.Limits) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
 	br := bufio.NewReader(f)
 	magic, _ := br.Peek(4)
-	x := &extractor{root: dst, maxSize: maxSize, maxFiles: maxFiles}
+	x := &extractor{root: dst, budget: lim.Budget(info.Size())}
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		err = x.tarGz(br)
 	case bytes.HasPrefix(magic, []byte("PK\x03\x04")):
-		fi, serr := f.Stat()
-		if serr != nil {
-			return "", serr
-		}
-		err = x.zip(f, fi.Size())
+		err = x.zip(f, info.Size())
 	default:
 		return "", fmt.Errorf("%q is neither a .tar.gz nor a .zip archive; sdists come in one of those", filepath.Base(path))
 	}
@@ -74,12 +69,9 @@ func unpackLimited(path, dst string, maxSize int64, maxFiles int) (string, error
 // link: every parent of a member must be a real directory, so a link made
 // by an earlier member cannot redirect a later one.
 type extractor struct {
-	root     string
-	top      string // the single top-level directory
-	files    int
-	size     int64
-	maxSize  int64
-	maxFiles int
+	root   string
+	top    string // the single top-level directory
+	budget *archivecheck.Budget
 }
 
 func (x *extractor) tarGz(r io.Reader) error {
@@ -166,35 +158,21 @@ func (x *extractor) zipSymlink(f *zip.File) error {
 	return x.symlink(f.Name, string(target))
 }
 
-// member checks a member name, counts it, and returns its slash-separated
-// clean form.
-func (x *extractor) member(name string) (string, error) {
+// member checks a member name, counts it with the size it declares, and
+// returns its slash-separated clean form.
+func (x *extractor) member(name string, size int64) (string, error) {
 	clean := strings.TrimSuffix(strings.TrimPrefix(name, "./"), "/")
-	switch {
-	case clean == "" || clean == ".":
-		return "", unsafef(name, "has an empty name")
-	case strings.ContainsAny(clean, "\\\x00"):
-		return "", unsafef(name, "contains a backslash or NUL byte")
-	case strings.HasPrefix(clean, "/"):
-		return "", unsafef(name, "is an absolute path; want paths inside the sdist's top directory")
+	if err := archivecheck.CheckName(clean); err != nil {
+		return "", unsafef(name, "%v", err)
 	}
 	parts := strings.Split(clean, "/")
-	for _, p := range parts {
-		switch p {
-		case "..":
-			return "", unsafef(name, "escapes the archive with \"..\"")
-		case "", ".":
-			return "", unsafef(name, "is not a clean path (empty or \".\" element)")
-		}
-	}
 	if x.top == "" {
 		x.top = parts[0]
 	} else if parts[0] != x.top {
 		return "", fmt.Errorf("%w: members %q and %q lie in different top directories; an sdist has exactly one", ErrUnsafe, x.top+"/", name)
 	}
-	x.files++
-	if x.files > x.maxFiles {
-		return "", fmt.Errorf("%w: more than %d members", ErrUnsafe, x.maxFiles)
+	if err := x.budget.Add(name, size); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnsafe, err)
 	}
 	return clean, nil
 }
@@ -232,7 +210,7 @@ func (x *extractor) rel(p string) string {
 }
 
 func (x *extractor) dir(name string) error {
-	rel, err := x.member(name)
+	rel, err := x.member(name, 0)
 	if err != nil {
 		return err
 	}
@@ -243,12 +221,9 @@ func (x *extractor) dir(name string) error {
 }
 
 func (x *extractor) file(name string, mode fs.FileMode, size int64, r io.Reader) error {
-	rel, err := x.member(name)
+	rel, err := x.member(name, size)
 	if err != nil {
 		return err
-	}
-	if size < 0 || size > x.maxSize-x.size {
-		return fmt.Errorf("%w: unpacked size exceeds %d bytes at member %q", ErrUnsafe, x.maxSize, name)
 	}
 	if err := x.parent(rel); err != nil {
 		return err
@@ -272,7 +247,6 @@ func (x *extractor) file(name string, mode fs.FileMode, size int64, r io.Reader)
 	if n != size {
 		return unsafef(name, "holds %d bytes or more, but its header says %d", n, size)
 	}
-	x.size += n
 	return nil
 }
 
@@ -280,7 +254,7 @@ func (x *extractor) file(name string, mode fs.FileMode, size int64, r io.Reader)
 // directory. ".." may only lead the target: after a normal element it
 // could step back out through another link.
 func (x *extractor) symlink(name, target string) error {
-	rel, err := x.member(name)
+	rel, err := x.member(name, 0)
 	if err != nil {
 		return err
 	}

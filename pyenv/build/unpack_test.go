@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
 // unpackCase is one file of testdata/unpack: header lines "want: ok" or
-// "want: <error substring>", optional "formats: tar zip", "max-files: N"
-// and "max-size: N", then "--" and one member per line:
+// "want: <error substring>", optional "formats: tar zip", "max-files: N",
+// "max-size: N" and "max-ratio: N", then "--" and one member per line:
 //
 //	d NAME/          directory
 //	f NAME BODY      file (x: executable file)
@@ -22,6 +24,7 @@ type unpackCase struct {
 	formats  []string
 	maxFiles int
 	maxSize  int64
+	maxRatio int64
 	members  []member
 }
 
@@ -31,7 +34,7 @@ func readUnpackCase(t testing.TB, path string) unpackCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := unpackCase{formats: []string{"tar", "zip"}, maxFiles: MaxSdistFiles, maxSize: MaxSdistSize}
+	c := unpackCase{formats: []string{"tar", "zip"}, maxFiles: archivecheck.DefaultFiles, maxSize: archivecheck.DefaultCeiling}
 	head, body, ok := strings.Cut(string(data), "\n--\n")
 	if !ok {
 		t.Fatalf("%s: no \"--\" line between header and members", path)
@@ -47,6 +50,8 @@ func readUnpackCase(t testing.TB, path string) unpackCase {
 			c.maxFiles, err = strconv.Atoi(v)
 		case "max-size":
 			c.maxSize, err = strconv.ParseInt(v, 10, 64)
+		case "max-ratio":
+			c.maxRatio, err = strconv.ParseInt(v, 10, 64)
 		default:
 			if !strings.HasPrefix(line, "#") {
 				t.Fatalf("%s: unknown header line %q", path, line)
@@ -101,7 +106,7 @@ func TestUnpackSdist(t *testing.T) {
 				if err := os.MkdirAll(dst, 0o755); err != nil {
 					t.Fatal(err)
 				}
-				top, err := unpackLimited(archive, dst, c.maxSize, c.maxFiles)
+				top, err := unpackLimited(archive, dst, archivecheck.Limits{Ratio: c.maxRatio, Ceiling: c.maxSize, Files: c.maxFiles})
 				// Whatever happens, nothing may appear beside dst.
 				if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 1 {
 					t.Errorf("unpack wrote beside its target directory: %v", ents)
@@ -196,7 +201,7 @@ func FuzzUnpackSdist(f *testing.F) {
 		if err := os.MkdirAll(dst, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		top, err := unpackLimited(archive, dst, 1<<20, 1000)
+		top, err := unpackLimited(archive, dst, archivecheck.Limits{Ceiling: 1 << 20, Files: 1000})
 		if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 1 {
 			t.Fatalf("unpack wrote beside its target directory: %v", ents)
 		}

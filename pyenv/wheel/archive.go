@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
 // archive is a wheel whose names, metadata and RECORD have been checked
@@ -38,8 +41,13 @@ func (a *archive) unrecorded(name string) bool {
 // names and types, the dist-info name, WHEEL, RECORD against the members,
 // the limits and the entry points.
 func openArchive(wheelPath string, zr *zip.Reader, o Options) (*archive, error) {
-	if len(zr.File) > o.MaxFiles {
-		return nil, fmt.Errorf("%w: %d members, more than the %d allowed (raise Options.MaxFiles if the wheel is trusted)", ErrLimit, len(zr.File), o.MaxFiles)
+	lim := archivecheck.Limits{Ratio: o.MaxRatio, Ceiling: o.MaxSize, Files: o.MaxFiles}
+	if len(zr.File) > lim.Files {
+		return nil, fmt.Errorf("%w: %w", ErrLimit, &archivecheck.LimitError{Files: lim.Files})
+	}
+	info, err := os.Stat(wheelPath)
+	if err != nil {
+		return nil, err
 	}
 	fname, fver, err := parseFilename(wheelPath)
 	if err != nil {
@@ -49,7 +57,7 @@ func openArchive(wheelPath string, zr *zip.Reader, o Options) (*archive, error) 
 	seen := make(map[string]bool)
 	tops := make(map[string]bool)
 	for _, f := range zr.File {
-		if err := checkName(f.Name); err != nil {
+		if err := archivecheck.CheckName(f.Name); err != nil {
 			return nil, memberErr(f.Name, ErrUnsafe, "%v", err)
 		}
 		if seen[f.Name] {
@@ -95,7 +103,7 @@ func openArchive(wheelPath string, zr *zip.Reader, o Options) (*archive, error) 
 	if a.recordBytes, err = readMember(byName, a.distInfo+"/RECORD", true); err != nil {
 		return nil, err
 	}
-	if err := a.checkRecord(byName, o.MaxSize); err != nil {
+	if err := a.checkRecord(byName, lim.Budget(info.Size())); err != nil {
 		return nil, err
 	}
 	eps, err := readMember(byName, a.distInfo+"/entry_points.txt", false)
@@ -141,8 +149,8 @@ func (a *archive) findDistInfo(tops map[string]bool, fname, fver string) error {
 
 // checkRecord requires every member but RECORD and its signatures to be
 // listed with hash and size, the zip header to agree on the size, every
-// listed file to be present, and the total to fit maxSize.
-func (a *archive) checkRecord(byName map[string]*zip.File, maxSize int64) error {
+// listed file to be present, and the total to fit the budget.
+func (a *archive) checkRecord(byName map[string]*zip.File, budget *archivecheck.Budget) error {
 	entries, err := parseRecord(bytes.NewReader(a.recordBytes))
 	if err != nil {
 		return &MemberError{Member: a.distInfo + "/RECORD", Err: err}
@@ -157,11 +165,11 @@ func (a *archive) checkRecord(byName map[string]*zip.File, maxSize int64) error 
 		}
 		a.record[e.Path] = e
 	}
-	var total uint64
 	for _, f := range a.files {
-		total += f.UncompressedSize64
-		if total > uint64(maxSize) {
-			return fmt.Errorf("%w: members add up to more than %d bytes uncompressed (raise Options.MaxSize if the wheel is trusted)", ErrLimit, maxSize)
+		// archive/zip fails a read past the declared size, so a member
+		// cannot unpack to more than this.
+		if err := budget.Add(f.Name, int64(min(f.UncompressedSize64, 1<<62))); err != nil {
+			return fmt.Errorf("%w: %w", ErrLimit, err)
 		}
 		if a.unrecorded(f.Name) {
 			continue

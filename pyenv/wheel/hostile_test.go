@@ -33,7 +33,7 @@ func TestInstallRefuses(t *testing.T) {
 	}{
 		{"dotdot", with(zfile{name: "../evil.py", body: "x"}), Options{}, ErrUnsafe, `member "../evil.py"`},
 		{"dotdot inside", with(zfile{name: "demo/../../evil.py", body: "x"}), Options{}, ErrUnsafe, `member "demo/../../evil.py"`},
-		{"absolute", with(zfile{name: "/etc/evil", body: "x"}), Options{}, ErrUnsafe, `member "/etc/evil": unsafe wheel: absolute path`},
+		{"absolute", with(zfile{name: "/etc/evil", body: "x"}), Options{}, ErrUnsafe, `member "/etc/evil": unsafe wheel: is an absolute path`},
 		{"backslash", with(zfile{name: `demo\..\..\evil`, body: "x"}), Options{}, ErrUnsafe, `backslash`},
 		{"empty element", with(zfile{name: "demo//x.py", body: "x"}), Options{}, ErrUnsafe, `member "demo//x.py"`},
 		{"symlink", with(zfile{name: "zzz/link", body: "/etc/passwd", mode: fs.ModeSymlink | 0o777}), Options{}, ErrUnsafe, `member "zzz/link": unsafe wheel: is a symlink`},
@@ -70,8 +70,13 @@ func TestInstallRefuses(t *testing.T) {
 			return r
 		}}, Options{}, nil, `want sha256, sha384 or sha512`},
 		{"bigger than declared", with(zfile{name: "zzz/bomb.bin", body: strings.Repeat("\x00", 1<<20), headerSize: 10}), Options{}, ErrRecord, `member "zzz/bomb.bin": RECORD mismatch`},
-		{"zip bomb", with(zfile{name: "zzz/bomb.bin", body: strings.Repeat("\x00", 1<<20)}), Options{MaxSize: 1 << 19}, ErrLimit, `more than 524288 bytes`},
-		{"too many files", demoWheel(), Options{MaxFiles: 5}, ErrLimit, `more than the 5 allowed`},
+		{"zip bomb", with(zfile{name: "zzz/bomb.bin", body: strings.Repeat("\x00", 1<<20)}), Options{MaxSize: 1 << 19, MaxRatio: 1 << 20}, ErrLimit, `more than 524288 bytes, at member "zzz/bomb.bin"`},
+		{"zip bomb for its size", with(zfile{name: "zzz/bomb.bin", body: strings.Repeat("\x00", 1<<20)}), Options{}, ErrLimit, `(100 times its own`},
+		{"too many files", demoWheel(), Options{MaxFiles: 5}, ErrLimit, `more than 5 entries`},
+		{"entry point path", wheelSpec{files: []zfile{
+			{name: "demo/__init__.py", body: ""},
+			{name: "demo-1.0.dist-info/entry_points.txt", body: "[console_scripts]\n../../evil = demo:main\n"},
+		}}, Options{}, ErrUnsafe, `unsafe wheel: entry_points.txt line 2: script name "../../evil"`},
 		{"dist-info name", wheelSpec{distInfo: "other-1.0.dist-info"}, Options{}, ErrUnsafe, `.dist-info directory "other-1.0.dist-info" does not match the wheel file name (want "demo-1.0.dist-info")`},
 		{"dist-info version", wheelSpec{distInfo: "demo-2.0.dist-info"}, Options{}, ErrUnsafe, `"demo-2.0.dist-info" does not match`},
 		{"two dist-infos", with(zfile{name: "other-1.0.dist-info/METADATA", body: "x"}), Options{}, ErrUnsafe, `found 2 .dist-info directories`},
@@ -110,8 +115,8 @@ func TestInstallRefuses(t *testing.T) {
 				if tt.kind != nil && !errors.Is(err, tt.kind) {
 					t.Errorf("Install(%s) = %v, want errors.Is %v", tt.name, err, tt.kind)
 				}
-				if !strings.HasPrefix(err.Error(), "install wheel \""+whl+"\": ") || !strings.Contains(err.Error(), tt.wantMsg) {
-					t.Errorf("Install(%s) = %q, want the wheel path and %q", tt.name, err, tt.wantMsg)
+				if !strings.HasPrefix(err.Error(), "install wheel \""+filepath.Base(whl)+"\": ") || !strings.Contains(err.Error(), tt.wantMsg) {
+					t.Errorf("Install(%s) = %q, want the wheel file name and %q", tt.name, err, tt.wantMsg)
 				}
 				if after := snapshot(t, root); after != before {
 					t.Errorf("Install(%s) left files behind:\nbefore:\n%s\nafter:\n%s", tt.name, before, after)

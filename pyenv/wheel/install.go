@@ -1,7 +1,7 @@
 package wheel
 
 import (
-	"github.com/bitpoll-install/bitpoll-install/internal/workers"
+	"github.com/bitpoll-install/bitpoll-install/workers"
 
 	"archive/zip"
 	"bytes"
@@ -21,11 +21,13 @@ import (
 // Install installs the wheel at wheelPath into the directories of s and
 // returns what it installed. On any error nothing it created is left.
 // Files that already exist are never overwritten: installing over another
-// distribution is an error.
+// distribution is an error. Errors name the wheel by its file name, not
+// its path, which may be a temporary link: the caller names where the
+// wheel came from.
 func Install(wheelPath string, s Scheme, o Options) (*Result, error) {
 	res, err := install(wheelPath, s, o.withDefaults())
 	if err != nil {
-		return nil, fmt.Errorf("install wheel %q: %w", wheelPath, err)
+		return nil, fmt.Errorf("install wheel %q: %w", filepath.Base(wheelPath), err)
 	}
 	return res, nil
 }
@@ -310,7 +312,7 @@ func relSlash(base, p string) string {
 func Unpack(wheelPath, dir string, o Options) (*Result, error) {
 	res, err := unpack(wheelPath, dir, o.withDefaults())
 	if err != nil {
-		return nil, fmt.Errorf("unpack wheel %q: %w", wheelPath, err)
+		return nil, fmt.Errorf("unpack wheel %q: %w", filepath.Base(wheelPath), err)
 	}
 	return res, nil
 }

@@ -93,7 +93,7 @@ func parseEntryPoints(data []byte) ([]entryPoint, error) {
 		case !dottedName.MatchString(ep.Module) || !dottedName.MatchString(ep.Attr):
 			return nil, fmt.Errorf("entry_points.txt line %d: script %q points at %q, want module:attr with dotted Python identifiers", n, ep.Name, value)
 		case !validScriptName(ep.Name):
-			return nil, fmt.Errorf("entry_points.txt line %d: script name %q is not a plain file name", n, ep.Name)
+			return nil, fmt.Errorf("%w: entry_points.txt line %d: script name %q is not a plain file name", ErrUnsafe, n, ep.Name)
 		case seen[ep.Name]:
 			return nil, fmt.Errorf("entry_points.txt line %d: script %q is defined twice", n, ep.Name)
 		}

@@ -38,25 +38,3 @@ func sameVersion(a, b string) bool {
 	fix := func(s string) string { return strings.ReplaceAll(s, "_", "-") }
 	return strings.EqualFold(fix(a), fix(b))
 }
-
-// checkName refuses member names that could land outside the target
-// directory or mean different files on different systems.
-func checkName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("empty name")
-	case strings.ContainsAny(name, "\\\x00"):
-		return fmt.Errorf("name contains a backslash or NUL byte")
-	case strings.HasPrefix(name, "/"):
-		return fmt.Errorf("absolute path: names must be relative to the wheel root")
-	}
-	for _, c := range strings.Split(strings.TrimSuffix(name, "/"), "/") {
-		switch c {
-		case "..":
-			return fmt.Errorf("path escapes the wheel root with \"..\"")
-		case "", ".":
-			return fmt.Errorf("path is not clean (empty or \".\" element)")
-		}
-	}
-	return nil
-}

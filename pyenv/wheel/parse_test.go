@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
 // TestParseEntryPoints runs testdata/entrypoints/*.txt: a comment line,
@@ -102,9 +104,9 @@ func TestCheckName(t *testing.T) {
 		{"pkg/x\x00", false},
 	}
 	for _, tt := range tests {
-		err := checkName(tt.name)
+		err := archivecheck.CheckName(tt.name)
 		if (err == nil) != tt.ok {
-			t.Errorf("checkName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
+			t.Errorf("archivecheck.CheckName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
 		}
 	}
 }

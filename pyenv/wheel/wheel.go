@@ -16,14 +16,20 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 )
 
-// Limits applied when Options leaves them zero.
+// Limits applied when Options leaves them zero: archivecheck's, the same
+// as for sdists and source archives.
 const (
+	// DefaultMaxRatio bounds the total uncompressed size to this many
+	// times the wheel file's size.
+	DefaultMaxRatio = archivecheck.DefaultRatio
 	// DefaultMaxSize is the total uncompressed size allowed for one wheel.
-	DefaultMaxSize int64 = 2 << 30
+	DefaultMaxSize = archivecheck.DefaultCeiling
 	// DefaultMaxFiles is the number of zip members allowed for one wheel.
-	DefaultMaxFiles = 100_000
+	DefaultMaxFiles = archivecheck.DefaultFiles
 )
 
 // MaxMetadataSize bounds WHEEL, RECORD and entry_points.txt, which are read
@@ -44,6 +50,10 @@ type Options struct {
 	Python string
 	// Installer is written to the dist-info INSTALLER file; empty writes none.
 	Installer string
+	// MaxRatio bounds the total uncompressed size to this many times the
+	// wheel file's size, DefaultMaxRatio if 0; MaxSize bounds it whatever
+	// the file's size. Both are checked before anything is written.
+	MaxRatio int64
 	// MaxSize is the total uncompressed size allowed, DefaultMaxSize if 0.
 	MaxSize int64
 	// MaxFiles is the number of members allowed, DefaultMaxFiles if 0.
@@ -115,6 +125,9 @@ func (s Scheme) check() error {
 }
 
 func (o Options) withDefaults() Options {
+	if o.MaxRatio <= 0 {
+		o.MaxRatio = DefaultMaxRatio
+	}
 	if o.MaxSize <= 0 {
 		o.MaxSize = DefaultMaxSize
 	}

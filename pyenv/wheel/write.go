@@ -1,7 +1,7 @@
 package wheel
 
 import (
-	"github.com/bitpoll-install/bitpoll-install/internal/workers"
+	"github.com/bitpoll-install/bitpoll-install/workers"
 
 	"archive/zip"
 	"bufio"

@@ -5,7 +5,7 @@
 //
 // It only fetches and verifies. Choosing versions and wheels for targets is
 // the job of package resolve; version and marker syntax live in
-// resolve/pep440 and resolve/pep508.
+// pyspec/pep440 and pyspec/pep508.
 package index
 
 import (

@@ -13,6 +13,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/bitpoll-install/bitpoll-install/archivecheck"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -105,23 +106,14 @@ func sdistTop(filename string) string {
 	return filename
 }
 
-// checkMember refuses member names that would land outside the target if
-// the archive were extracted.
+// checkMember applies archivecheck's name policy (a leading "./" is
+// allowed) and returns the name without it or a trailing slash.
 func checkMember(name string) (string, error) {
-	bad := name == "" || strings.ContainsAny(name, "\\\x00") || path.IsAbs(name) ||
-		(len(name) >= 2 && name[1] == ':') // a Windows drive
-	if !bad {
-		for _, el := range strings.Split(name, "/") {
-			if el == ".." {
-				bad = true
-				break
-			}
-		}
+	rel := strings.TrimPrefix(name, "./")
+	if err := archivecheck.CheckName(rel); err != nil {
+		return "", fmt.Errorf("member %q %v: refusing the sdist", name, err)
 	}
-	if bad {
-		return "", fmt.Errorf("member %q is absolute or escapes the archive: refusing the sdist", name)
-	}
-	return strings.TrimPrefix(path.Clean(name), "./"), nil
+	return strings.TrimSuffix(rel, "/"), nil
 }
 
 // pyprojectMatch collects top-level pyproject.toml candidates. An sdist

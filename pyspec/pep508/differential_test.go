@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep440"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep440"
 )
 
 type query struct {

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/resolve/pep440"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep440"
 )
 
 // Requirement is one parsed dependency specifier.

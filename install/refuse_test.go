@@ -1,0 +1,121 @@
+package install
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/store"
+)
+
+// writeBombWheel writes a well-formed wheel of project name at version
+// whose one data member is 1 MiB of zeros: a few KiB on disk, far past
+// the ratio the installer allows. It returns its path.
+func writeBombWheel(t *testing.T, dir, name, version string) string {
+	t.Helper()
+	distInfo := name + "-" + version + ".dist-info"
+	members := []struct{ name, body string }{
+		{name + "/__init__.py", ""},
+		{name + "/bomb.bin", strings.Repeat("\x00", 1<<20)},
+		{distInfo + "/METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
+		{distInfo + "/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	var record strings.Builder
+	for _, m := range members {
+		w, err := zw.Create(m.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(m.body)); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(m.body))
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", m.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(m.body))
+	}
+	record.WriteString(distInfo + "/RECORD,,\n")
+	w, err := zw.Create(distInfo + "/RECORD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(record.String())); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+"-"+version+"-py3-none-any.whl")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestBuildNamesRefusedWheel locks one package to a zip bomb: the build
+// refuses it, names the lock entry (package, version, URL) rather than a
+// temporary path, and puts nothing into the store.
+func TestBuildNamesRefusedWheel(t *testing.T) {
+	testkit.NeedNetwork(t)
+	it := testkit.HostPython(t)
+	l := testkit.LockFixture(t, testkit.Target(it))
+	var pkg *lockfile.Package
+	for i := range l.Packages {
+		if l.Packages[i].Name == "sqlparse" {
+			pkg = &l.Packages[i]
+		}
+	}
+	if pkg == nil || len(pkg.Wheels) == 0 {
+		t.Fatal("the fixture lock has no sqlparse wheel to replace")
+	}
+	whl := writeBombWheel(t, t.TempDir(), "sqlparse", pkg.Version)
+	data, err := os.ReadFile(whl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	url := "file://" + whl
+	pkg.Wheels = []lockfile.File{{Name: filepath.Base(whl), URL: url, Size: int64(len(data)),
+		SHA256: hex.EncodeToString(sum[:]), UploadTime: pkg.Wheels[0].UploadTime}}
+
+	layout := store.Layout{Root: t.TempDir()}
+	_, err = Build(context.Background(), Options{Lock: l, Layout: layout, Python: it.Path, VenvOnly: true})
+	if err == nil {
+		t.Fatal("Build with a zip bomb locked for sqlparse succeeded, want a refusal")
+	}
+	for _, want := range []string{"sqlparse " + pkg.Version + " (" + url + ")", "100 times its own"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Build = %v, want it to contain %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), ".named-") {
+		t.Errorf("Build = %v, want no temporary path in it", err)
+	}
+	assertStoreEmpty(t, layout)
+}
+
+// assertStoreEmpty fails t when the store holds a path: a refused build
+// may leave only hidden work directories.
+func assertStoreEmpty(t *testing.T, layout store.Layout) {
+	t.Helper()
+	entries, err := os.ReadDir(layout.StoreDir())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("the store holds %s after a refused build", e.Name())
+		}
+	}
+}
