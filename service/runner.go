@@ -3,7 +3,6 @@ package service
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -301,5 +300,3 @@ func lastLines(out []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-var errGate = errors.New("the health gate failed")

@@ -62,11 +62,6 @@ func (s *systemd) stop(unit string) error {
 	})
 }
 
-func (s *systemd) active(unit string) bool {
-	p, err := s.conn.GetUnitPropertyContext(s.ctx, unit, "ActiveState")
-	return err == nil && strings.Trim(p.Value.String(), `"`) == "active"
-}
-
 // job runs one systemd job and waits for its result; a failure carries
 // the unit's last journal lines.
 func (s *systemd) job(unit, verb string, start func(chan<- string) (int, error)) error {

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/bitpoll-install/bitpoll-install/internal/atomicfile"
+	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 )
 
 // Meta is what a generation records beside its symlink, in
