@@ -539,10 +539,15 @@ func (s *switcher) startNew(sd *systemd, pend store.Pending) error {
 	return sd.enable(unitgen.SocketUnit, unit)
 }
 
+// legacyUnits are the units of installs before generations had units of
+// their own: one bitpoll.service that followed current.
+var legacyUnits = []string{"bitpoll.service", "bitpoll-migrate.service"}
+
 // stopOthers stops and disables every generation's service but keep's:
-// the one before, and any a killed run left.
+// the one before, any a killed run left, and the single service of an
+// install from before generations had their own units (whose files go).
 func (s *switcher) stopOthers(sd *systemd, keep int) error {
-	units, err := sd.conn.ListUnitsByPatternsContext(sd.ctx, nil, []string{"bitpoll@*.service"})
+	units, err := sd.conn.ListUnitsByPatternsContext(sd.ctx, nil, append([]string{"bitpoll@*.service"}, legacyUnits...))
 	if err != nil {
 		return fmt.Errorf("list bitpoll@*.service: %w", err)
 	}
@@ -559,6 +564,18 @@ func (s *switcher) stopOthers(sd *systemd, keep int) error {
 		if err := sd.disable(u.Name); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	removed := false
+	for _, name := range legacyUnits {
+		path := filepath.Join(s.p.o.Layout.Root, UnitDir, name)
+		if err := os.Remove(path); err == nil {
+			removed = true
+		} else if !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("remove the old unit %s: %w", path, err))
+		}
+	}
+	if removed {
+		errs = append(errs, sd.reload())
 	}
 	return errors.Join(errs...)
 }
