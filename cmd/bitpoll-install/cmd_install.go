@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +34,7 @@ type buildOptions struct {
 
 func (o *buildOptions) AddFlags(c *cobra.Command) {
 	f := c.Flags()
-	f.StringVar(&o.Lock, "lock", "", "the lock `FILE` to install (default: the lock built into this binary)")
+	f.StringVar(&o.Lock, "lock", "", "the lock to install, a `FILE` or an https:// URL (default: the lock built into this binary)")
 	f.StringVar(&o.AppSource, "app-source", "", "a local mirror or tree of the app (`DIR`); its content must hash to the lock's tree")
 	f.StringVar(&o.Python, "python", "", "the Python interpreter `PATH` to use (default: one matching a lock target, found on PATH, in pyenv or uv)")
 	f.BoolVar(&o.OnlyBinary, "only-binary", false, "refuse to build sdist entries from source")
@@ -46,7 +48,38 @@ func (o *buildOptions) readLock() (*lockfile.Lock, error) {
 	if o.Lock == "" {
 		return lockfile.Parse(bitpollinstall.DefaultLock, "built-in bitpoll.lock")
 	}
+	if strings.HasPrefix(o.Lock, "https://") {
+		return downloadLock(o.Lock)
+	}
+	if strings.Contains(o.Lock, "://") {
+		return nil, &usageError{fmt.Errorf("--lock %s: give a file or an https:// URL", o.Lock)}
+	}
 	return lockfile.ReadFile(o.Lock)
+}
+
+// maxLockSize bounds a lock fetched by URL; Bitpoll's is about 60 KiB.
+const maxLockSize = 16 << 20
+
+// downloadLock fetches a lock over https. The lock names the hash of
+// everything it pins, so TLS need only bring the lock itself intact.
+func downloadLock(url string) (*lockfile.Lock, error) {
+	c := &http.Client{Timeout: time.Minute}
+	resp, err := c.Get(url)
+	if err != nil {
+		return nil, fmt.Errorf("--lock: download %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("--lock: download %s: the server answered %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxLockSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("--lock: download %s: %w", url, err)
+	}
+	if len(data) > maxLockSize {
+		return nil, fmt.Errorf("--lock: %s is larger than %d MiB; that is no lock", url, maxLockSize>>20)
+	}
+	return lockfile.Parse(data, url)
 }
 
 // installOptions are the build's inputs as the flags give them.
