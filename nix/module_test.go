@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // evalExample evaluates the README example, extended with module (Nix
@@ -91,7 +93,7 @@ func TestSecretsScript(t *testing.T) {
 		`config: { inherit (config.systemd.services.bitpoll-secrets) script; umask = config.systemd.services.bitpoll-secrets.serviceConfig.UMask; }`, &unit)
 	for _, tool := range []string{"bash", "head", "base64", "tr", "mv", "mkdir", "chmod"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found: the secrets script needs it", tool)
+			testenv.Skipf(t, "%s not found: the secrets script needs it", tool)
 		}
 	}
 	const secretsDir = "/etc/bitpoll/secrets"
