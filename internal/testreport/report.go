@@ -268,7 +268,7 @@ func (r *report) finish(ci bool, intendedFile string) bool {
 		b.WriteString(")")
 	}
 	if n := len(r.failPkgs); n > 0 {
-		fmt.Fprintf(&b, "; %d packages FAILED", n)
+		fmt.Fprintf(&b, "; FAILED packages: %d", n)
 	}
 	if !r.first.IsZero() {
 		fmt.Fprintf(&b, "; %s", r.last.Sub(r.first).Round(time.Second))

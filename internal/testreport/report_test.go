@@ -79,7 +79,7 @@ func TestReport(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	const wantLast = "summary: 5 tests ran in 2 packages: 2 passed, 1 failed, 2 skipped (1 intended; 1 unlisted, because: BITPOLL_MIRROR is not set: point it at a mirror); 1 packages FAILED; 1m40s"
+	const wantLast = "summary: 5 tests ran in 2 packages: 2 passed, 1 failed, 2 skipped (1 intended; 1 unlisted, because: BITPOLL_MIRROR is not set: point it at a mirror); FAILED packages: 1; 1m40s"
 	if last := lines[len(lines)-1]; last != wantLast {
 		t.Errorf("last line = %q, want %q", last, wantLast)
 	}
