@@ -249,6 +249,9 @@ func TestAssertions(t *testing.T) {
 		{`{ services.bitpoll.database.createLocally = true; }`, `set database.type = "postgresql"`},
 		{`{ services.bitpoll.nginx.enable = true; }`, "needs the NixOS nginx module"},
 		{`{ services.bitpoll.settings.django.SECRET_KEY = "x"; }`, "use secretKeyFile"},
+		{`{ services.bitpoll.listenAddress = "localhost"; }`, `services.bitpoll.listenAddress "localhost" is not an IP address, and systemd's ListenStream= does not resolve names`},
+		{`{ services.bitpoll.outboundAllow = [ "192.0.2.25" "mail.example.org" ]; }`, `services.bitpoll.outboundAllow: "mail.example.org" is not an IP address or prefix`},
+		{`{ services.bitpoll.outboundAllow = [ "::/0" ]; }`, `set outboundAny = true`},
 		{`{ services.bitpoll.secretKeyFile = "/etc/bitpoll/my secret"; }`, "services.bitpoll.secretKeyFile"},
 		{`{ imports = [ (` + withNginx + `) ]; services.bitpoll.nginx = { enable = true; hostName = "poll.example.org"; }; }`, "add it to allowedHosts"},
 	}
