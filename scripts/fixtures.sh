@@ -33,10 +33,12 @@ unpack() {
 		mkdir "$dir.partial"
 		tar -xf "$tar" -C "$dir.partial" || {
 			echo "fixtures: unpack $tar: tar failed" >&2
+			rm -rf "$dir.partial"
 			return 1
 		}
-		if ! git --git-dir="$dir.partial/repo" rev-parse --verify -q HEAD >/dev/null; then
-			echo "fixtures: $tar: repo/ is not a git repository with a HEAD" >&2
+		if ! git --git-dir="$dir.partial/repo" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+			echo "fixtures: $tar: repo/ is not a git repository with a HEAD; want a tar of one bare repository, repo/" >&2
+			rm -rf "$dir.partial"
 			return 1
 		fi
 		rm -rf "$dir"

@@ -19,7 +19,9 @@ if [[ -z ${BITPOLL_ROOTFS:-} ]]; then
 	BITPOLL_ROOTFS=$(./scripts/rootfs.sh 2>/dev/null) || BITPOLL_ROOTFS=
 fi
 export BITPOLL_ROOTFS
-eval "$(./scripts/fixtures.sh)"
+# Assigned first, so that a fixture that cannot be unpacked stops the run.
+fixtures=$(./scripts/fixtures.sh)
+eval "$fixtures"
 export BITPOLL_MIRROR BITPOLL_NIXPKGS
 for v in BITPOLL_ROOTFS BITPOLL_MIRROR BITPOLL_NIXPKGS; do
 	echo "unit: $v=${!v:-(unset: the tests that need it skip, or fail with CI=true)}"
