@@ -15,10 +15,11 @@ lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-# BITPOLL_ROOTFS: the system tests' root file system, as prereqs built
-# it; empty (those tests skip) where it could not be built.
+# go test ./... with the system tests' root file system as prereqs built
+# it, and the mirrors of ../shared/fixtures where they exist; ends with a
+# summary line. See scripts/unit.sh.
 unit:
-	BITPOLL_ROOTFS="$${BITPOLL_ROOTFS:-$$(./scripts/rootfs.sh 2>/dev/null)}" $(GO) test -count=1 -timeout 45m ./...
+	GO=$(GO) ./scripts/unit.sh
 
 build:
 	$(GO) build -o bin/bitpoll-install ./cmd/bitpoll-install

@@ -19,10 +19,10 @@
     }:
     let
       inherit (nixpkgs) lib;
-      systems = [
-        "x86_64-linux"
-        "aarch64-linux"
-      ];
+      # Only the systems bitpoll.lock has wheels for: one per CPU of its
+      # targets. To serve another, lock it too (bitpoll-install lock
+      # --target cp313-aarch64 ...).
+      systems = (import ./nix/lock.nix).systems (builtins.fromTOML (builtins.readFile ./bitpoll.lock));
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
       bitpollFor = pkgs: pkgs.callPackage ./nix/package.nix { appSrc = bitpoll-src; };
     in

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/unitgen"
 	"golang.org/x/tools/txtar"
 )
@@ -116,7 +117,7 @@ func TestLoadMissing(t *testing.T) {
 func TestCheckPortFree(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.1: %v", err)
+		testenv.Skipf(t, "cannot listen on 127.0.0.1: %v", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	c := Default()

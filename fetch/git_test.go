@@ -11,13 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/treehash"
 )
 
 func needGit(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not found in PATH: these tests build repositories with it")
+		testenv.Skip(t, "git not found in PATH: these tests build repositories with it")
 	}
 }
 
@@ -279,10 +280,7 @@ func TestGetGitRefusesSSHKey(t *testing.T) {
 // TestBitpollMirror exports a release from a real, partial mirror of
 // Bitpoll named by BITPOLL_MIRROR. The mirror lacks blobs of 4 MiB and more.
 func TestBitpollMirror(t *testing.T) {
-	mirror := os.Getenv("BITPOLL_MIRROR")
-	if mirror == "" {
-		t.Skip("BITPOLL_MIRROR is not set: set it to a bare git mirror of Bitpoll to run this test")
-	}
+	mirror := testenv.BitpollMirror(t)
 	needGit(t)
 	if testing.Short() {
 		t.Skip("exports a whole release")

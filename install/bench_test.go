@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
@@ -147,7 +148,7 @@ func newBenchEnv(b *testing.B, lockFor func(*pyenv.Interpreter) (*lockfile.Lock,
 	testkit.NeedNetwork(b)
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		b.Skip("the go command is not on PATH: it builds the CLI the benchmark runs")
+		testenv.Skip(b, "the go command is not on PATH: it builds the CLI the benchmark runs")
 	}
 	python := testkit.HostPython(b)
 	e := &benchEnv{python: python, tmp: b.TempDir()}
@@ -206,7 +207,7 @@ func benchLock(b *testing.B, it *pyenv.Interpreter) *lockfile.Lock {
 
 func (e *benchEnv) needUV(b *testing.B) {
 	if _, err := exec.LookPath("uv"); err != nil {
-		b.Skip("uv is not on PATH: install uv to compare with it")
+		testenv.Skip(b, "uv is not on PATH: install uv to compare with it")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/shim"
@@ -104,7 +105,7 @@ func TestRealBitpoll(t *testing.T) {
 			defer cancel()
 			interp, err := pyenv.Find(ctx, []pyenv.Want{{Version: c.python}}, pyenv.FindOptions{})
 			if err != nil {
-				t.Skipf("no Python %s found (%v): install it, with pyenv for instance, to run this case", c.python, err)
+				testenv.Skipf(t, "no Python %s found (%v): install it, with pyenv for instance, to run this case", c.python, err)
 			}
 			dir := testkit.ExportRelease(ctx, t, mirror, c.ref)
 			lock := testkit.LockTree(ctx, t, idx, dir, c.version, testkit.Target(interp))

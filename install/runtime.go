@@ -61,16 +61,23 @@ func WriteSecrets(dir string) error {
 	return nil
 }
 
-// djangoSecretKey is 50 characters from Django's own alphabet for keys.
+// The format of a generated SECRET_KEY, Django's own for new projects:
+// SecretKeyLen characters of SecretKeyAlphabet. The NixOS module
+// generates the same (nix/module.nix, bitpoll-secrets.service).
+const (
+	SecretKeyAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789!@#%^&*(-_=+)"
+	SecretKeyLen      = 50
+)
+
+// djangoSecretKey is SecretKeyLen characters from SecretKeyAlphabet.
 func djangoSecretKey() (string, error) {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789!@#%^&*(-_=+)"
-	out := make([]byte, 50)
+	out := make([]byte, SecretKeyLen)
 	for i := range out {
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(SecretKeyAlphabet))))
 		if err != nil {
 			return "", err
 		}
-		out[i] = alphabet[n.Int64()]
+		out[i] = SecretKeyAlphabet[n.Int64()]
 	}
 	return string(out), nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/store"
@@ -25,7 +26,7 @@ func TestVenvMatchesUV(t *testing.T) {
 	testkit.NeedNetwork(t)
 	uv, err := exec.LookPath("uv")
 	if err != nil {
-		t.Skip("uv is not on PATH: install uv to cross-check the venv")
+		testenv.Skip(t, "uv is not on PATH: install uv to cross-check the venv")
 	}
 	it := testkit.HostPython(t)
 	l := testkit.LockFixture(t, testkit.Target(it))

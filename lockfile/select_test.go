@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
 
@@ -275,11 +276,11 @@ func pythonWith(t *testing.T, modules ...string) string {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found; it is needed to cross-check the TOML")
+		testenv.Skip(t, "python3 not found; it is needed to cross-check the TOML")
 	}
 	for _, m := range modules {
 		if err := exec.Command(py, "-c", "import "+m).Run(); err != nil {
-			t.Skipf("python3 cannot import %s (Python 3.11+ has tomllib; pip install packaging)", m)
+			testenv.Skipf(t, "python3 cannot import %s (Python 3.11+ has tomllib; pip install packaging)", m)
 		}
 	}
 	return py
@@ -421,7 +422,7 @@ func FuzzParse(f *testing.F) {
 func TestFormatLoadsInNix(t *testing.T) {
 	nix, err := exec.LookPath("nix-instantiate")
 	if err != nil {
-		t.Skip("nix-instantiate not found; install Nix to check that the flake can read the lock")
+		testenv.Skip(t, "nix-instantiate not found; install Nix to check that the flake can read the lock")
 	}
 	l := validLock(t)
 	data, err := Format(l)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/fetch"
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // repoRoot is the module root: the parent of this package.
@@ -40,7 +41,7 @@ func cacheDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.UserCacheDir()
 	if err != nil {
-		t.Skipf("no cache directory for the Nix test store: %v", err)
+		testenv.Skipf(t, "no cache directory for the Nix test store: %v", err)
 	}
 	d = filepath.Join(d, "bitpoll-install-test")
 	if err := os.MkdirAll(d, 0o755); err != nil {
@@ -55,7 +56,7 @@ func nixInstantiate(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("nix-instantiate")
 	if err != nil {
-		t.Skip("nix-instantiate not found: install Nix (Debian: apt-get install nix-bin) to run the Nix tests")
+		testenv.Skip(t, "nix-instantiate not found: install Nix (Debian: apt-get install nix-bin) to run the Nix tests")
 	}
 	return p
 }
@@ -121,12 +122,12 @@ func newNix226(t testing.TB) *Nix226 {
 		t.Skip("skipping the Nix 2.26 flake tests in -short mode")
 	}
 	if runtime.GOARCH != "amd64" {
-		t.Skip("the Nix 2.26 flake tests run the x86_64 rootfs's nix: skipping on " + runtime.GOARCH)
+		testenv.Skip(t, "the Nix 2.26 flake tests run the x86_64 rootfs's nix: skipping on "+runtime.GOARCH)
 	}
 	cache := cacheDir(t)
 	nixOnce.Do(func() { nixVal, nixSkip, nixErr = setupNix226(cache) })
 	if nixSkip != "" {
-		t.Skip(nixSkip)
+		testenv.Skip(t, nixSkip)
 	}
 	if nixErr != nil {
 		t.Fatal(nixErr)

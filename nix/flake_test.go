@@ -101,6 +101,12 @@ func flake(t *testing.T, args ...string) ([]byte, error) {
 // flakeLog is flake that also returns nix's log (stderr).
 func flakeLog(t *testing.T, args ...string) (stdout, stderr []byte, err error) {
 	t.Helper()
+	return flakeApp(t, repoCopy(t).app, args...)
+}
+
+// flakeApp is flakeLog with app as the bitpoll-src input.
+func flakeApp(t *testing.T, app string, args ...string) (stdout, stderr []byte, err error) {
+	t.Helper()
 	n := newNix226(t)
 	c := repoCopy(t)
 	ref := "path:" + c.dir
@@ -109,7 +115,7 @@ func flakeLog(t *testing.T, args ...string) (stdout, stderr []byte, err error) {
 		full = append(full, strings.ReplaceAll(a, "FLAKE", ref))
 	}
 	full = append(full, "--override-input", "nixpkgs", n.nixpkgs,
-		"--override-input", "bitpoll-src", "path:"+c.app, "--no-write-lock-file")
+		"--override-input", "bitpoll-src", "path:"+app, "--no-write-lock-file")
 	start := time.Now()
 	stdout, stderr, err = n.RunLog(withTimeout(t, 10*time.Minute), c.dir, full...)
 	t.Logf("nix %s: %.1fs", args[0]+" "+args[1], time.Since(start).Seconds())
@@ -127,7 +133,7 @@ func TestFlakeShow(t *testing.T) {
 	}
 	for _, path := range []string{
 		"packages.x86_64-linux.bitpoll", "packages.x86_64-linux.bitpoll-install", "packages.x86_64-linux.default",
-		"packages.aarch64-linux.bitpoll", "nixosModules.default", "devShells.x86_64-linux.default",
+		"nixosModules.default", "devShells.x86_64-linux.default",
 		"apps.x86_64-linux.default", "apps.x86_64-linux.bitpoll-install", "formatter.x86_64-linux",
 		"checks.x86_64-linux.vm", "checks.x86_64-linux.module-units", "nixosConfigurations.example",
 	} {
@@ -140,13 +146,42 @@ func TestFlakeShow(t *testing.T) {
 			t.Errorf("nix flake show: no %s", path)
 		}
 	}
+	// Only the systems the committed lock has wheels for: one per CPU of
+	// its targets, as lockfile reads them.
+	l, err := lockfile.ReadFile(filepath.Join(repoRoot(t), "bitpoll.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, err := l.ParsedTargets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, tg := range targets {
+		if s := tg.Arch + "-linux"; !slices.Contains(want, s) {
+			want = append(want, s)
+		}
+	}
+	slices.Sort(want)
+	for _, output := range []string{"packages", "checks", "devShells", "apps", "formatter"} {
+		m, _ := show[output].(map[string]any)
+		var got []string
+		for system := range m {
+			got = append(got, system)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("nix flake show: %s has systems %q, want those of the lock's targets %q", output, got, want)
+		}
+	}
 }
 
-// TestFlakeCheck runs nix flake check --no-build, which evaluates every
-// output and instantiates every derivation, the VM test's driver included,
-// and checks from its log that it reached each of them.
+// TestFlakeCheck runs nix flake check --no-build --all-systems, which
+// evaluates every output of every system the flake advertises and
+// instantiates every derivation, the VM test's driver included, and
+// checks from its log that it reached each of them.
 func TestFlakeCheck(t *testing.T) {
-	_, log, err := flakeLog(t, "flake", "check", "--no-build", "FLAKE")
+	_, log, err := flakeLog(t, "flake", "check", "--no-build", "--all-systems", "FLAKE")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,6 +284,9 @@ func TestAssertions(t *testing.T) {
 		{`{ services.bitpoll.database.createLocally = true; }`, `set database.type = "postgresql"`},
 		{`{ services.bitpoll.nginx.enable = true; }`, "needs the NixOS nginx module"},
 		{`{ services.bitpoll.settings.django.SECRET_KEY = "x"; }`, "use secretKeyFile"},
+		{`{ services.bitpoll.listenAddress = "localhost"; }`, `services.bitpoll.listenAddress "localhost" is not an IP address, and systemd's ListenStream= does not resolve names`},
+		{`{ services.bitpoll.outboundAllow = [ "192.0.2.25" "mail.example.org" ]; }`, `services.bitpoll.outboundAllow: "mail.example.org" is not an IP address or prefix`},
+		{`{ services.bitpoll.outboundAllow = [ "::/0" ]; }`, `set outboundAny = true`},
 		{`{ services.bitpoll.secretKeyFile = "/etc/bitpoll/my secret"; }`, "services.bitpoll.secretKeyFile"},
 		{`{ imports = [ (` + withNginx + `) ]; services.bitpoll.nginx = { enable = true; hostName = "poll.example.org"; }; }`, "add it to allowedHosts"},
 	}

@@ -438,6 +438,23 @@ let
     requirements = lock.app.requirements or "requirements.txt";
   };
 
+  # The Nix systems the lock can serve: one per CPU of its targets
+  # ("cp313-x86_64" is x86_64-linux), in the order of first mention.
+  systems =
+    lock:
+    foldl' (acc: s: if elem s acc then acc else acc ++ [ s ]) [ ] (
+      map (
+        t:
+        let
+          m = match "cp3[0-9]+-(.+)" t;
+        in
+        if m == null then
+          throw "bitpoll.lock: target ${builtins.toJSON t} is not cp3<minor>-<cpu>, like \"cp313-x86_64\""
+        else
+          "${head m}-linux"
+      ) (lock.targets or [ ])
+    );
+
   select =
     {
       lock,
@@ -525,6 +542,7 @@ in
 {
   inherit
     appPin
+    systems
     select
     evalMarker
     markerEnv

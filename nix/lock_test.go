@@ -494,3 +494,42 @@ func generateLock(r *rand.Rand) *lockfile.Lock {
 	}
 	return l
 }
+
+// TestSystems checks lock.nix's systems, which the flake advertises: one
+// Nix system per CPU of the lock's targets, as lockfile parses them.
+func TestSystems(t *testing.T) {
+	for _, c := range []struct {
+		targets []string
+		want    []string
+	}{
+		{[]string{"cp312-x86_64", "cp313-x86_64", "cp314-x86_64"}, []string{"x86_64-linux"}},
+		{[]string{"cp313-x86_64", "cp313-aarch64", "cp312-x86_64"}, []string{"x86_64-linux", "aarch64-linux"}},
+		{[]string{"cp313-aarch64"}, []string{"aarch64-linux"}},
+	} {
+		var want []string
+		for _, s := range c.targets {
+			tg, err := wheeltag.ParseTarget(s, wheeltag.Glibc{Major: 2, Minor: 28})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sys := tg.Arch + "-linux"; !slices.Contains(want, sys) {
+				want = append(want, sys)
+			}
+		}
+		if !slices.Equal(want, c.want) {
+			t.Fatalf("table: lockfile makes %q of %q, the table says %q", want, c.targets, c.want)
+		}
+		list, _ := json.Marshal(c.targets)
+		out, err := evalJSON(t, fmt.Sprintf(`(import %s).systems { targets = builtins.fromJSON %s; }`, nixStr(repoRoot(t)+"/nix/lock.nix"), nixStr(string(list))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("lock.nix systems %q = %q, want %q", c.targets, got, want)
+		}
+	}
+}

@@ -52,6 +52,11 @@ let
   # unit paths: no spaces, "%" (specifiers) or "$" (variables).
   secretPath = types.nullOr (types.strMatching "/[A-Za-z0-9._+@/-]*");
 
+  # The Go side's rules for the options that render into unit files.
+  validate = import ./validate.nix;
+  listenAddressError = validate.listenAddressError cfg.listenAddress;
+  outboundErrors = builtins.filter (e: e != null) (map validate.outboundError cfg.outboundAllow);
+
   secretKeyFile = if cfg.secretKeyFile != null then cfg.secretKeyFile else "${secretsDir}/secret_key";
   fieldEncryptionKeyFile =
     if cfg.fieldEncryptionKeyFile != null then
@@ -240,6 +245,7 @@ in
       description = ''
         The address bitpoll.socket listens on: an IP address, "" for every
         address, or the absolute path of a unix socket (then port is unused).
+        Not a host name: systemd binds addresses and does not resolve names.
       '';
     };
 
@@ -419,6 +425,14 @@ in
     {
       assertions = [
         {
+          assertion = listenAddressError == null;
+          message = "services.bitpoll.listenAddress ${toString listenAddressError}.";
+        }
+        {
+          assertion = outboundErrors == [ ];
+          message = "services.bitpoll.outboundAllow: ${lib.concatStringsSep "; " outboundErrors}.";
+        }
+        {
           assertion = cfg.allowedHosts != [ ];
           message = ''services.bitpoll.allowedHosts is empty: list the host names Bitpoll is served under, e.g. allowedHosts = [ "bitpoll.example.org" ];'';
         }
@@ -542,17 +556,27 @@ in
         script = ''
           mkdir -p ${secretsDir}
           chmod 0700 ${secretsDir}
-          # URL-safe base64 of random bytes: 32 make a Fernet key (44
-          # characters), 48 a Django SECRET_KEY of 64 characters (its deploy
-          # check wants 50 or more).
+          # The Go installer's formats (install.WriteSecrets): a Django
+          # SECRET_KEY of 50 characters from Django's alphabet for keys, and
+          # a Fernet key, the URL-safe base64 of 32 random bytes.
+          secret_key() {
+            head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'abcdefghijklmnopqrstuvwxyz0123456789!@#%^&*(=+)_-' | head -c 50
+          }
+          field_encryption_key() {
+            head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_'
+          }
           gen() {
             if [ ! -s ${secretsDir}/$1 ]; then
-              head -c "$2" /dev/urandom | base64 -w0 | tr '+/' '-_' > ${secretsDir}/$1.tmp
+              "$1" > ${secretsDir}/$1.tmp
+              if [ "$(wc -c < ${secretsDir}/$1.tmp)" != "$2" ]; then
+                echo "bitpoll-secrets: generating $1 gave $(wc -c < ${secretsDir}/$1.tmp) characters, want $2" >&2
+                exit 1
+              fi
               mv ${secretsDir}/$1.tmp ${secretsDir}/$1
             fi
           }
-          ${lib.optionalString (cfg.secretKeyFile == null) "gen secret_key 48"}
-          ${lib.optionalString (cfg.fieldEncryptionKeyFile == null) "gen field_encryption_key 32"}
+          ${lib.optionalString (cfg.secretKeyFile == null) "gen secret_key 50"}
+          ${lib.optionalString (cfg.fieldEncryptionKeyFile == null) "gen field_encryption_key 44"}
         '';
       };
     })

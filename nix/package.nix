@@ -11,6 +11,7 @@
   callPackage,
   fetchgit,
   gettext,
+  gitMinimal,
   python3,
   lockFile ? ../bitpoll.lock,
   settingsShim ? ../shim/settings_local.py,
@@ -21,7 +22,29 @@ let
   python = callPackage ./python.nix { inherit python3 lockFile; };
   # Read apart from the wheel selection, so that the name and source
   # evaluate even on a system the lock has no target for.
-  app = (import ./lock.nix).appPin (builtins.fromTOML (builtins.readFile lockFile));
+  lock = builtins.fromTOML (builtins.readFile lockFile);
+  app = (import ./lock.nix).appPin lock;
+
+  # The source must be the locked tree. Evaluation can compare a commit or
+  # a NAR hash when the input has them (checkSource), but not a git tree
+  # id, which is what every lock pins: that is checked first thing in the
+  # build, by git on the source as given, so that an overridden or edited
+  # tree (a `path:` input has neither commit nor NAR hash) is refused.
+  verifyTree = ''
+    export HOME=$NIX_BUILD_TOP/tree-check GIT_CONFIG_NOSYSTEM=1
+    mkdir -p "$HOME"
+    printf '[safe]\n\tdirectory = *\n' > "$HOME/.gitconfig"
+    git init -q "$HOME/repo"
+    git -C "$src" --git-dir="$HOME/repo/.git" --work-tree="$src" add -A -f
+    tree=$(git --git-dir="$HOME/repo/.git" write-tree)
+    if [ "$tree" != ${lib.escapeShellArg app.tree} ]; then
+      echo "the app source $src has git tree $tree, but bitpoll.lock pins ${app.name} ${app.version} at tree ${app.tree}: it is not the locked source; use ${
+        if app.commit != "" then "the locked commit ${app.commit}" else "that tree"
+      }, or re-lock this one (bitpoll-install lock --app-source DIR)" >&2
+      exit 1
+    fi
+    echo "app source: git tree $tree, as bitpoll.lock pins"
+  '';
 
   src =
     if appSrc != null then
@@ -72,7 +95,10 @@ stdenv.mkDerivation {
   nativeBuildInputs = [
     python
     gettext
+    gitMinimal
   ];
+
+  preUnpack = verifyTree;
 
   dontConfigure = true;
 
@@ -130,9 +156,7 @@ stdenv.mkDerivation {
     description = "Bitpoll, polls and meeting scheduling, with the wheels bitpoll.lock pins";
     homepage = app.url;
     license = lib.licenses.gpl3Only;
-    platforms = [
-      "x86_64-linux"
-      "aarch64-linux"
-    ];
+    # The systems the lock has wheels for.
+    platforms = (import ./lock.nix).systems lock;
   };
 }

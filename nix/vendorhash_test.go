@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite nix/vendor-hash with the recomputed vendorHash")
@@ -22,7 +24,7 @@ func TestVendorHash(t *testing.T) {
 	}
 	nixBin, err := exec.LookPath("nix")
 	if err != nil {
-		t.Skip("nix not found: install Nix (Debian: apt-get install nix-bin) to check nix/vendor-hash")
+		testenv.Skip(t, "nix not found: install Nix (Debian: apt-get install nix-bin) to check nix/vendor-hash")
 	}
 	root := repoRoot(t)
 	out := filepath.Join(t.TempDir(), "vendor")

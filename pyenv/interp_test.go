@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // fakeIdentity is what a CPython of version on arch would print.
@@ -42,7 +44,7 @@ func writeScript(t *testing.T, path, body string) {
 	t.Helper()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("sh not found on PATH; fake interpreters are shell scripts")
+		testenv.Skip(t, "sh not found on PATH; fake interpreters are shell scripts")
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -437,6 +439,6 @@ func TestFindHost(t *testing.T) {
 		t.Logf("%s: %s (%s)", minor, it.Path, it)
 	}
 	if found == 0 {
-		t.Skip("no CPython 3.11 to 3.14 on this host")
+		testenv.Skip(t, "no CPython 3.11 to 3.14 on this host")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"golang.org/x/tools/txtar"
 )
 
@@ -209,7 +210,7 @@ func hostInterpreters(t *testing.T) []*Interpreter {
 		}
 	}
 	if len(out) == 0 {
-		t.Skip("no python3 on this host")
+		testenv.Skip(t, "no python3 on this host")
 	}
 	return out
 }
@@ -252,7 +253,7 @@ print(p["purelib"]); print(p["platlib"]); print(p["scripts"])`
 			// Same files, links and pyvenv.cfg as python -m venv.
 			ref := filepath.Join(root, "ref")
 			if out, err := exec.Command(it.Path, "-m", "venv", "--without-pip", ref).CombinedOutput(); err != nil {
-				t.Skipf("%s -m venv does not work here (%v): %s", it.Path, err, out)
+				testenv.Skipf(t, "%s -m venv does not work here (%v): %s", it.Path, err, out)
 			}
 			activate := func(rel string) bool {
 				b := filepath.Base(rel)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
@@ -86,7 +87,7 @@ func BenchmarkLock(b *testing.B) {
 	})
 	b.Run("uv/cold", func(b *testing.B) {
 		if uvErr != nil {
-			b.Skip("uv is not on PATH")
+			testenv.Skip(b, "uv is not on PATH")
 		}
 		for b.Loop() {
 			cmd := exec.Command(uv, append([]string{"--no-cache"}, uvArgs...)...)
@@ -111,7 +112,7 @@ func BenchmarkLock(b *testing.B) {
 	uvCache := b.TempDir()
 	b.Run("uv/warm", func(b *testing.B) {
 		if uvErr != nil {
-			b.Skip("uv is not on PATH")
+			testenv.Skip(b, "uv is not on PATH")
 		}
 		args := append([]string{"--cache-dir", uvCache}, uvArgs...)
 		if out, err := exec.Command(uv, args...).CombinedOutput(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 func validSettings() Settings {
@@ -371,7 +373,7 @@ func lookPython(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found on PATH; the shim tests need it")
+		testenv.Skip(t, "python3 not found on PATH; the shim tests need it")
 	}
 	return p
 }

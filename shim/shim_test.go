@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // fixtureDir is the small Django project the shim is tried on.
@@ -232,11 +234,11 @@ func fixtureVenv(t *testing.T) string {
 	}
 	version, err := exec.Command(python, "-c", "import sys; print(sys.version)").Output()
 	if err != nil {
-		t.Skipf("python3 does not run (%v); the fixture test needs it", err)
+		testenv.Skipf(t, "python3 does not run (%v); the fixture test needs it", err)
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		t.Skipf("no user cache dir (%v) to keep the test venv in", err)
+		testenv.Skipf(t, "no user cache dir (%v) to keep the test venv in", err)
 	}
 	h := sha256.New()
 	h.Write(version)
@@ -251,7 +253,7 @@ func fixtureVenv(t *testing.T) string {
 	c := http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get("https://pypi.org/simple/django/")
 	if err != nil {
-		t.Skipf("PyPI is not reachable (%v); the fixture test installs Django from it", err)
+		testenv.Skipf(t, "PyPI is not reachable (%v); the fixture test installs Django from it", err)
 	}
 	resp.Body.Close()
 

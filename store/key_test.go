@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // Vectors from `nix-hash --type sha1|sha256 --to-base32 HEX`.
@@ -35,7 +37,7 @@ func TestNixBase32(t *testing.T) {
 func TestNixBase32AgainstNix(t *testing.T) {
 	nixHash, err := exec.LookPath("nix-hash")
 	if err != nil {
-		t.Skip("nix-hash not found on PATH; install Nix to run this cross-check")
+		testenv.Skip(t, "nix-hash not found on PATH; install Nix to run this cross-check")
 	}
 	for i := range 8 {
 		// Store keys are 20 bytes, which nix-hash takes as a sha1.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"golang.org/x/tools/txtar"
 )
 
@@ -115,7 +116,7 @@ func TestCases(t *testing.T) {
 func TestUnsupportedType(t *testing.T) {
 	dir := t.TempDir()
 	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
-		t.Skipf("cannot create a fifo: %v", err)
+		testenv.Skipf(t, "cannot create a fifo: %v", err)
 	}
 	for name, f := range map[string]func(string) (string, error){"GitTree": GitTree, "NarHash": NarHash} {
 		got, err := f(dir)
@@ -210,7 +211,7 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 func lookTool(t *testing.T, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not found in PATH: this test compares with it", name)
+		testenv.Skipf(t, "%s not found in PATH: this test compares with it", name)
 	}
 }
 
@@ -311,10 +312,7 @@ func mustHash(t *testing.T, f func(string) (string, error), dir string) string {
 // BITPOLL_MIRROR names a bare git mirror of Bitpoll. The mirror may lack
 // large blobs, so only subtrees whose blobs are all present are compared.
 func TestBitpollMirror(t *testing.T) {
-	mirror := os.Getenv("BITPOLL_MIRROR")
-	if mirror == "" {
-		t.Skip("BITPOLL_MIRROR is not set: set it to a bare git mirror of Bitpoll to run this test")
-	}
+	mirror := testenv.BitpollMirror(t)
 	lookTool(t, "git")
 	for _, tc := range []struct{ tag, path string }{
 		{"0.11.0", "bitpoll/poll"},

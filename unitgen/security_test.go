@@ -2,6 +2,7 @@ package unitgen
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // analyzer is one systemd-analyze: the host's, or the one in the Debian
@@ -21,14 +24,23 @@ type analyzer struct {
 }
 
 // analyzers finds every systemd-analyze there is; the test skips when it
-// finds none and logs the ones it misses.
+// finds none and logs the ones it misses. With CI=true a missing one fails
+// the test.
 func analyzers(t *testing.T) []analyzer {
 	t.Helper()
+	missing := func(msg string) {
+		t.Helper()
+		if testenv.CI() {
+			t.Errorf("missing prerequisite (CI=true): %s", msg)
+		} else {
+			t.Log(msg)
+		}
+	}
 	var out []analyzer
 	if p, err := exec.LookPath("systemd-analyze"); err == nil {
 		out = append(out, analyzer{"host", []string{p}})
 	} else {
-		t.Log("no systemd-analyze on PATH: the host's systemd is not checked")
+		missing("no systemd-analyze on PATH: the host's systemd is not checked")
 	}
 	root := os.Getenv("BITPOLL_ROOTFS")
 	if root == "" {
@@ -44,13 +56,13 @@ func analyzers(t *testing.T) []analyzer {
 	case runtime.GOARCH != "amd64":
 		t.Logf("the rootfs analyzer runs only on amd64, not %s", runtime.GOARCH)
 	case lerr != nil || berr != nil:
-		t.Logf("no rootfs at %q (set BITPOLL_ROOTFS to the tree scripts/rootfs.sh prints): the trixie systemd is not checked", root)
+		missing(fmt.Sprintf("no rootfs at %q (set BITPOLL_ROOTFS to the tree scripts/rootfs.sh prints): the trixie systemd is not checked", root))
 	default:
 		lib := filepath.Join(root, "usr", "lib", "x86_64-linux-gnu")
 		out = append(out, analyzer{"rootfs", []string{loader, "--library-path", lib + ":" + filepath.Join(lib, "systemd"), bin}})
 	}
 	if len(out) == 0 {
-		t.Skip("no systemd-analyze found, neither on PATH nor in BITPOLL_ROOTFS: install systemd or build the rootfs with scripts/rootfs.sh")
+		testenv.Skip(t, "no systemd-analyze found, neither on PATH nor in BITPOLL_ROOTFS: install systemd or build the rootfs with scripts/rootfs.sh")
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 )
@@ -41,7 +42,7 @@ print(json.dumps({"lock-version": d["lock-version"], "packages": {
 func TestExportPylock(t *testing.T) {
 	python := lookTool(t, "python3")
 	if err := exec.Command(python, "-c", "import tomllib").Run(); err != nil {
-		t.Skipf("%s has no tomllib (Python 3.11 or newer is needed): %v", python, err)
+		testenv.Skipf(t, "%s has no tomllib (Python 3.11 or newer is needed): %v", python, err)
 	}
 	dir := t.TempDir()
 	lock := writeLock(t, dir, smallLock())
@@ -101,7 +102,7 @@ func TestExportPylockUV(t *testing.T) {
 	}
 	lockPath := filepath.Join("..", "..", "bitpoll.lock")
 	if _, err := os.Stat(lockPath); err != nil {
-		t.Skipf("no committed lock to cross-check: %v", err)
+		testenv.Skipf(t, "no committed lock to cross-check: %v", err)
 	}
 	uv := lookTool(t, "uv")
 	skipWithoutPyPI(t)
@@ -189,7 +190,7 @@ func skipWithoutPyPI(t *testing.T) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Skipf("PyPI is unreachable: %v", err)
+		testenv.Skipf(t, "PyPI is unreachable: %v", err)
 	}
 	resp.Body.Close()
 }
@@ -209,6 +210,6 @@ func findPython(t *testing.T, uv, minor string) string {
 			}
 		}
 	}
-	t.Skipf("no Python %s: neither uv python find nor pyenv knows one", minor)
+	testenv.Skipf(t, "no Python %s: neither uv python find nor pyenv knows one", minor)
 	return ""
 }

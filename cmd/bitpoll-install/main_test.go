@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 	"golang.org/x/tools/txtar"
@@ -187,7 +188,7 @@ func TestLockCheckOffline(t *testing.T) {
 func TestCommittedLockChecks(t *testing.T) {
 	path := filepath.Join("..", "..", "bitpoll.lock")
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("no committed lock: %v", err)
+		testenv.Skipf(t, "no committed lock: %v", err)
 	}
 	r := runCLI(t, "lock", "--check", path)
 	if r.code != exitOK || !strings.Contains(r.stdout, path+": valid (bitpoll ") {
@@ -244,7 +245,7 @@ func lookTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s is not installed: this test needs it on PATH", name)
+		testenv.Skipf(t, "%s is not installed: this test needs it on PATH", name)
 	}
 	return p
 }

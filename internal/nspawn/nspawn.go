@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // EnvRootfs names the root file system that scripts/rootfs.sh builds.
@@ -27,16 +29,16 @@ func Rootfs(tb testing.TB) string {
 	tb.Helper()
 	dir := os.Getenv(EnvRootfs)
 	if dir == "" {
-		tb.Skipf("%s is not set: build the Debian trixie tree with scripts/rootfs.sh and point %s at it to run the system tests", EnvRootfs, EnvRootfs)
+		testenv.Skipf(tb, "%s is not set: build the Debian trixie tree with scripts/rootfs.sh and point %s at it to run the system tests", EnvRootfs, EnvRootfs)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "usr", "bin", "python3")); err != nil {
-		tb.Skipf("%s=%s is not a finished root file system (%v): rerun scripts/rootfs.sh", EnvRootfs, dir, err)
+		testenv.Skipf(tb, "%s=%s is not a finished root file system (%v): rerun scripts/rootfs.sh", EnvRootfs, dir, err)
 	}
 	if os.Geteuid() != 0 {
-		tb.Skip("systemd-nspawn needs root")
+		testenv.Skip(tb, "systemd-nspawn needs root")
 	}
 	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
-		tb.Skip("systemd-nspawn is not installed (Debian package systemd-container)")
+		testenv.Skip(tb, "systemd-nspawn is not installed (Debian package systemd-container)")
 	}
 	return dir
 }

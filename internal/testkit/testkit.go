@@ -58,7 +58,7 @@ func HostPython(tb testing.TB) *pyenv.Interpreter {
 	}
 	it, err := pyenv.Find(context.Background(), wants, pyenv.FindOptions{})
 	if err != nil {
-		tb.Skipf("no CPython 3.11-3.14 here: %v", err)
+		testenv.Skipf(tb, "no CPython 3.11-3.14 here: %v", err)
 	}
 	return it
 }
@@ -139,7 +139,7 @@ func BuildCLI(tb testing.TB) string {
 	tb.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		tb.Skip("the go command is not on PATH: it builds the CLI this test runs")
+		testenv.Skip(tb, "the go command is not on PATH: it builds the CLI this test runs")
 	}
 	bin := filepath.Join(tb.TempDir(), "bitpoll-install")
 	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/bitpoll-install/bitpoll-install/cmd/bitpoll-install")

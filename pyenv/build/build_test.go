@@ -265,9 +265,12 @@ func TestBuildWheelErrors(t *testing.T) {
 			wantErr:  []string{"hook build_wheel failed", "RuntimeError: the demo backend was told to fail"},
 		},
 		{
-			name:     "timeout",
-			sdist:    treeSdist{extra: map[string]string{"sleep": ""}},
-			opts:     func(o *Options) { o.Timeout = time.Second },
+			name:  "timeout",
+			sdist: treeSdist{extra: map[string]string{"sleep": ""}},
+			// Long enough to reach build_wheel on a loaded machine (the
+			// Python start and get_requires_for_build_wheel come first),
+			// far short of the backend's 60 s sleep there.
+			opts:     func(o *Options) { o.Timeout = 15 * time.Second },
 			wantHook: true,
 			wantErr:  []string{"hook build_wheel failed: stopped: context deadline exceeded"},
 		},

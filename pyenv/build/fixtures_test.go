@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/pyenv/wheel"
 )
@@ -177,14 +178,14 @@ func hostPython(t testing.TB) (*pyenv.Interpreter, string) {
 	}
 	path, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found on PATH; install CPython 3 to run build tests")
+		testenv.Skip(t, "python3 not found on PATH; install CPython 3 to run build tests")
 	}
 	it, err := pyenv.NewProber().Probe(context.Background(), path)
 	if err != nil {
-		t.Skipf("python3 cannot be probed: %v", err)
+		testenv.Skipf(t, "python3 cannot be probed: %v", err)
 	}
 	if it.Libc != "glibc" || (it.Arch != "x86_64" && it.Arch != "aarch64") {
-		t.Skipf("python3 is %s; build tests need glibc on x86_64 or aarch64", it)
+		testenv.Skipf(t, "python3 is %s; build tests need glibc on x86_64 or aarch64", it)
 	}
 	return it, "cp3" + strings.TrimPrefix(it.Minor, "3.") + "-" + it.Arch
 }

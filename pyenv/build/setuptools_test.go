@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/fetch"
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 )
@@ -27,7 +28,7 @@ func setuptoolsFromPyPI(t *testing.T) string {
 	defer cancel()
 	p, err := testkit.RealIndex(t).Project(ctx, "setuptools")
 	if err != nil {
-		t.Skipf("PyPI's page for setuptools: %v", err)
+		testenv.Skipf(t, "PyPI's page for setuptools: %v", err)
 	}
 	i := slices.IndexFunc(p.Files, func(f index.File) bool { return f.Filename == setuptoolsWheel })
 	if i < 0 || p.Files[i].SHA256 == "" || p.Files[i].Size == 0 {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // TestCrossCheckPip installs the demo wheel with pip into one venv and
@@ -24,10 +26,10 @@ func TestCrossCheckPip(t *testing.T) {
 	}
 	python, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found on PATH; install it to cross-check with pip")
+		testenv.Skip(t, "python3 not found on PATH; install it to cross-check with pip")
 	}
 	if err := exec.Command(python, "-m", "pip", "--version").Run(); err != nil {
-		t.Skip("pip is not available for python3; install it to cross-check with pip")
+		testenv.Skip(t, "pip is not available for python3; install it to cross-check with pip")
 	}
 	dir := t.TempDir()
 	whl := demoWheel().build(t, dir)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os/exec"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // query is one question for testdata/differential.py; answer is its reply.
@@ -34,7 +36,7 @@ func askPackaging(t *testing.T, qs []query) []answer {
 	}
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found; install it with the packaging library to compare against")
+		testenv.Skip(t, "python3 not found; install it with the packaging library to compare against")
 	}
 	in, err := json.Marshal(qs)
 	if err != nil {
@@ -58,7 +60,7 @@ func askPackaging(t *testing.T, qs []query) []answer {
 		t.Fatalf("decode differential.py output: %v", err)
 	}
 	if reply.Skip != "" {
-		t.Skip(reply.Skip)
+		testenv.Skip(t, reply.Skip)
 	}
 	if len(reply.Answers) != len(qs) {
 		t.Fatalf("got %d answers for %d queries", len(reply.Answers), len(qs))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/pyspec/pep440"
 )
 
@@ -42,7 +43,7 @@ func askPackaging(t *testing.T, qs []query) []answer {
 	}
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found; install it with the packaging library to compare against")
+		testenv.Skip(t, "python3 not found; install it with the packaging library to compare against")
 	}
 	in, err := json.Marshal(qs)
 	if err != nil {
@@ -66,7 +67,7 @@ func askPackaging(t *testing.T, qs []query) []answer {
 		t.Fatalf("decode differential.py output: %v", err)
 	}
 	if reply.Skip != "" {
-		t.Skip(reply.Skip)
+		testenv.Skip(t, reply.Skip)
 	}
 	if len(reply.Answers) != len(qs) {
 		t.Fatalf("got %d answers for %d queries", len(reply.Answers), len(qs))

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 var floor = Glibc{2, 28}
@@ -232,10 +234,10 @@ for t in tags.compatible_tags((3, minor), interpreter=cp, platforms=plats):
 func TestTagsMatchPackaging(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found; install it with the packaging library to compare tags")
+		testenv.Skip(t, "python3 not found; install it with the packaging library to compare tags")
 	}
 	if err := exec.Command(py, "-c", "import packaging.tags, packaging._manylinux").Run(); err != nil {
-		t.Skip("python3 has no packaging library (pip install packaging) to compare tags with")
+		testenv.Skip(t, "python3 has no packaging library (pip install packaging) to compare tags with")
 	}
 	targets := []Target{
 		{13, "x86_64", Glibc{2, 28}},

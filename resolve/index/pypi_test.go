@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
 // TestPyPI checks the client against the real index. It downloads a wheel of
@@ -17,7 +19,7 @@ func TestPyPI(t *testing.T) {
 	probe := &http.Client{Timeout: 10 * time.Second}
 	resp, err := probe.Head(DefaultIndexURL)
 	if err != nil {
-		t.Skipf("skipping: pypi.org is unreachable: %v", err)
+		testenv.Skipf(t, "skipping: pypi.org is unreachable: %v", err)
 	}
 	resp.Body.Close()
 
