@@ -230,22 +230,8 @@ func TestSuggest(t *testing.T) {
 		{"pt", ""},
 	}
 	for _, tt := range tests {
-		if got := suggest(tt.key, known); got != tt.want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.key, got, tt.want)
-		}
-	}
-}
-
-func TestDistance(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0}, {"a", "", 1}, {"kitten", "sitting", 3}, {"port", "prot", 1}, {"ca", "abc", 3}, {"täst", "test", 1},
-	}
-	for _, tt := range tests {
-		if got := distance(tt.a, tt.b); got != tt.want {
-			t.Errorf("distance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		if got := nearestKey(tt.key, known); got != tt.want {
+			t.Errorf("nearestKey(%q) = %q, want %q", tt.key, got, tt.want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bitpoll-install/bitpoll-install/suggest"
 	"github.com/bitpoll-install/bitpoll-install/tomlpos"
 	"github.com/pelletier/go-toml/v2"
 )
@@ -147,7 +148,7 @@ func (c *Config) unknownKey(e *toml.DecodeError) *Error {
 	if len(path) > 1 {
 		msg = fmt.Sprintf("is not a key of [%s]", strings.Join(path[:len(path)-1], "."))
 	}
-	if s := suggest(path[len(path)-1], known); s != "" {
+	if s := nearestKey(path[len(path)-1], known); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	} else if len(known) > 0 {
 		msg += "; known keys: " + strings.Join(known, ", ")
@@ -184,42 +185,8 @@ func knownKeys(t reflect.Type, path []string) []string {
 	return keys
 }
 
-// suggest returns the known key closest to key, if it is close enough to
+// nearestKey returns the known key closest to key, if it is close enough to
 // be a typo: at most a third of its letters wrong, and at least one.
-func suggest(key string, known []string) string {
-	best, bestD := "", max(1, len(key)/3)+1
-	for _, k := range known {
-		if d := distance(strings.ToLower(key), k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-// distance is the edit distance between a and b, counting a swap of two
-// neighbouring letters as one edit (optimal string alignment), the
-// commonest typo.
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
+func nearestKey(key string, known []string) string {
+	return suggest.Nearest(key, known, max(1, len(key)/3)+1)
 }

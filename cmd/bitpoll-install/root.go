@@ -9,6 +9,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 	"github.com/bitpoll-install/bitpoll-install/store"
+	"github.com/bitpoll-install/bitpoll-install/suggest"
 )
 
 // globalOptions are the flags every command takes.
@@ -116,32 +117,11 @@ func runGroup(cmd *cobra.Command, args []string) error {
 		// cobra lists them in command order; the nearest is the one meant.
 		best := s[0]
 		for _, c := range s[1:] {
-			if editDistance(args[0], c) < editDistance(args[0], best) {
+			if suggest.Distance(args[0], c) < suggest.Distance(args[0], best) {
 				best = c
 			}
 		}
 		msg += fmt.Sprintf(": did you mean %q?", best)
 	}
 	return &usageError{errors.New(msg)}
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
