@@ -148,8 +148,8 @@ func TestUpgradeFixtureUnderLoad(t *testing.T) {
 	rootfs := nspawn.Rootfs(t)
 	testkit.NeedNetwork(t)
 	old := testkit.FixtureApp()
-	newer := fixtureWith(t, true, addNote)
-	broken := fixtureWith(t, true, addNote, map[string]string{"fixtureapp/urls.py": "raise RuntimeError(\"this generation is broken on purpose\")\n"})
+	newer := testkit.FixtureVariant(t, true, testkit.AddNote)
+	broken := testkit.FixtureVariant(t, true, testkit.AddNote, map[string]string{"fixtureapp/urls.py": "raise RuntimeError(\"this generation is broken on purpose\")\n"})
 	upgradeUnderLoad(t, rootfs, upgradeCase{
 		name: "fixture", old: old, new: newer, broken: broken, oldVer: "1.0.0", newVer: "1.0.2", target: "cp313-x86_64",
 		lock: func(dir, version string) *lockfile.Lock {
@@ -343,46 +343,6 @@ class Migration(migrations.Migration):
     dependencies = [("poll", "0020_alter_poll_allow_unauthenticated_vote_changes")]
     operations = [migrations.AddField("poll", "upgrade_note", models.TextField(null=True, blank=True))]
 `
-
-var addNote = map[string]string{
-	"fixtureapp/polls/migrations/0002_poll_note.py": `from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("polls", "0001_initial")]
-    operations = [migrations.AddField("poll", "note", models.CharField(max_length=100, default=""))]
-`,
-}
-
-// fixtureWith is a copy of the fixture app with files added, and the note
-// field on the model when withNote.
-func fixtureWith(t *testing.T, withNote bool, files ...map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(testkit.FixtureApp())); err != nil {
-		t.Fatal(err)
-	}
-	for _, fs := range files {
-		for name, text := range fs {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if withNote {
-		models := filepath.Join(dir, "fixtureapp/polls/models.py")
-		data, err := os.ReadFile(models)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = []byte(strings.Replace(string(data), "    created = models.DateTimeField(auto_now_add=True)\n",
-			"    created = models.DateTimeField(auto_now_add=True)\n    note = models.CharField(max_length=100, default=\"\")\n", 1))
-		if err := os.WriteFile(models, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // createFixturePoll posts the fixture app's form as a browser would.
 func createFixturePoll(t *testing.T, base, slug string) {

@@ -19,61 +19,9 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
-// The fixture app in three more versions: 0002 adds a column, 0003 drops
-// it again (data that no reversal brings back), and one whose URL conf
-// raises at import.
-var (
-	migrationAddNote = map[string]string{
-		"fixtureapp/polls/migrations/0002_poll_note.py": `from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("polls", "0001_initial")]
-    operations = [migrations.AddField("poll", "note", models.CharField(max_length=100, default=""))]
-`,
-	}
-	migrationDropNote = map[string]string{
-		"fixtureapp/polls/migrations/0003_remove_poll_note.py": `from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("polls", "0002_poll_note")]
-    operations = [migrations.RemoveField("poll", "note")]
-`,
-	}
-	raisesAtImport = map[string]string{
-		"fixtureapp/urls.py": "raise RuntimeError(\"this generation is broken on purpose\")\n",
-	}
-)
-
-// fixtureVariant is a copy of the fixture app with files added or
-// replaced, and the note field on the model when withNote.
-func fixtureVariant(t *testing.T, withNote bool, files ...map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(testkit.FixtureApp())); err != nil {
-		t.Fatal(err)
-	}
-	for _, fs := range files {
-		for name, text := range fs {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if withNote {
-		models := filepath.Join(dir, "fixtureapp/polls/models.py")
-		data, err := os.ReadFile(models)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = bytes.Replace(data, []byte("    created = models.DateTimeField(auto_now_add=True)\n"),
-			[]byte("    created = models.DateTimeField(auto_now_add=True)\n    note = models.CharField(max_length=100, default=\"\")\n"), 1)
-		if err := os.WriteFile(models, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+// raisesAtImport makes the fixture app fail at import.
+var raisesAtImport = map[string]string{
+	"fixtureapp/urls.py": "raise RuntimeError(\"this generation is broken on purpose\")\n",
 }
 
 // genEnv is one --root trial of generations of the fixture app.
@@ -186,8 +134,8 @@ func (e *genEnv) stamps() []string {
 func TestUpgradeAndRollback(t *testing.T) {
 	e := newGenEnv(t)
 	v1 := e.version(testkit.FixtureApp(), "1.0.0")
-	v2 := e.version(fixtureVariant(t, true, migrationAddNote), "1.0.2")
-	v3 := e.version(fixtureVariant(t, false, migrationAddNote, migrationDropNote), "1.0.3")
+	v2 := e.version(testkit.FixtureVariant(t, true, testkit.AddNote), "1.0.2")
+	v3 := e.version(testkit.FixtureVariant(t, false, testkit.AddNote, testkit.DropNote), "1.0.3")
 
 	e.must(append([]string{"install"}, v1...)...)
 	if got := e.pollMigrations(); got != `[["0001_initial"]]` {
@@ -291,7 +239,7 @@ func TestUpgradeGateRefusesBrokenApp(t *testing.T) {
 	e.must(append([]string{"install"}, e.version(testkit.FixtureApp(), "1.0.0")...)...)
 	e.sql("insert into polls_poll (slug, title, created) values ('kept', 'Kept', datetime('now'))")
 	before := e.dbHash()
-	r := e.cli(append([]string{"upgrade"}, e.version(fixtureVariant(t, true, migrationAddNote, raisesAtImport), "1.0.9")...)...)
+	r := e.cli(append([]string{"upgrade"}, e.version(testkit.FixtureVariant(t, true, testkit.AddNote, raisesAtImport), "1.0.9")...)...)
 	if r.code != exitFailure || !strings.Contains(r.stderr, "this generation is broken on purpose") || !strings.Contains(r.stderr, "was not switched to") {
 		t.Errorf("upgrade to a broken app = exit %d, stderr:\n%s\nwant a refusal with the app's error", r.code, r.stderr)
 	}
@@ -314,13 +262,13 @@ func TestUpgradeGateRefusesBrokenApp(t *testing.T) {
 func TestGCKeepsWhatItMust(t *testing.T) {
 	e := newGenEnv(t)
 	// Generation 1 on another Django, so that a wheel goes with it.
-	v1 := fixtureVariant(t, false)
+	v1 := testkit.FixtureVariant(t, false)
 	if err := os.WriteFile(filepath.Join(v1, "requirements.txt"), []byte("asgiref==3.13.0\ndjango==5.2.18\nsqlparse==0.6.1\nwhitenoise==6.12.0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e.must(append([]string{"install"}, e.version(v1, "1.0.0")...)...)
-	e.must(append([]string{"upgrade"}, e.version(fixtureVariant(t, true, migrationAddNote), "1.0.2")...)...)
-	e.must(append([]string{"upgrade"}, e.version(fixtureVariant(t, true, migrationAddNote, map[string]string{"fixtureapp/v3.txt": "3"}), "1.0.3")...)...)
+	e.must(append([]string{"upgrade"}, e.version(testkit.FixtureVariant(t, true, testkit.AddNote), "1.0.2")...)...)
+	e.must(append([]string{"upgrade"}, e.version(testkit.FixtureVariant(t, true, testkit.AddNote, map[string]string{"fixtureapp/v3.txt": "3"}), "1.0.3")...)...)
 	list := func() []string {
 		var out []string
 		for _, dir := range []string{"opt/bitpoll/store", "opt/bitpoll/generations", "var/cache/bitpoll-install/wheels-v1", "var/cache/bitpoll-install/unpacked-v2", "var/lib/bitpoll/snapshots"} {
@@ -391,7 +339,7 @@ func lastLineOf(s string) string {
 func TestConcurrentUpgradesWait(t *testing.T) {
 	e := newGenEnv(t)
 	e.must(append([]string{"install"}, e.version(testkit.FixtureApp(), "1.0.0")...)...)
-	v2 := e.version(fixtureVariant(t, true, migrationAddNote), "1.0.2")
+	v2 := e.version(testkit.FixtureVariant(t, true, testkit.AddNote), "1.0.2")
 	st, err := store.Open(e.layout)
 	if err != nil {
 		t.Fatal(err)
@@ -436,7 +384,7 @@ func TestSwitchKilledAtEachPhase(t *testing.T) {
 	}
 	e := newGenEnv(t)
 	v1 := e.version(testkit.FixtureApp(), "1.0.0")
-	v2 := e.version(fixtureVariant(t, true, migrationAddNote), "1.0.2")
+	v2 := e.version(testkit.FixtureVariant(t, true, testkit.AddNote), "1.0.2")
 	e.must(append([]string{"install"}, v1...)...)
 	e.sql("insert into polls_poll (slug, title, created) values ('kept', 'Kept', datetime('now'))")
 	up := []store.Phase{service.PhasePending, service.PhaseSnapshot, service.PhaseMigrated, service.PhaseGated, store.PhaseSwitched, service.PhaseCommitted}

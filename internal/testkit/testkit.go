@@ -229,3 +229,57 @@ func WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 		}
 	}
 }
+
+// Variants of the fixture app for generations: AddNote's migration adds a
+// column (use it with FixtureVariant's withNote), DropNote's drops it
+// again, data no reversal brings back.
+var (
+	AddNote = map[string]string{
+		"fixtureapp/polls/migrations/0002_poll_note.py": `from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("polls", "0001_initial")]
+    operations = [migrations.AddField("poll", "note", models.CharField(max_length=100, default=""))]
+`,
+	}
+	DropNote = map[string]string{
+		"fixtureapp/polls/migrations/0003_remove_poll_note.py": `from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("polls", "0002_poll_note")]
+    operations = [migrations.RemoveField("poll", "note")]
+`,
+	}
+)
+
+// FixtureVariant is a copy of the fixture app with files added or
+// replaced, and with the note field on its model when withNote.
+func FixtureVariant(tb testing.TB, withNote bool, files ...map[string]string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(FixtureApp())); err != nil {
+		tb.Fatal(err)
+	}
+	for _, fs := range files {
+		for name, text := range fs {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	if withNote {
+		models := filepath.Join(dir, "fixtureapp/polls/models.py")
+		data, err := os.ReadFile(models)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		data = bytes.Replace(data, []byte("    created = models.DateTimeField(auto_now_add=True)\n"),
+			[]byte("    created = models.DateTimeField(auto_now_add=True)\n    note = models.CharField(max_length=100, default=\"\")\n"), 1)
+		if err := os.WriteFile(models, data, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dir
+}
