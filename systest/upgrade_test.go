@@ -135,6 +135,9 @@ type upgradeCase struct {
 	lock             func(dir, version string) *lockfile.Lock
 	migration        string // app.name the new version applies
 	createPoll       func(t *testing.T, base, slug string)
+	// vote adds a vote to a poll and votes counts them, through manage
+	// shell; nil where the app has no votes.
+	vote, votes func(slug string) string
 	pollPath         func(slug string) string
 	clients          int
 	bound            time.Duration
@@ -189,6 +192,13 @@ func TestUpgradeBitpollUnderLoad(t *testing.T) {
 		},
 		migration:  "poll.0021_poll_upgrade_note",
 		createPoll: func(t *testing.T, base, slug string) { testkit.CreatePoll(t, base, slug, "Poll "+slug) },
+		vote: func(slug string) string {
+			return fmt.Sprintf("from django.utils import timezone; from bitpoll.poll.models import Poll, Vote; "+
+				"Vote.objects.create(name='voter', date_created=timezone.now(), comment='', poll=Poll.objects.get(url=%q))", slug)
+		},
+		votes: func(slug string) string {
+			return fmt.Sprintf("from bitpoll.poll.models import Vote; print('votes:', Vote.objects.filter(poll__url=%q).count())", slug)
+		},
 		pollPath:   func(slug string) string { return "/poll/" + slug + "/" },
 		clients:    4, bound: 40 * time.Second,
 	})
@@ -223,6 +233,17 @@ func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
 	}
 	get200(t, base)
 	c.createPoll(t, base, "before-upgrade")
+	shell := func(code string) string {
+		t.Helper()
+		out, err := bpi("manage", "shell", "-c", code)
+		if err != nil {
+			t.Fatalf("manage shell -c %q: %v\n%s", code, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if c.vote != nil {
+		shell(c.vote("before-upgrade"))
+	}
 	page := base + c.pollPath("before-upgrade")
 	var out []byte
 	var err error
@@ -243,6 +264,9 @@ func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
 	checkServing(ctx, t, m, 2)
 	page200(t, page)
 	c.createPoll(t, base, "after-upgrade")
+	if c.vote != nil {
+		shell(c.vote("after-upgrade"))
+	}
 
 	stats = underLoad(t, page, c.clients, c.bound, 3*time.Second, func() {
 		out, err = bpi("--json", "rollback")
@@ -261,6 +285,11 @@ func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
 	checkServing(ctx, t, m, 1)
 	for _, slug := range []string{"before-upgrade", "after-upgrade"} {
 		page200(t, base+c.pollPath(slug))
+		if c.votes != nil {
+			if got := shell(c.votes(slug)); !strings.HasSuffix(got, "votes: 1") {
+				t.Errorf("after the rollback, poll %s has %q, want its one vote", slug, got)
+			}
+		}
 	}
 
 	// A generation that fails at import: refused, nothing changed.
