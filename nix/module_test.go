@@ -15,6 +15,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
+	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 )
 
@@ -45,9 +46,9 @@ const (
 	withNginx      = `{ modulesPath, ... }: { imports = [ "${modulesPath}/services/web-servers/nginx/default.nix" "${modulesPath}/security/acme" ]; }`
 )
 
-// notForManage are bitpoll.service's life-cycle settings, which
-// bitpoll-manage leaves out, as the Go side's manage command does.
-var notForManage = []string{"Type", "NotifyAccess", "ExecStart", "ExecReload", "Restart", "RestartSec", "TimeoutStopSec", "TimeoutStartSec"}
+// notForManage are bitpoll.service's life-cycle settings and its socket,
+// which bitpoll-manage leaves out, as the Go side's manage command does.
+var notForManage = service.NotForRun
 
 var manageProperty = regexp.MustCompile(`-p '([A-Za-z]+)=([^']*)'`)
 

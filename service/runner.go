@@ -59,9 +59,11 @@ type systemdRunner struct {
 	seq   int
 }
 
-// notForRun are the settings of bitpoll@.service that describe the web
-// server's life cycle and its listening socket rather than its sandbox.
-var notForRun = []string{"Type", "NotifyAccess", "ExecStart", "ExecReload", "Restart", "RestartSec", "TimeoutStopSec", "TimeoutStartSec", "Sockets"}
+// NotForRun are the settings of bitpoll@.service that describe the web
+// server's life cycle and its listening socket rather than its sandbox:
+// what manage, the migrations and the gate run without. The NixOS
+// module's bitpoll-manage leaves out the same, which a test checks.
+var NotForRun = []string{"Type", "NotifyAccess", "ExecStart", "ExecReload", "Restart", "RestartSec", "TimeoutStopSec", "TimeoutStartSec", "Sockets"}
 
 // sandboxProperties reads the installed template's sandbox as
 // systemd-run --property= arguments, with %i still in them.
@@ -78,7 +80,7 @@ func sandboxProperties(l store.Layout) ([]string, error) {
 	}
 	var props []string
 	for _, o := range opts {
-		if o.Section != "Service" || slices.Contains(notForRun, o.Name) {
+		if o.Section != "Service" || slices.Contains(NotForRun, o.Name) {
 			continue
 		}
 		props = append(props, "--property="+o.Name+"="+o.Value)
