@@ -299,13 +299,13 @@ func (d *Downloader) cached(a Artifact, p string, rep progress.Reporter) (bool, 
 			return false, fmt.Errorf("verify cached %q: %w", a.Name, err)
 		}
 		if sum != a.SHA256 {
-			bad = fmt.Sprintf("has sha256 %s, want %s", sum, a.SHA256)
+			bad = fmt.Sprintf("is damaged: its sha256 is %s, the lock says %s", sum, a.SHA256)
 		}
 	}
 	if bad == "" {
 		return true, nil
 	}
-	rep.Log(fmt.Sprintf("cached %s %s: fetching it again", p, bad))
+	rep.Log(fmt.Sprintf("the cached %s (%s) %s: removed it; fetching it again", a.Name, p, bad))
 	if err := os.RemoveAll(p); err != nil {
 		return false, fmt.Errorf("remove bad cache entry for %q: %w", a.Name, err)
 	}

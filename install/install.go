@@ -246,7 +246,7 @@ func (b *builder) run(ctx context.Context) error {
 	if err := pycs.finish(); err != nil {
 		return err
 	}
-	linked, err := pycs.link(venv.Dir, dists)
+	linked, err := b.linkBytecode(ctx, venv, dists, pycs)
 	if err != nil {
 		return err
 	}
@@ -334,7 +334,9 @@ func (b *builder) fetchFiles(ctx context.Context) (map[string]string, error) {
 			}
 		}
 	}
-	d := &fetch.Downloader{CacheDir: b.o.Layout.CacheDir(), Progress: b.o.Progress}
+	// Verify: every cached file is hashed before it is unpacked or read,
+	// so a damaged download is fetched again instead of trusted by size.
+	d := &fetch.Downloader{CacheDir: b.o.Layout.CacheDir(), Progress: b.o.Progress, Verify: true}
 	return d.Fetch(ctx, arts)
 }
 
@@ -394,6 +396,7 @@ func sweepCache(cache string) {
 		filepath.Join(cache, unpackedDir, ".*.partial-*"),
 		filepath.Join(cache, pycDir, ".*.partial-*"),
 		filepath.Join(cache, ".named-*"),
+		filepath.Join(cache, "pyc-v1"), // the layout before each file carried its hash
 	} {
 		stale, _ := filepath.Glob(pattern)
 		for _, p := range stale {
@@ -402,20 +405,50 @@ func sweepCache(cache string) {
 	}
 }
 
-// linkOrCopy hardlinks, and copies where the cache is on another file system.
-func linkOrCopy(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return nil
+// linkBytecode copies the cached bytecode of dists into the venv. An
+// entry found damaged is removed, its sources are compiled again into a
+// new entry, and that is copied instead: a damaged entry never reaches
+// the venv, and the next build finds a good one.
+func (b *builder) linkBytecode(ctx context.Context, venv *pyenv.Venv, dists []installed, pycs *pycCache) (int, error) {
+	total := 0
+	for attempt := 0; ; attempt++ {
+		n, damaged, err := pycs.link(venv.Dir, dists)
+		total += n
+		if err != nil || len(damaged) == 0 {
+			return total, err
+		}
+		for _, d := range pycs.damage {
+			b.o.Progress.Log(fmt.Sprintf("the bytecode cache entry %s: removed it; compiling its sources again", d))
+		}
+		if attempt > 0 {
+			return total, fmt.Errorf("bytecode compiled again for %d distributions failed its check at once (%s): is the cache's file system failing?", len(damaged), strings.Join(pycs.damage, "; "))
+		}
+		pycs.damage = nil
+		comp := startCompiler(ctx, b.interp.Path)
+		pycs.comp = comp
+		for _, d := range damaged {
+			e, err := pycs.open(d.key)
+			if err != nil {
+				comp.stop()
+				return total, err
+			}
+			if e == nil {
+				comp.stop()
+				return total, fmt.Errorf("bytecode cache entry %s is back after it was removed: is another process writing the cache?", pycs.dir(d.key))
+			}
+			placed := pycs.placed(e, venv.Dir)
+			for _, f := range d.files {
+				placed(filepath.Join(venv.Dir, filepath.FromSlash(f)))
+			}
+		}
+		if err := comp.wait(); err != nil {
+			return total, err
+		}
+		if err := pycs.finish(); err != nil {
+			return total, err
+		}
+		dists = damaged
 	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, fi.Mode().Perm())
 }
 
 // has reports whether the environment holds the named distribution.

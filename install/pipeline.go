@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
@@ -59,9 +60,10 @@ func (b *builder) installWheel(ctx context.Context, venv *pyenv.Venv, s lockfile
 		Purelib: venv.Scheme.Purelib, Platlib: venv.Scheme.Platlib, Scripts: venv.Scheme.Scripts,
 		Headers: filepath.Join(venv.Scheme.Headers, s.Package.Name), Data: venv.Scheme.Data,
 	}
-	o := wheel.Options{Python: filepath.Join(b.final, VenvDir, "bin", "python"), Installer: "bitpoll-install", Link: linkOrCopy}
+	o := wheel.Options{Python: filepath.Join(b.final, VenvDir, "bin", "python"), Installer: "bitpoll-install"}
 	// Each wheel unpacks once into the cache, while it is first
-	// installed; venvs hardlink from it.
+	// installed; venvs copy from it, each file checked against the
+	// wheel's RECORD on the way, and share no inode with it.
 	unpacked := filepath.Join(b.o.Layout.CacheDir(), unpackedDir, key)
 	if _, err := os.Stat(unpacked); errors.Is(err, fs.ErrNotExist) {
 		o.UnpackTo = unpacked
@@ -72,12 +74,74 @@ func (b *builder) installWheel(ctx context.Context, venv *pyenv.Venv, s lockfile
 	if err != nil {
 		return installed{}, err
 	}
-	if entry != nil {
+	var deferred *deferredPlaced
+	switch {
+	case entry != nil && o.Unpacked != "":
+		// A damaged tree fails the install, which then removes what it
+		// placed: no source may reach the compiler before it succeeds.
+		deferred = &deferredPlaced{}
+		o.Placed = deferred.add
+	case entry != nil:
 		o.Placed = pycs.placed(entry, venv.Dir)
 	}
 	res, err := wheel.Install(whl, scheme, o)
+	if err != nil && o.Unpacked != "" && errors.Is(err, wheel.ErrDamaged) {
+		b.o.Progress.Log(fmt.Sprintf("the unpacked cache %s of %s is damaged (%s): removed it; unpacking the wheel again", unpacked, s.File.Name, damageReason(err)))
+		if err := removeCacheEntry(unpacked); err != nil {
+			return installed{}, err
+		}
+		o.Unpacked, o.UnpackTo = "", unpacked
+		if deferred != nil {
+			deferred = &deferredPlaced{}
+			o.Placed = deferred.add
+		}
+		res, err = wheel.Install(whl, scheme, o)
+	}
 	if err != nil {
 		return installed{}, err
 	}
+	if deferred != nil {
+		placed := pycs.placed(entry, venv.Dir)
+		for _, p := range deferred.paths {
+			placed(p)
+		}
+	}
 	return installed{key: key, files: res.Files}, nil
+}
+
+// damageReason says which member of a damaged unpacked tree failed.
+func damageReason(err error) string {
+	if me := (*wheel.MemberError)(nil); errors.As(err, &me) {
+		return fmt.Sprintf("%s differs from the wheel's RECORD", me.Member)
+	}
+	return "its RECORD differs from the wheel's"
+}
+
+// deferredPlaced holds what wheel.Install placed until it has succeeded.
+type deferredPlaced struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (d *deferredPlaced) add(p string) {
+	d.mu.Lock()
+	d.paths = append(d.paths, p)
+	d.mu.Unlock()
+}
+
+// removeCacheEntry deletes a damaged cache entry: it is renamed aside
+// first, so that its name is free at once and a kill midway leaves a
+// leftover the next sweep removes, never a half-deleted entry.
+func removeCacheEntry(dir string) error {
+	aside := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".partial-damaged")
+	if err := os.RemoveAll(aside); err != nil {
+		return fmt.Errorf("remove damaged cache entry %s: %w", dir, err)
+	}
+	if err := os.Rename(dir, aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove damaged cache entry %s: %w", dir, err)
+	}
+	if err := os.RemoveAll(aside); err != nil {
+		return fmt.Errorf("remove damaged cache entry %s: %w", dir, err)
+	}
+	return nil
 }
