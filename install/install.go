@@ -53,6 +53,10 @@ type Options struct {
 	// Hooks sees each build phase and the store's; tests use it to kill
 	// the process at exact points. Zero in production.
 	Hooks store.Hooks
+	// CheckApp, when set, checks the verified app tree against the lock
+	// before anything else is built (that the lock covers the tree's own
+	// requirements file; the command line passes one that reads it).
+	CheckApp func(appDir string) error
 }
 
 // Result is a built (or already present) store path.
@@ -314,6 +318,11 @@ func (b *builder) fetchApp(ctx context.Context) error {
 	if tree != app.Tree {
 		return fmt.Errorf("the app source hashes to tree %s, but the lock pins %s: it is not the locked %s %s (a different version, or modified files)",
 			tree, app.Tree, app.Name, app.Version)
+	}
+	if b.o.CheckApp != nil {
+		if err := b.o.CheckApp(dst); err != nil {
+			return err
+		}
 	}
 	b.o.Progress.Log(fmt.Sprintf("verified %s %s: tree %s", app.Name, app.Version, tree))
 	return nil
