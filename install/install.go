@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,6 +95,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if o.Progress == nil {
 		o.Progress = progress.Nop{}
 	}
+	// Before anything is made, and whether or not the store has the path
+	// already: a mistyped path is refused at once.
+	if err := checkAppSource(o.AppSource); err != nil {
+		return nil, err
+	}
 	l := o.Lock
 	targets, err := l.ParsedTargets()
 	if err != nil {
@@ -140,7 +146,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer unlock()
 	// Builds hold the lock, so nothing else is filling the caches now.
-	sweepCache(o.Layout.CacheDir())
+	if n := sweepLeftovers(o.Layout); n > 0 {
+		o.Progress.Log(fmt.Sprintf("removed %d leftovers of an interrupted run", n))
+	}
 
 	name := l.App.Name
 	key := storeKey(l, sel, interp)
@@ -168,6 +176,21 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// checkAppSource refuses an --app-source that is not there. A URL
+// (anything with "::" or "://") is left to the fetch.
+func checkAppSource(src string) error {
+	if src == "" || strings.Contains(src, "::") || strings.Contains(src, "://") {
+		return nil
+	}
+	if _, err := os.Stat(src); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("--app-source %s does not exist: give a local copy of the app (a directory, a git repository or an archive)", src)
+		}
+		return fmt.Errorf("--app-source %s: %w", src, err)
+	}
+	return nil
 }
 
 func lessGlibc(a, b wheeltag.Glibc) bool {
@@ -345,7 +368,7 @@ func (b *builder) fetchFiles(ctx context.Context) (map[string]string, error) {
 	}
 	// Verify: every cached file is hashed before it is unpacked or read,
 	// so a damaged download is fetched again instead of trusted by size.
-	d := &fetch.Downloader{CacheDir: b.o.Layout.CacheDir(), Progress: b.o.Progress, Verify: true}
+	d := &fetch.Downloader{CacheDir: b.o.Layout.CacheDir(), Progress: b.o.Progress, Verify: true, Exclusive: true}
 	return d.Fetch(ctx, arts)
 }
 
@@ -395,23 +418,6 @@ func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[st
 	}
 	b.o.Progress.Log(fmt.Sprintf("installed %d distributions into the venv", len(b.sel)))
 	return dists, nil
-}
-
-// sweepCache removes what a killed build left half made in the cache:
-// unpacked wheels and bytecode entries built aside, and the folder of
-// wheel names. None of it is ever used, but it takes space.
-func sweepCache(cache string) {
-	for _, pattern := range []string{
-		filepath.Join(cache, unpackedDir, ".*.partial-*"),
-		filepath.Join(cache, pycDir, ".*.partial-*"),
-		filepath.Join(cache, ".named-*"),
-		filepath.Join(cache, "pyc-v1"), // the layout before each file carried its hash
-	} {
-		stale, _ := filepath.Glob(pattern)
-		for _, p := range stale {
-			os.RemoveAll(p)
-		}
-	}
 }
 
 // linkBytecode copies the cached bytecode of dists into the venv. An
@@ -485,7 +491,9 @@ func (b *builder) addShim() error {
 
 // prepareApp runs collectstatic and compilemessages into the store.
 func (b *builder) prepareApp(ctx context.Context) error {
-	tmp, err := os.MkdirTemp("", "bitpoll-build-")
+	// Inside the root, not $TMPDIR: it holds throwaway secrets, and the
+	// next build sweeps it if this one is killed.
+	tmp, err := os.MkdirTemp(b.o.Layout.CacheDir(), buildTempPrefix+"*")
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,9 @@ func TestCacheDamageNeverReachesAGeneration(t *testing.T) {
 	layout := store.Layout{Root: t.TempDir()}
 	t.Cleanup(func() { makeWritable(layout.Root) })
 	ctx := context.Background()
+	// The build's scratch (throwaway secrets included) is made inside the
+	// root: a $TMPDIR that does not exist does not matter.
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "absent"))
 	res, err := Build(ctx, Options{Lock: l, Layout: layout, Python: it.Path, AppSource: testkit.FixtureApp()})
 	if err != nil {
 		t.Fatal(err)

@@ -91,3 +91,22 @@ func TestRunRefusesLockShortOfPins(t *testing.T) {
 		t.Errorf("run fetched %q before refusing the lock", m)
 	}
 }
+
+// TestMissingAppSourceFirst: a missing --app-source is refused before
+// anything is made under the root, and even when the store already has
+// the path (the check comes first).
+func TestMissingAppSourceFirst(t *testing.T) {
+	root := t.TempDir()
+	path := writeLock(t, t.TempDir(), smallLock())
+	missing := filepath.Join(t.TempDir(), "no-such-tree")
+	for _, cmd := range []string{"run", "install"} {
+		r := runCLI(t, "--root", root, cmd, "--lock", path, "--app-source", missing)
+		want := "--app-source " + missing + " does not exist: give a local copy of the app"
+		if r.code != exitFailure || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s --app-source MISSING = %d, %q; want %d and %q", cmd, r.code, r.stderr, exitFailure, want)
+		}
+		if m, _ := filepath.Glob(filepath.Join(root, "opt", "bitpoll", "*")); len(m) != 0 {
+			t.Errorf("%s with a missing --app-source made %q", cmd, m)
+		}
+	}
+}
