@@ -261,6 +261,10 @@ func Serve(ctx context.Context, res *Result, o ServeOptions) error {
 	}
 	select {
 	case err := <-done:
+		if ctx.Err() != nil {
+			// Ctrl-C reached gunicorn too, and it stopped first.
+			return nil
+		}
 		return fmt.Errorf("gunicorn exited: %w", err)
 	case <-ctx.Done():
 		// A graceful stop: gunicorn finishes requests in flight on SIGTERM.

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // Exit codes, documented in the root command's help.
@@ -21,6 +23,9 @@ const (
 	exitFailure  = 1
 	exitUsage    = 2
 	exitFindings = 3 // audit found vulnerabilities
+	// exitInterrupted is the shell's code for a process ended by SIGINT
+	// (128+2), for a command that stops early on Ctrl-C or SIGTERM.
+	exitInterrupted = 130
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -47,7 +52,47 @@ func execute(ctx context.Context, g *globalOptions, args []string) int {
 	if err == nil {
 		return exitOK
 	}
+	if ctx.Err() != nil {
+		// Whatever failed after the interrupt failed because of it: the
+		// cancelled fetch, the killed compiler. Say what state is left.
+		return reportInterrupt(g)
+	}
 	return reportError(g, err)
+}
+
+// reportInterrupt tells what an interrupted command left: current where
+// it was, or moved by this command.
+func reportInterrupt(g *globalOptions) int {
+	msg := "interrupted; nothing was switched; run it again to continue"
+	for _, c := range g.currentLinks() {
+		if before, ok := g.currentBefore[c.path]; ok && c.target != before {
+			msg = fmt.Sprintf("interrupted after %s was switched to %s; run it again to finish", c.path, c.target)
+		}
+	}
+	if g.JSON {
+		writeJSONLine(g.stderr, map[string]any{"message_type": "error", "error": msg, "exit_code": exitInterrupted})
+	} else {
+		fmt.Fprintf(g.stderr, "bitpoll-install: %s\n", msg)
+	}
+	return exitInterrupted
+}
+
+// currentLink is where one layout's current link points ("" when absent).
+type currentLink struct{ path, target string }
+
+// currentLinks reads the current links of the layouts a command may
+// switch: the system one (under --root) and the user one of run and dev.
+func (g *globalOptions) currentLinks() []currentLink {
+	var out []currentLink
+	layouts := []store.Layout{{Root: g.Root}}
+	if l, err := g.userLayout(); err == nil && l != layouts[0] {
+		layouts = append(layouts, l)
+	}
+	for _, l := range layouts {
+		target, _ := os.Readlink(l.Current())
+		out = append(out, currentLink{l.Current(), target})
+	}
+	return out
 }
 
 // usageError marks a mistake in the command line itself.

@@ -23,6 +23,9 @@ type globalOptions struct {
 	// hooks sees the phases of a build and of a generation switch; the
 	// crash tests kill the process there.
 	hooks store.Hooks
+	// currentBefore is where each current link pointed when the command
+	// started, by path, to tell after an interrupt whether it moved.
+	currentBefore map[string]string
 }
 
 func (g *globalOptions) indexClient(o index.Options) *index.Client {
@@ -50,6 +53,12 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		Version:       version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		PersistentPreRun: func(*cobra.Command, []string) {
+			g.currentBefore = map[string]string{}
+			for _, c := range g.currentLinks() {
+				g.currentBefore[c.path] = c.target
+			}
+		},
 	}
 	root.PersistentFlags().StringVar(&g.Root, "root", "", "prefix every system path (/opt/bitpoll, /etc/bitpoll, /var/...) with `DIR`")
 	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON lines instead of text")
