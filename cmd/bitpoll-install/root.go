@@ -43,7 +43,9 @@ Exit codes:
   0  success
   1  failure (the message says what went wrong and what to do)
   2  usage error (a bad flag or argument)
-  3  audit found known vulnerabilities`
+  3  audit found known vulnerabilities
+  130  interrupted (Ctrl-C or SIGTERM); the message says whether anything
+       was switched`
 
 func newRootCommand(g *globalOptions) *cobra.Command {
 	root := &cobra.Command{
