@@ -48,16 +48,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func execute(ctx context.Context, g *globalOptions, args []string) int {
 	root := newRootCommand(g)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
+	}
+	help := root.CommandPath()
+	if cmd != nil {
+		help = cmd.CommandPath() // a usage error points at this command's --help
 	}
 	if ctx.Err() != nil {
 		// Whatever failed after the interrupt failed because of it: the
 		// cancelled fetch, the killed compiler. Say what state is left.
 		return reportInterrupt(g)
 	}
-	return reportError(g, err)
+	return reportError(g, err, help)
 }
 
 // reportInterrupt tells what an interrupted command left: current where
@@ -110,7 +114,9 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-func reportError(g *globalOptions, err error) int {
+// reportError prints err and returns its exit code; a usage error points
+// at help's --help.
+func reportError(g *globalOptions, err error, help string) int {
 	code := exitFailure
 	var ue *usageError
 	var ee *exitError
@@ -128,7 +134,7 @@ func reportError(g *globalOptions, err error) int {
 	} else {
 		fmt.Fprintf(g.stderr, "bitpoll-install: %v\n", err)
 		if code == exitUsage {
-			fmt.Fprintln(g.stderr, "Run 'bitpoll-install --help' for usage.")
+			fmt.Fprintf(g.stderr, "Run '%s --help' for usage.\n", help)
 		}
 	}
 	return code
