@@ -234,7 +234,7 @@ func (c *compiler) addTree(dir, final string) error {
 }
 
 // pycCache is bytecode compiled once per wheel and interpreter and
-// hardlinked into each venv, as the wheel's files are.
+// copied into each venv, as the wheel's files are.
 //
 // A pyc names its source only in co_filename, which the import system
 // replaces with the real source path whenever it loads a pyc from a

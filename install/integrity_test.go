@@ -83,18 +83,21 @@ func TestCacheDamageNeverReachesAGeneration(t *testing.T) {
 	if len(unpackedSrc) != 1 {
 		t.Fatalf("unpacked copies of django/__init__.py: %q, want 1", unpackedSrc)
 	}
-	cachedPyc := ""
-	indexes, _ := filepath.Glob(filepath.Join(cache, pycDir, "*", pycIndex))
-	for _, ix := range indexes {
-		for n, line := range strings.Split(string(readFile(t, ix)), "\n") {
-			if strings.HasSuffix(line, " "+pycRel) {
-				cachedPyc = filepath.Join(filepath.Dir(ix), strconv.Itoa(n))
+	// The file of a pyc in its cache entry; numbers follow the order in
+	// which sources were compiled, so a rebuilt entry may number anew.
+	findPyc := func() string {
+		indexes, _ := filepath.Glob(filepath.Join(cache, pycDir, "*", pycIndex))
+		for _, ix := range indexes {
+			for n, line := range strings.Split(string(readFile(t, ix)), "\n") {
+				if strings.HasSuffix(line, " "+pycRel) {
+					return filepath.Join(filepath.Dir(ix), strconv.Itoa(n))
+				}
 			}
 		}
-	}
-	if cachedPyc == "" {
 		t.Fatalf("no bytecode cache entry lists %s", pycRel)
+		return ""
 	}
+	cachedPyc := findPyc()
 	gunicorn := ""
 	for _, p := range l.Packages {
 		if p.Name == "gunicorn" {
@@ -140,7 +143,7 @@ func TestCacheDamageNeverReachesAGeneration(t *testing.T) {
 	if got := readFile(t, unpackedSrc[0]); !bytes.Equal(got, goodSrc) {
 		t.Error("the unpacked cache still holds the damaged django/__init__.py")
 	}
-	if got := readFile(t, cachedPyc); !bytes.Equal(got, goodPyc) {
+	if got := readFile(t, findPyc()); !bytes.Equal(got, goodPyc) {
 		t.Error("the bytecode cache still holds the damaged pyc")
 	}
 	if got := readFile(t, gunicorn); !bytes.Equal(got, goodWheel) {
@@ -148,7 +151,7 @@ func TestCacheDamageNeverReachesAGeneration(t *testing.T) {
 	}
 	for _, p := range []string{filepath.Join(venv2, srcRel), filepath.Join(venv2, pycRel)} {
 		a, _ := os.Stat(p)
-		for _, c := range []string{unpackedSrc[0], cachedPyc} {
+		for _, c := range []string{unpackedSrc[0], findPyc()} {
 			if b, _ := os.Stat(c); a != nil && b != nil && os.SameFile(a, b) {
 				t.Errorf("%s shares its inode with the cache's %s", p, c)
 			}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -247,11 +248,25 @@ func Serve(ctx context.Context, res *Result, o ServeOptions) error {
 	if err := migrate.Run(); err != nil {
 		return fmt.Errorf("migrate the database in %s: %w", o.StateDir, err)
 	}
+	// The socket is ours, passed to gunicorn: a busy port fails here, at
+	// once, and the readiness probe can only reach the server we start.
+	ln, err := Listen(o.Address, o.Port)
+	if err != nil {
+		return err
+	}
+	sock, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		return fmt.Errorf("pass the socket to gunicorn: %w", err)
+	}
 	gunicorn := exec.Command(filepath.Join(res.Path, VenvDir, "bin", "gunicorn"),
-		"--bind", o.Address+":"+strconv.Itoa(o.Port), "--workers", strconv.Itoa(o.Workers),
+		"--bind", "fd://3", "--workers", strconv.Itoa(o.Workers),
 		"--access-logfile", "-", res.Project+".wsgi")
 	gunicorn.Dir, gunicorn.Env, gunicorn.Stdout, gunicorn.Stderr = app, env, o.Stdout, o.Stderr
-	if err := gunicorn.Start(); err != nil {
+	gunicorn.ExtraFiles = []*os.File{sock} // fd 3
+	err = gunicorn.Start()
+	sock.Close() // gunicorn holds it now
+	if err != nil {
 		return fmt.Errorf("start gunicorn: %w", err)
 	}
 	done := make(chan error, 1)
@@ -295,6 +310,20 @@ func waitReady(ctx context.Context, url string, ready func(string)) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Listen opens the TCP socket run serves on, and says so plainly when
+// another program holds the port.
+func Listen(address string, port int) (net.Listener, error) {
+	addr := net.JoinHostPort(address, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("port %d on %s is in use by another program (see which: ss -ltnp 'sport = :%d'): stop it, or give another --port", port, address, port)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // Activate records path as a generation unless the current one already is

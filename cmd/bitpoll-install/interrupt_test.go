@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -82,4 +85,25 @@ func lastLine(s string) string {
 		return s
 	}
 	return last
+}
+
+// TestRunBusyPort: run on a port another server holds says so before it
+// builds anything, instead of announcing the other server as Bitpoll.
+func TestRunBusyPort(t *testing.T) {
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	port := other.Addr().(*net.TCPAddr).Port
+	root := t.TempDir()
+	path := writeLock(t, t.TempDir(), smallLock())
+	r := runCLI(t, "--root", root, "run", "--lock", path, "--app-source", testkit.FixtureApp(), "--port", strconv.Itoa(port))
+	want := fmt.Sprintf("port %d on 127.0.0.1 is in use by another program (see which: ss -ltnp 'sport = :%d'): stop it, or give another --port", port, port)
+	if r.code != exitFailure || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "serving") {
+		t.Errorf("run on a busy port = %d, %q; want %d and %q", r.code, r.stderr, exitFailure, want)
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, "opt", "bitpoll", "*")); len(m) != 0 {
+		t.Errorf("run on a busy port built %q first", m)
+	}
 }

@@ -308,8 +308,8 @@ func relSlash(base, p string) string {
 // under its own name. A wheel such as Django spreads its files over
 // thousands of directories, and creating those costs more than the files.
 // The tree is built beside dir and renamed into place, so dir is either
-// complete or absent. Install with Options.Unpacked then links files from
-// it.
+// complete or absent. Install with Options.Unpacked then copies files
+// from it, each checked against RECORD.
 func Unpack(wheelPath, dir string, o Options) (*Result, error) {
 	res, err := unpack(wheelPath, dir, o.withDefaults())
 	if err != nil {

@@ -109,8 +109,8 @@ func (t *tracker) mkdir(dir string) error {
 }
 
 // mkdirs creates the parent directory of every path in files, with up to
-// goroutines of them at once. Creating a directory is the costliest step of
-// placing a hardlink, and wheels such as Django have thousands of them
+// goroutines of them at once. Creating a directory costs about as much as
+// placing a file, and wheels such as Django have thousands of them
 // (one per locale), so they are made one depth level at a time, the
 // directories of each level in parallel.
 func (t *tracker) mkdirs(files []string, goroutines int) error {
