@@ -17,8 +17,11 @@ import (
 
 // unpackedDir is the cache folder, beside the downloads, of unpacked
 // wheels: <wheel key>/ holds the wheel's members, flat, as wheel.Unpack
-// writes them. The name carries a layout version.
-const unpackedDir = "unpacked-v2"
+// writes them. The name carries a layout version: v3 is the same layout
+// as v2, whose files store paths built by earlier versions hardlinked;
+// the sweep removes v2, so that no cache file shares an inode with any
+// store path, old or new.
+const unpackedDir = "unpacked-v3"
 
 // installed is one distribution placed in the venv.
 type installed struct {

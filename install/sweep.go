@@ -25,7 +25,8 @@ const outsideLockAge = time.Minute
 // holds, so nothing in the cache or the store is being made now:
 //   - in the cache: unpacked wheels and bytecode entries built aside, the
 //     folder of wheel names, build scratch directories (with their
-//     throwaway secrets), and the pyc layout before pyc-v2; partial
+//     throwaway secrets), and the layouts before pyc-v2 and
+//     unpacked-v3, whose files older store paths share; partial
 //     downloads go in Fetch (Downloader.Exclusive);
 //   - in the store: .partial- directories of any build, not only of the
 //     path being built;
@@ -41,7 +42,8 @@ func sweepLeftovers(l store.Layout) int {
 		filepath.Join(cache, pycDir, ".*.partial-*"),
 		filepath.Join(cache, ".named-*"),
 		filepath.Join(cache, buildTempPrefix+"*"),
-		filepath.Join(cache, "pyc-v1"),
+		filepath.Join(cache, "pyc-v1"),      // hardlinked into older store paths
+		filepath.Join(cache, "unpacked-v2"), // likewise
 		filepath.Join(l.StoreDir(), "*.partial-*"),
 	} {
 		stale, _ := filepath.Glob(pattern)

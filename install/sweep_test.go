@@ -47,12 +47,13 @@ func TestSweepLeftovers(t *testing.T) {
 		mk(filepath.Join(cache, ".named-1"), true, time.Time{}),
 		mk(filepath.Join(cache, buildTempPrefix+"1", "secrets", "secret_key"), false, time.Time{}),
 		mk(filepath.Join(cache, "pyc-v1", "x"), false, time.Time{}),
+		mk(filepath.Join(cache, "unpacked-v2", "x"), false, time.Time{}),
 		mk(filepath.Join(l.StoreDir(), "0123456789abcdfghijklmnpqrsvwxyz-other-1.0.partial-7"), true, time.Time{}),
 		mk(filepath.Join(l.EtcDir(), ".settings.json.tmp-1"), false, old),
 		mk(filepath.Join(l.Root, "etc/systemd/system", ".bitpoll.service.tmp-1"), false, old),
 	}
 	gone[3] = filepath.Dir(filepath.Dir(gone[3]))
-	gone[4] = filepath.Dir(gone[4])
+	gone[4], gone[5] = filepath.Dir(gone[4]), filepath.Dir(gone[5])
 	kept := []string{
 		mk(filepath.Join(cache, unpackedDir, "abc", "sha256-x"), false, time.Time{}),
 		mk(filepath.Join(l.EtcDir(), ".settings.json.tmp-2"), false, time.Time{}), // may be live
