@@ -193,3 +193,15 @@ func TestAuditBitpoll010(t *testing.T) {
 		}
 	}
 }
+
+// TestPlural: counts in messages agree with their nouns.
+func TestPlural(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want string
+	}{{0, "0 targets"}, {1, "1 target"}, {3, "3 targets"}} {
+		if got := plural(tt.n, "target", "targets"); got != tt.want {
+			t.Errorf("plural(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}

@@ -120,7 +120,8 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 	if g.JSON {
 		writeJSONLine(g.stdout, map[string]any{"message_type": "summary", "file": o.Output, "app": l.App.Name, "version": l.App.Version, "packages": len(l.Packages), "targets": l.Targets, "seconds": time.Since(start).Seconds()})
 	} else {
-		fmt.Fprintf(g.stdout, "wrote %s: %s %s, %d packages for %d targets in %.1fs\n", o.Output, l.App.Name, l.App.Version, len(l.Packages), len(l.Targets), time.Since(start).Seconds())
+		fmt.Fprintf(g.stdout, "wrote %s: %s %s, %s for %s in %.1fs\n", o.Output, l.App.Name, l.App.Version,
+			plural(len(l.Packages), "package", "packages"), plural(len(l.Targets), "target", "targets"), time.Since(start).Seconds())
 	}
 	return nil
 }
