@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -197,6 +198,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AllowedHosts != nil && len(c.AllowedHosts) == 0 {
 		bad("allowed_hosts", `is empty, so Django would refuse every request; list the host names the site answers to, like ["poll.example.org"]`)
+	} else if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" && !c.HostAllowed(u.Hostname()) {
+		bad("allowed_hosts", "does not include %q, the host of base_url, so Django would answer every request for base_url with 400 (Bad Request); add it: allowed_hosts = %s",
+			u.Hostname(), tomlList(append(slices.Clone(c.AllowedHosts), u.Hostname())))
 	}
 	if c.Workers < 1 || c.Workers > 256 {
 		bad("workers", "%d is out of range; want 1 to 256 (2 to 4 per CPU core is usual)", c.Workers)
@@ -485,4 +489,46 @@ func (c *Config) shimErrors(err error) []*Error {
 // source has it.
 func (c *Config) errorAt(key, msg string) *Error {
 	return &Error{File: c.file, Line: c.keys.Line(key), Key: key, Msg: msg}
+}
+
+// HostAllowed reports whether Django lets requests for host through
+// ALLOWED_HOSTS as this config sets it (allowed_hosts, or base_url's host
+// when it is absent): an exact match, ignoring case; "*"; or ".domain",
+// which matches the domain and every subdomain.
+func (c *Config) HostAllowed(host string) bool {
+	hosts := c.AllowedHosts
+	if hosts == nil {
+		if u, err := url.Parse(c.BaseURL); err == nil {
+			hosts = []string{u.Hostname()}
+		}
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, h := range hosts {
+		h = strings.ToLower(h)
+		switch {
+		case h == "*", h == host:
+			return true
+		case strings.HasPrefix(h, ".") && (host == h[1:] || strings.HasSuffix(host, h)):
+			return true
+		}
+	}
+	return false
+}
+
+// CheckServerName refuses a name a proxy would send requests for that
+// Django would answer with 400.
+func (c *Config) CheckServerName(name string) error {
+	if c.HostAllowed(name) {
+		return nil
+	}
+	return fmt.Errorf("server name %q is not in allowed_hosts of %s, so Django would answer nginx's requests for it with 400 (Bad Request): add it to allowed_hosts, or give another --server-name", name, c.file)
+}
+
+// tomlList writes strings as a TOML array.
+func tomlList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }

@@ -66,8 +66,12 @@ type Downloader struct {
 	Retries int
 	// Verify re-hashes cached files; without it a cached file of the right
 	// size is trusted, as only verified files are ever renamed into place.
-	Verify   bool
-	Progress progress.Reporter // nil means progress.Nop
+	Verify bool
+	// Exclusive says the caller holds a lock that every Downloader of
+	// CacheDir holds while it fetches: every partial file is then a dead
+	// process's and is removed, whatever its age.
+	Exclusive bool
+	Progress  progress.Reporter // nil means progress.Nop
 
 	// retryDelay is the first backoff; 0 means defaultRetryDelay. Tests
 	// shorten it.
@@ -125,7 +129,11 @@ func (d *Downloader) Fetch(ctx context.Context, arts []Artifact) (map[string]str
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create wheel cache: %w", err)
 	}
-	removeStalePartials(dir)
+	if d.Exclusive {
+		removeStalePartials(dir, 0)
+	} else {
+		removeStalePartials(dir, stalePartialAge)
+	}
 
 	rep := d.Progress
 	if rep == nil {
@@ -299,13 +307,13 @@ func (d *Downloader) cached(a Artifact, p string, rep progress.Reporter) (bool, 
 			return false, fmt.Errorf("verify cached %q: %w", a.Name, err)
 		}
 		if sum != a.SHA256 {
-			bad = fmt.Sprintf("has sha256 %s, want %s", sum, a.SHA256)
+			bad = fmt.Sprintf("is damaged: its sha256 is %s, the lock says %s", sum, a.SHA256)
 		}
 	}
 	if bad == "" {
 		return true, nil
 	}
-	rep.Log(fmt.Sprintf("cached %s %s: fetching it again", p, bad))
+	rep.Log(fmt.Sprintf("the cached %s (%s) %s: removed it; fetching it again", a.Name, p, bad))
 	if err := os.RemoveAll(p); err != nil {
 		return false, fmt.Errorf("remove bad cache entry for %q: %w", a.Name, err)
 	}
@@ -328,10 +336,10 @@ func hashFile(p string) (string, error) {
 // removeStalePartials deletes partial files left by killed processes. It is
 // best effort: a leftover costs disk space, never correctness, as partial
 // files are never read.
-func removeStalePartials(dir string) {
+func removeStalePartials(dir string, age time.Duration) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "*.partial-*"))
 	for _, m := range matches {
-		if info, err := os.Lstat(m); err == nil && time.Since(info.ModTime()) > stalePartialAge {
+		if info, err := os.Lstat(m); err == nil && time.Since(info.ModTime()) >= age {
 			os.Remove(m)
 		}
 	}

@@ -740,4 +740,12 @@ func TestRemoveStalePartials(t *testing.T) {
 	if want := []string{filepath.Base(fresh)}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("cache after Fetch = %q, want %q (the stale partial removed, the fresh one kept)", got, want)
 	}
+	// A Downloader that holds the cache's lock knows the fresh one is
+	// dead too.
+	if _, err := (&Downloader{CacheDir: cache, Exclusive: true}).Fetch(context.Background(), nil); err != nil {
+		t.Fatalf("Fetch(nil) with Exclusive: %v", err)
+	}
+	if got := cacheEntries(t, cache); len(got) != 0 {
+		t.Errorf("cache after an Exclusive Fetch = %q, want no partial file left", got)
+	}
 }

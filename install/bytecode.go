@@ -3,6 +3,8 @@ package install
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,9 +30,10 @@ import (
 // Bytecode cache, beside the downloads; the folder name carries a layout
 // version.
 const (
-	pycDir = "pyc-v1" // <wheel key>-<python key>/: bytecode, see pycCache
-	// pycIndex lists, in a pyc cache entry, where each of its files goes:
-	// line n is the venv-relative path of the file named n.
+	pycDir = "pyc-v2" // <wheel key>-<python key>/: bytecode, see pycCache
+	// pycIndex lists, in a pyc cache entry, each of its files: line n is
+	// "<sha256 hex> <venv-relative path>" of the file named n, the hash
+	// taken when the entry was made.
 	pycIndex = "index"
 )
 
@@ -231,7 +234,7 @@ func (c *compiler) addTree(dir, final string) error {
 }
 
 // pycCache is bytecode compiled once per wheel and interpreter and
-// hardlinked into each venv, as the wheel's files are.
+// copied into each venv, as the wheel's files are.
 //
 // A pyc names its source only in co_filename, which the import system
 // replaces with the real source path whenever it loads a pyc from a
@@ -240,7 +243,11 @@ func (c *compiler) addTree(dir, final string) error {
 // ("lib/python3.13/site-packages/django/__init__.py") instead of one store
 // path's, and their bytes depend only on the source and the interpreter:
 // deterministic, and the same in every venv. They are unchecked-hash pycs,
-// so no mtime is involved either.
+// so no mtime is involved either; and so Python would run a changed pyc
+// beside an unchanged source. Each file is therefore hashed when its
+// entry is made, and copied into a venv (never linked) with that hash
+// checked on the way: a damaged entry is removed and compiled again, and
+// no store path shares an inode with the cache.
 type pycCache struct {
 	root    string // <cache>/pyc-v1
 	pyKey   string // short hash of the interpreter's identity
@@ -249,6 +256,7 @@ type pycCache struct {
 
 	mu      sync.Mutex
 	entries []*pycEntry // being built aside
+	damage  []string    // the damaged entries link found, for the report
 }
 
 // pycEntry is one cache entry being built aside.
@@ -347,7 +355,18 @@ func (c *pycCache) finish() error {
 		if i := slices.Index(e.rels, ""); i >= 0 {
 			return fmt.Errorf("store bytecode of %s: file %d was never compiled", e.key, i)
 		}
-		index := strings.Join(e.rels, "\n") + "\n"
+		lines := make([]string, len(e.rels))
+		if err := workers.ForEach(len(e.rels), runtime.GOMAXPROCS(0), func(n int) error {
+			sum, err := hashFile(filepath.Join(e.tmp, strconv.Itoa(n)))
+			if err != nil {
+				return fmt.Errorf("store bytecode of %s: %w", e.key, err)
+			}
+			lines[n] = sum + " " + e.rels[n]
+			return nil
+		}); err != nil {
+			return err
+		}
+		index := strings.Join(lines, "\n") + "\n"
 		if err := os.WriteFile(filepath.Join(e.tmp, pycIndex), []byte(index), 0o444); err != nil {
 			return err
 		}
@@ -359,6 +378,7 @@ func (c *pycCache) finish() error {
 			return fmt.Errorf("store bytecode of %s: %w", e.key, err)
 		}
 	}
+	c.entries = nil
 	return nil
 }
 
@@ -375,29 +395,44 @@ func isExist(err error) bool {
 	return errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY)
 }
 
-// link places the cached bytecode of dists into venvDir and returns how
-// many files it placed.
-func (c *pycCache) link(venvDir string, dists []installed) (int, error) {
-	type pair struct{ src, dst string }
+// link copies the cached bytecode of dists into venvDir, checking each
+// file against the hash its entry recorded, and returns how many files it
+// placed. An entry that fails the check (a file changed or missing, an
+// index that does not parse) is removed from the cache, the files
+// already copied from it are removed from the venv, and its distribution
+// is returned in damaged, for the caller to compile again.
+func (c *pycCache) link(venvDir string, dists []installed) (n int, damaged []installed, err error) {
+	type pair struct {
+		src, dst, sum string
+		dist          int
+	}
 	var pairs []pair
 	dirs := make(map[string]bool)
-	for _, d := range dists {
+	bad := make([]error, len(dists))
+	for di, d := range dists {
 		if !c.hasSources(d.files) {
 			continue
 		}
 		entry := c.dir(d.key)
 		index, err := os.ReadFile(filepath.Join(entry, pycIndex))
 		if err != nil {
-			return 0, fmt.Errorf("read bytecode cache of %s (delete %s to rebuild it): %w", d.key, entry, err)
+			bad[di] = err
+			continue
 		}
-		for i, rel := range strings.Split(strings.TrimSuffix(string(index), "\n"), "\n") {
-			if !filepath.IsLocal(rel) || !strings.HasSuffix(rel, ".pyc") {
-				return 0, fmt.Errorf("bytecode cache of %s lists %q, want a venv-relative .pyc path: delete %s to rebuild it", d.key, rel, entry)
+		var mine []pair
+		for i, line := range strings.Split(strings.TrimSuffix(string(index), "\n"), "\n") {
+			sum, rel, _ := strings.Cut(line, " ")
+			if len(sum) != 64 || !filepath.IsLocal(rel) || !strings.HasSuffix(rel, ".pyc") {
+				bad[di] = fmt.Errorf("index line %d is %q, want a sha256 and a venv-relative .pyc path", i+1, line)
+				mine = nil
+				break
 			}
-			dst := filepath.Join(venvDir, filepath.FromSlash(rel))
-			dirs[filepath.Dir(dst)] = true
-			pairs = append(pairs, pair{filepath.Join(entry, strconv.Itoa(i)), dst})
+			mine = append(mine, pair{filepath.Join(entry, strconv.Itoa(i)), filepath.Join(venvDir, filepath.FromSlash(rel)), sum, di})
 		}
+		for _, p := range mine {
+			dirs[filepath.Dir(p.dst)] = true
+		}
+		pairs = append(pairs, mine...)
 	}
 	// Each __pycache__ sits beside its sources, which are in place.
 	var list []string
@@ -411,10 +446,97 @@ func (c *pycCache) link(venvDir string, dists []installed) (int, error) {
 		}
 		return os.Chmod(list[i], 0o755)
 	}); err != nil {
-		return 0, fmt.Errorf("link bytecode: %w", err)
+		return 0, nil, fmt.Errorf("link bytecode: %w", err)
 	}
-	if err := workers.ForEach(len(pairs), runtime.GOMAXPROCS(0), func(i int) error { return linkOrCopy(pairs[i].src, pairs[i].dst) }); err != nil {
-		return 0, fmt.Errorf("link bytecode: %w", err)
+	var mu sync.Mutex
+	if err := workers.ForEach(len(pairs), runtime.GOMAXPROCS(0), func(i int) error {
+		p := pairs[i]
+		err := copyVerified(p.src, p.dst, p.sum)
+		var de *damageError
+		if errors.As(err, &de) {
+			mu.Lock()
+			if bad[p.dist] == nil {
+				bad[p.dist] = err
+			}
+			mu.Unlock()
+			return nil
+		}
+		return err
+	}); err != nil {
+		return 0, nil, fmt.Errorf("link bytecode: %w", err)
 	}
-	return len(pairs), nil
+	for _, p := range pairs {
+		if bad[p.dist] == nil {
+			n++
+		} else if err := os.Remove(p.dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, nil, fmt.Errorf("link bytecode: %w", err)
+		}
+	}
+	for di, err := range bad {
+		if err == nil {
+			continue
+		}
+		if err := removeCacheEntry(c.dir(dists[di].key)); err != nil {
+			return 0, nil, err
+		}
+		damaged = append(damaged, dists[di])
+		c.damage = append(c.damage, fmt.Sprintf("%s is damaged (%v)", c.dir(dists[di].key), err))
+	}
+	return n, damaged, nil
+}
+
+// damageError is a cache file whose content is not what was recorded.
+type damageError struct {
+	path string
+	why  string
+}
+
+func (e *damageError) Error() string { return "file " + filepath.Base(e.path) + " " + e.why }
+
+// copyVerified copies the cache file src to the new file dst, made
+// read-only as the store seals it, and checks on the way that its
+// content hashes to wantHex. A file that does not, or is missing, is a
+// *damageError, and dst is then removed.
+func copyVerified(src, dst, wantHex string) (err error) {
+	in, err := os.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &damageError{src, "is missing"}
+	}
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(dst)
+		}
+	}()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != wantHex {
+		return &damageError{src, fmt.Sprintf("hashes to sha256 %s, the cache recorded %s", got, wantHex)}
+	}
+	return nil
+}
+
+func hashFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

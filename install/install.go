@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,10 @@ type Options struct {
 	// Hooks sees each build phase and the store's; tests use it to kill
 	// the process at exact points. Zero in production.
 	Hooks store.Hooks
+	// CheckApp, when set, checks the verified app tree against the lock
+	// before anything else is built (that the lock covers the tree's own
+	// requirements file; the command line passes one that reads it).
+	CheckApp func(appDir string) error
 }
 
 // Result is a built (or already present) store path.
@@ -92,6 +97,11 @@ const (
 func Build(ctx context.Context, o Options) (*Result, error) {
 	if o.Progress == nil {
 		o.Progress = progress.Nop{}
+	}
+	// Before anything is made, and whether or not the store has the path
+	// already: a mistyped path is refused at once.
+	if err := checkAppSource(o.AppSource); err != nil {
+		return nil, err
 	}
 	l := o.Lock
 	targets, err := l.ParsedTargets()
@@ -141,7 +151,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		defer unlock()
 	}
 	// Builds hold the lock, so nothing else is filling the caches now.
-	sweepCache(o.Layout.CacheDir())
+	if n := sweepLeftovers(o.Layout); n > 0 {
+		o.Progress.Log(fmt.Sprintf("removed %d leftovers of interrupted runs or older cache layouts", n))
+	}
 
 	name := l.App.Name
 	msgfmt := msgfmtID(ctx)
@@ -170,6 +182,21 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// checkAppSource refuses an --app-source that is not there. A URL
+// (anything with "::" or "://") is left to the fetch.
+func checkAppSource(src string) error {
+	if src == "" || strings.Contains(src, "::") || strings.Contains(src, "://") {
+		return nil
+	}
+	if _, err := os.Stat(src); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("--app-source %s does not exist: give a local copy of the app (a directory, a git repository or an archive)", src)
+		}
+		return fmt.Errorf("--app-source %s: %w", src, err)
+	}
+	return nil
 }
 
 func lessGlibc(a, b wheeltag.Glibc) bool {
@@ -270,7 +297,7 @@ func (b *builder) run(ctx context.Context) error {
 	if err := pycs.finish(); err != nil {
 		return err
 	}
-	linked, err := pycs.link(venv.Dir, dists)
+	linked, err := b.linkBytecode(ctx, venv, dists, pycs)
 	if err != nil {
 		return err
 	}
@@ -339,6 +366,11 @@ func (b *builder) fetchApp(ctx context.Context) error {
 		return fmt.Errorf("the app source hashes to tree %s, but the lock pins %s: it is not the locked %s %s (a different version, or modified files)",
 			tree, app.Tree, app.Name, app.Version)
 	}
+	if b.o.CheckApp != nil {
+		if err := b.o.CheckApp(dst); err != nil {
+			return err
+		}
+	}
 	b.o.Progress.Log(fmt.Sprintf("verified %s %s: tree %s", app.Name, app.Version, tree))
 	return nil
 }
@@ -358,7 +390,9 @@ func (b *builder) fetchFiles(ctx context.Context) (map[string]string, error) {
 			}
 		}
 	}
-	d := &fetch.Downloader{CacheDir: b.o.Layout.CacheDir(), Progress: b.o.Progress}
+	// Verify: every cached file is hashed before it is unpacked or read,
+	// so a damaged download is fetched again instead of trusted by size.
+	d := &fetch.Downloader{CacheDir: b.o.Layout.CacheDir(), Progress: b.o.Progress, Verify: true, Exclusive: true}
 	return d.Fetch(ctx, arts)
 }
 
@@ -415,36 +449,50 @@ func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[st
 	return dists, nil
 }
 
-// sweepCache removes what a killed build left half made in the cache:
-// unpacked wheels and bytecode entries built aside, and the folder of
-// wheel names. None of it is ever used, but it takes space.
-func sweepCache(cache string) {
-	for _, pattern := range []string{
-		filepath.Join(cache, unpackedDir, ".*.partial-*"),
-		filepath.Join(cache, pycDir, ".*.partial-*"),
-		filepath.Join(cache, ".named-*"),
-	} {
-		stale, _ := filepath.Glob(pattern)
-		for _, p := range stale {
-			os.RemoveAll(p)
+// linkBytecode copies the cached bytecode of dists into the venv. An
+// entry found damaged is removed, its sources are compiled again into a
+// new entry, and that is copied instead: a damaged entry never reaches
+// the venv, and the next build finds a good one.
+func (b *builder) linkBytecode(ctx context.Context, venv *pyenv.Venv, dists []installed, pycs *pycCache) (int, error) {
+	total := 0
+	for attempt := 0; ; attempt++ {
+		n, damaged, err := pycs.link(venv.Dir, dists)
+		total += n
+		if err != nil || len(damaged) == 0 {
+			return total, err
 		}
+		for _, d := range pycs.damage {
+			b.o.Progress.Log(fmt.Sprintf("the bytecode cache entry %s: removed it; compiling its sources again", d))
+		}
+		if attempt > 0 {
+			return total, fmt.Errorf("bytecode compiled again for %d distributions failed its check at once (%s): is the cache's file system failing?", len(damaged), strings.Join(pycs.damage, "; "))
+		}
+		pycs.damage = nil
+		comp := startCompiler(ctx, b.interp.Path)
+		pycs.comp = comp
+		for _, d := range damaged {
+			e, err := pycs.open(d.key)
+			if err != nil {
+				comp.stop()
+				return total, err
+			}
+			if e == nil {
+				comp.stop()
+				return total, fmt.Errorf("bytecode cache entry %s is back after it was removed: is another process writing the cache?", pycs.dir(d.key))
+			}
+			placed := pycs.placed(e, venv.Dir)
+			for _, f := range d.files {
+				placed(filepath.Join(venv.Dir, filepath.FromSlash(f)))
+			}
+		}
+		if err := comp.wait(); err != nil {
+			return total, err
+		}
+		if err := pycs.finish(); err != nil {
+			return total, err
+		}
+		dists = damaged
 	}
-}
-
-// linkOrCopy hardlinks, and copies where the cache is on another file system.
-func linkOrCopy(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, fi.Mode().Perm())
 }
 
 // has reports whether the environment holds the named distribution.
@@ -472,7 +520,9 @@ func (b *builder) addShim() error {
 
 // prepareApp runs collectstatic and compilemessages into the store.
 func (b *builder) prepareApp(ctx context.Context) error {
-	tmp, err := os.MkdirTemp("", "bitpoll-build-")
+	// Inside the root, not $TMPDIR: it holds throwaway secrets, and the
+	// next build sweeps it if this one is killed.
+	tmp, err := os.MkdirTemp(b.o.Layout.CacheDir(), buildTempPrefix+"*")
 	if err != nil {
 		return err
 	}

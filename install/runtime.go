@@ -7,28 +7,73 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
-// WriteSecrets generates the secrets missing from dir (0700), each 0600.
-// Existing ones are never overwritten: the field encryption key decrypts
-// data already stored.
-func WriteSecrets(dir string) error {
+// WriteSecrets generates the secrets missing from dir (0700), each 0600;
+// see SecretWriter.
+func WriteSecrets(dir string) error { return SecretWriter{Dir: dir}.Write() }
+
+// SecretWriter generates the secrets missing from Dir (0700), each 0600.
+// A secret that exists is never overwritten: the field encryption key
+// decrypts data already stored, and a new SECRET_KEY ends every session.
+// The one exception is a secret nothing can have used: an empty file, or
+// a field encryption key that is not a Fernet key (a cut-short write by
+// an older version). Such a file is replaced, and Log is told.
+//
+// Each secret is written to a temporary file in Dir, synced, and then
+// linked to its name, which appears only with its whole content; a kill
+// at any point leaves the old state or the new, and at most a temporary
+// file, which the next Write removes.
+type SecretWriter struct {
+	Dir string
+	Log func(msg string) // nil: say nothing
+	// At is called at each step of writing one secret, with the path the
+	// step concerns; tests kill the process there. Nil in production.
+	At func(step SecretStep, path string)
+}
+
+// SecretStep names a point in writing one secret.
+type SecretStep string
+
+const (
+	SecretTempCreated SecretStep = "temp-created" // the empty temporary file exists
+	SecretTempWritten SecretStep = "temp-written" // it holds the secret and is synced
+	SecretPlaced      SecretStep = "placed"       // the secret has its name; the directory is not yet synced
+)
+
+// secretTempInfix marks the temporary files of SecretWriter.
+const secretTempInfix = ".tmp-"
+
+// Write generates what is missing; see SecretWriter.
+func (w SecretWriter) Write() error {
+	dir := w.Dir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create secrets directory: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("create secrets directory: %w", err)
+	}
+	// What a killed writer left: never a secret, only its temporary file.
+	stale, _ := filepath.Glob(filepath.Join(dir, ".*"+secretTempInfix+"*"))
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s, left by an interrupted run: %w", p, err)
+		}
 	}
 	gen := map[string]func() (string, error){
 		shim.SecretKeyFile:          djangoSecretKey,
@@ -36,29 +81,82 @@ func WriteSecrets(dir string) error {
 	}
 	for _, name := range []string{shim.SecretKeyFile, shim.FieldEncryptionKeyFile} {
 		path := filepath.Join(dir, name)
-		if _, err := os.Stat(path); err == nil {
-			continue
+		replace := false
+		if old, err := os.ReadFile(path); err == nil {
+			why := unusableSecret(name, old)
+			if why == "" {
+				continue
+			}
+			replace = true
+			if w.Log != nil {
+				w.Log(fmt.Sprintf("secret %s %s, so nothing can have used it (an earlier run was interrupted while writing it): replaced it with a new one", path, why))
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("read secret %s: %w", path, err)
 		}
 		v, err := gen[name]()
 		if err != nil {
 			return err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			continue // another process made it first; keep theirs
-		}
-		if err != nil {
-			return fmt.Errorf("write secret %s: %w", path, err)
-		}
-		_, werr := f.WriteString(v)
-		serr := f.Sync()
-		cerr := f.Close()
-		if err := errors.Join(werr, serr, cerr); err != nil {
-			os.Remove(path)
+		if err := w.place(path, []byte(v), replace); err != nil {
 			return fmt.Errorf("write secret %s: %w", path, err)
 		}
 	}
 	return nil
+}
+
+// place puts data at path through a synced temporary file: by rename when
+// replace is set, else by link, which keeps a secret another process
+// placed first.
+func (w SecretWriter) place(path string, data []byte, replace bool) error {
+	at := func(step SecretStep, p string) {
+		if w.At != nil {
+			w.At(step, p)
+		}
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+secretTempInfix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	at(SecretTempCreated, tmp)
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	at(SecretTempWritten, tmp)
+	if replace {
+		err = os.Rename(tmp, path)
+	} else if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+		return nil // another process made it first; keep theirs
+	}
+	if err != nil {
+		return err
+	}
+	at(SecretPlaced, path)
+	return atomicfile.SyncDir(dir)
+}
+
+// unusableSecret says why the content of secret file name cannot have
+// been used by Django, or "" when it may have been.
+func unusableSecret(name string, data []byte) string {
+	v := strings.TrimSpace(string(data))
+	if v == "" {
+		return "is empty"
+	}
+	if name != shim.FieldEncryptionKeyFile {
+		return ""
+	}
+	// django-encrypted-model-fields takes a comma-separated list of Fernet
+	// keys and refuses to start on any other.
+	for _, k := range strings.Split(v, ",") {
+		if b, err := base64.URLEncoding.DecodeString(strings.TrimSpace(k)); err != nil || len(b) != 32 {
+			return fmt.Sprintf("holds %d characters that are not a Fernet key", len(v))
+		}
+	}
+	return ""
 }
 
 // The format of a generated SECRET_KEY, Django's own for new projects:
@@ -131,7 +229,11 @@ func Serve(ctx context.Context, res *Result, o ServeOptions) error {
 	if err := os.MkdirAll(filepath.Join(o.StateDir, "media"), 0o755); err != nil {
 		return err
 	}
-	if err := WriteSecrets(o.Secrets); err != nil {
+	secrets := SecretWriter{Dir: o.Secrets}
+	if o.Stderr != nil {
+		secrets.Log = func(msg string) { fmt.Fprintln(o.Stderr, msg) }
+	}
+	if err := secrets.Write(); err != nil {
 		return err
 	}
 	base := fmt.Sprintf("http://%s:%d", o.Address, o.Port)
@@ -153,11 +255,25 @@ func Serve(ctx context.Context, res *Result, o ServeOptions) error {
 	if err := migrate.Run(); err != nil {
 		return fmt.Errorf("migrate the database in %s: %w", o.StateDir, err)
 	}
+	// The socket is ours, passed to gunicorn: a busy port fails here, at
+	// once, and the readiness probe can only reach the server we start.
+	ln, err := Listen(o.Address, o.Port)
+	if err != nil {
+		return err
+	}
+	sock, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		return fmt.Errorf("pass the socket to gunicorn: %w", err)
+	}
 	gunicorn := exec.Command(filepath.Join(res.Path, VenvDir, "bin", "gunicorn"),
-		"--bind", o.Address+":"+strconv.Itoa(o.Port), "--workers", strconv.Itoa(o.Workers),
+		"--bind", "fd://3", "--workers", strconv.Itoa(o.Workers),
 		"--access-logfile", "-", res.Project+".wsgi")
 	gunicorn.Dir, gunicorn.Env, gunicorn.Stdout, gunicorn.Stderr = app, env, o.Stdout, o.Stderr
-	if err := gunicorn.Start(); err != nil {
+	gunicorn.ExtraFiles = []*os.File{sock} // fd 3
+	err = gunicorn.Start()
+	sock.Close() // gunicorn holds it now
+	if err != nil {
 		return fmt.Errorf("start gunicorn: %w", err)
 	}
 	done := make(chan error, 1)
@@ -167,6 +283,10 @@ func Serve(ctx context.Context, res *Result, o ServeOptions) error {
 	}
 	select {
 	case err := <-done:
+		if ctx.Err() != nil {
+			// Ctrl-C reached gunicorn too, and it stopped first.
+			return nil
+		}
 		return fmt.Errorf("gunicorn exited: %w", err)
 	case <-ctx.Done():
 		// A graceful stop: gunicorn finishes requests in flight on SIGTERM.
@@ -197,6 +317,20 @@ func waitReady(ctx context.Context, url string, ready func(string)) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Listen opens the TCP socket run serves on, and says so plainly when
+// another program holds the port.
+func Listen(address string, port int) (net.Listener, error) {
+	addr := net.JoinHostPort(address, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("port %d on %s is in use by another program (see which: ss -ltnp 'sport = :%d'): stop it, or give another --port", port, address, port)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // Activate records path as a generation unless the current one already is

@@ -77,6 +77,9 @@ func (l *Lock) check() ErrorList {
 		p.time("exclude-newer", l.ExcludeNewer)
 	}
 	p.app(&l.App)
+	if d := l.App.PackagesDigest; d != "" && d != l.Digest() {
+		p.add("app.packages-digest", "%q does not match the packages of the lock (%q): entries were removed, added or changed after it was written, for example by a cut copy; restore the file, or re-lock", d, l.Digest())
+	}
 
 	byName := map[string]int{}
 	filesOK := make([]bool, len(l.Packages))

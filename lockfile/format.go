@@ -23,7 +23,10 @@ const maxInlineArray = 100
 // builtins.fromTOML can read the lock. Formatting a parsed formatted lock
 // gives the same bytes. Format refuses a lock that does not pass Check.
 func Format(l *Lock) ([]byte, error) {
-	if err := l.Check(); err != nil {
+	// The digest is written anew from the packages, whatever l holds.
+	c := *l
+	c.App.PackagesDigest = ""
+	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("format lock: %w", err)
 	}
 	var w writer
@@ -49,6 +52,7 @@ func Format(l *Lock) ([]byte, error) {
 	w.str("tree", a.Tree)
 	w.optStr("nar-hash", a.NarHash)
 	w.str("requirements", a.Requirements)
+	w.str("packages-digest", l.Digest())
 
 	for _, p := range sortedPackages(l.Packages) {
 		w.table("[[packages]]")

@@ -8,6 +8,12 @@
 // locks reads like a changelog. Nothing here touches the network.
 package lockfile
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
+
 // Version is the lock-version this package reads and writes.
 const Version = 1
 
@@ -49,6 +55,11 @@ type App struct {
 	// Requirements is the path, inside the tree, of the pip requirements
 	// file whose pins were locked ("requirements.txt").
 	Requirements string
+	// PackagesDigest is "sha256:" and the hex digest of the packages (see
+	// Lock.Digest). Format writes it; Parse checks it when present, so
+	// that a lock cut at an entry boundary, or with an entry removed, is
+	// refused offline.
+	PackagesDigest string
 }
 
 // Package is one locked distribution at one version.
@@ -78,4 +89,22 @@ type File struct {
 	// the date-time PEP 751 asks for.
 	UploadTime string
 	SHA256     string // hashes.sha256, 64 lowercase hex digits
+}
+
+// Digest is the digest of l's packages that [app] packages-digest holds:
+// the sha256 of one line per package, in the canonical order, of its name,
+// version and the sha256 of each of its files.
+func (l *Lock) Digest() string {
+	h := sha256.New()
+	for _, p := range sortedPackages(l.Packages) {
+		fmt.Fprintf(h, "%s %s", p.Name, p.Version)
+		if p.Sdist != nil {
+			fmt.Fprintf(h, " %s", p.Sdist.SHA256)
+		}
+		for _, f := range sortedFiles(p.Wheels) {
+			fmt.Fprintf(h, " %s", f.SHA256)
+		}
+		h.Write([]byte("\n"))
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +124,48 @@ func TestFormat(t *testing.T) {
 				t.Errorf("Format(Parse(Format())) = %s, %v; want it unchanged", again, err)
 			}
 		})
+	}
+}
+
+// TestPackagesDigest: a formatted lock carries the digest of its packages,
+// and a copy cut at any entry boundary, which is valid TOML and a valid
+// lock otherwise, is refused at the digest's line.
+func TestPackagesDigest(t *testing.T) {
+	data, err := Format(validLock(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(data, "bitpoll.lock"); err != nil {
+		t.Fatalf("Parse(Format(l)) = %v", err)
+	}
+	text := string(data)
+	if !strings.Contains(text, "\npackages-digest = \"sha256:") {
+		t.Fatalf("Format wrote no packages-digest:\n%s", text)
+	}
+	line := strings.Count(text[:strings.Index(text, "packages-digest")], "\n") + 1
+	cuts := 0
+	for _, boundary := range []string{"\n[[packages]]\n", "\n[[packages.wheels]]\n"} {
+		for i := strings.Index(text, boundary); i >= 0; {
+			cut := text[:i+1]
+			cuts++
+			_, err := Parse([]byte(cut), "bitpoll.lock")
+			want := fmt.Sprintf("bitpoll.lock:%d: app.packages-digest:", line)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "re-lock") {
+				t.Errorf("Parse(lock cut before byte %d) = %v, want an error containing %q", i, err, want)
+			}
+			next := strings.Index(text[i+1:], boundary)
+			if next < 0 {
+				break
+			}
+			i += 1 + next
+		}
+	}
+	if cuts < 3 {
+		t.Errorf("only %d cut points tried", cuts)
+	}
+	// A lock without the field (an older writer's) is still read.
+	old := strings.Replace(text, text[strings.Index(text, "packages-digest"):strings.Index(text, "packages-digest")+len("packages-digest = \"sha256:")+64+2], "", 1)
+	if _, err := Parse([]byte(old), "bitpoll.lock"); err != nil {
+		t.Errorf("Parse(lock without packages-digest) = %v, want it accepted", err)
 	}
 }

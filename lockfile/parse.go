@@ -15,7 +15,7 @@ import (
 // The keys each table allows, in the order Format writes them.
 var (
 	topKeys     = []string{"lock-version", "created-by", "requires-python", "glibc", "targets", "extra-requirements", "exclude-newer", "app", "packages"}
-	appKeys     = []string{"name", "version", "url", "commit", "tree", "nar-hash", "requirements"}
+	appKeys     = []string{"name", "version", "url", "commit", "tree", "nar-hash", "requirements", "packages-digest"}
 	packageKeys = []string{"name", "version", "marker", "requires-python", "build-only", "build-requires", "sdist", "wheels"}
 	fileKeys    = []string{"name", "url", "size", "upload-time", "hashes"}
 	hashKeys    = []string{"sha256"}
@@ -279,6 +279,8 @@ func (d *decoder) lock(m map[string]any) *Lock {
 				Tree:         d.str(a, "app", "tree"),
 				NarHash:      d.str(a, "app", "nar-hash"),
 				Requirements: d.str(a, "app", "requirements"),
+
+				PackagesDigest: d.str(a, "app", "packages-digest"),
 			}
 		}
 	}

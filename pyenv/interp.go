@@ -204,10 +204,10 @@ func normArch(machine string, bits int) string {
 
 func (id *identity) interpreter(ran string) (*Interpreter, error) {
 	if id.Probe != 1 || id.Implementation == "" || len(id.VersionInfo) != 3 || id.Version == "" {
-		return nil, errors.New("output is not an interpreter identity")
+		return nil, fmt.Errorf("%w (its answer lacks the probe's fields)", errNotPython3)
 	}
 	if id.VersionInfo[0] != 3 {
-		return nil, fmt.Errorf("version %q is not Python 3", id.Version)
+		return nil, fmt.Errorf("version %q is not Python 3: give the path of a python3 (like /usr/bin/python3.13)", id.Version)
 	}
 	it := &Interpreter{
 		Path:           id.Executable,
@@ -320,17 +320,24 @@ func (p *Prober) probe(ctx context.Context, path string) (*Interpreter, error) {
 	stdout.max, stderr.max = maxProbeOutput, 4<<10
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return nil, fmt.Errorf("%w: %s", err, lastLine(msg))
+		if ctx.Err() != nil {
+			return nil, err
 		}
-		return nil, err
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			err = fmt.Errorf("%w: %s", err, lastLine(msg))
+		}
+		return nil, fmt.Errorf("%w (%v)", errNotPython3, err)
 	}
 	if stdout.over {
 		return nil, fmt.Errorf("output is larger than %d bytes", maxProbeOutput)
 	}
 	var id identity
 	if err := json.Unmarshal(stdout.Bytes(), &id); err != nil {
-		return nil, fmt.Errorf("output is not an interpreter identity: %w", err)
+		what := fmt.Sprintf("it printed %d bytes that are not the probe's answer", stdout.buf.Len())
+		if stdout.buf.Len() == 0 {
+			what = "it printed nothing"
+		}
+		return nil, fmt.Errorf("%w (%s)", errNotPython3, what)
 	}
 	it, err := id.interpreter(abs)
 	if err != nil {
@@ -342,6 +349,9 @@ func (p *Prober) probe(ctx context.Context, path string) (*Interpreter, error) {
 	c := *it
 	return &c, nil
 }
+
+// errNotPython3 is a probe that did not get the answer CPython 3 gives.
+var errNotPython3 = errors.New("it does not run as a CPython 3 interpreter, which the lock's wheels need: give the path of a python3 (like /usr/bin/python3.13)")
 
 func lastLine(s string) string {
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {

@@ -177,7 +177,7 @@ func TestFindNotFound(t *testing.T) {
 		h.pyenv3131 + ": CPython 3.13.1",
 		h.pyenv31310 + ": CPython 3.13.10",
 		h.uv314arm + ": CPython 3.14.0 aarch64",
-		h.broken + ": output is not an interpreter identity",
+		h.broken + ": it does not run as a CPython 3 interpreter",
 		"needs one of: CPython 3.16 x86_64, CPython 3.12 aarch64",
 		"--python PATH",
 		"uv python install 3.16",
@@ -299,10 +299,12 @@ func TestProbeErrors(t *testing.T) {
 	tests := []struct {
 		name, body, want string
 	}{
-		{"garbage", "echo hello", "not an interpreter identity"},
-		{"empty-object", "echo '{}'", "not an interpreter identity"},
+		{"garbage", "echo hello", "it does not run as a CPython 3 interpreter, which the lock's wheels need: give the path of a python3 (like /usr/bin/python3.13) (it printed 6 bytes that are not the probe's answer)"},
+		{"nothing", "true", "does not run as a CPython 3 interpreter, which the lock's wheels need: give the path of a python3 (like /usr/bin/python3.13) (it printed nothing)"},
+		{"empty-object", "echo '{}'", "does not run as a CPython 3 interpreter"},
 		{"fails", "echo 'SyntaxError: boom' >&2; exit 1", "exit status 1: SyntaxError: boom"},
-		{"python2", `echo '{"probe":1,"implementation":"cpython","version":"2.7.18","version_info":[2,7,18]}'`, `version "2.7.18" is not Python 3`},
+		{"python2-flags", "echo 'Unknown option: -I' >&2; exit 2", "does not run as a CPython 3 interpreter, which the lock's wheels need: give the path of a python3 (like /usr/bin/python3.13) (exit status 2: Unknown option: -I)"},
+		{"python2", `echo '{"probe":1,"implementation":"cpython","version":"2.7.18","version_info":[2,7,18]}'`, `version "2.7.18" is not Python 3: give the path of a python3`},
 	}
 	p := NewProber()
 	for _, tt := range tests {

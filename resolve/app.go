@@ -10,6 +10,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/fetch"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/pyspec/pep440"
 	"github.com/bitpoll-install/bitpoll-install/treehash"
 )
 
@@ -122,6 +123,11 @@ func pinGit(ctx context.Context, src AppSource, dir string) (*PinnedApp, error) 
 func pinTree(ctx context.Context, src AppSource, dir string) (*PinnedApp, error) {
 	if src.Version == "" {
 		return nil, errors.New("a directory or archive source has no release tags: give its version with --app-version")
+	}
+	if _, err := pep440.Parse(src.Version); err != nil {
+		// A range such as "~0.11" picks among a repository's tags; a tree
+		// has none to pick from.
+		return nil, fmt.Errorf("--app-version %q: a directory or archive source has no release tags to choose from, so give its exact version, like \"0.11.0\" (%v)", src.Version, err)
 	}
 	getSrc := src.Src
 	if abs, err := filepath.Abs(src.Src); err == nil {

@@ -44,6 +44,15 @@ func (p *Plan) writeSecrets() error {
 		path := filepath.Join(dir, shim.SecretKeyFile)
 		old, err := os.ReadFile(path)
 		switch {
+		case err == nil && len(bytes.TrimSpace(old)) == 0:
+			// Empty: an interrupted write of an older version; nothing
+			// can have used it.
+			if _, err := writeFileAtomic(path, key, 0o600); err != nil {
+				return err
+			}
+			if p.o.Log != nil {
+				p.o.Log(fmt.Sprintf("secret %s was empty, so nothing can have used it: replaced it with the key of --secret-key-file", path))
+			}
 		case err == nil && !bytes.Equal(bytes.TrimRight(old, "\n"), key):
 			return fmt.Errorf("--secret-key-file: %s already holds a different key, and secrets are never overwritten: remove it first if you mean to replace it (every session ends)", path)
 		case os.IsNotExist(err):
@@ -54,5 +63,5 @@ func (p *Plan) writeSecrets() error {
 			return err
 		}
 	}
-	return install.WriteSecrets(dir)
+	return install.SecretWriter{Dir: dir, Log: p.o.Log}.Write()
 }

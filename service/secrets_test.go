@@ -74,3 +74,33 @@ func TestReadSecretKeyRefusesBadKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretKeyFileOverEmpty: an empty secret_key, left by an interrupted
+// older version, is no key anyone used: the admin's key replaces it, and
+// the log says so.
+func TestSecretKeyFileOverEmpty(t *testing.T) {
+	var logged []string
+	p := &Plan{o: Options{Layout: store.Layout{Root: t.TempDir()}, Log: func(m string) { logged = append(logged, m) }}}
+	dir := p.o.Layout.SecretsDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, shim.SecretKeyFile)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := strings.Repeat("k", 60)
+	p.o.SecretKeyFile = filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(p.o.SecretKeyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.writeSecrets(); err != nil {
+		t.Fatalf("writeSecrets over an empty secret_key: %v", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != key {
+		t.Errorf("secret_key = %q, want the admin's key", got)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], path+" was empty") {
+		t.Errorf("writeSecrets said %q, want one message that %s was empty", logged, path)
+	}
+}

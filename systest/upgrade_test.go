@@ -138,9 +138,9 @@ type upgradeCase struct {
 	// vote adds a vote to a poll and votes counts them, through manage
 	// shell; nil where the app has no votes.
 	vote, votes func(slug string) string
-	pollPath         func(slug string) string
-	clients          int
-	bound            time.Duration
+	pollPath    func(slug string) string
+	clients     int
+	bound       time.Duration
 }
 
 // TestUpgradeFixtureUnderLoad upgrades the fixture app across a migration
@@ -199,8 +199,8 @@ func TestUpgradeBitpollUnderLoad(t *testing.T) {
 		votes: func(slug string) string {
 			return fmt.Sprintf("from bitpoll.poll.models import Vote; print('votes:', Vote.objects.filter(poll__url=%q).count())", slug)
 		},
-		pollPath:   func(slug string) string { return "/poll/" + slug + "/" },
-		clients:    4, bound: 40 * time.Second,
+		pollPath: func(slug string) string { return "/poll/" + slug + "/" },
+		clients:  4, bound: 40 * time.Second,
 	})
 }
 

@@ -69,10 +69,11 @@ func runAudit(ctx context.Context, g *globalOptions, o auditOptions) error {
 	printFindings(g, findings)
 	switch {
 	case len(unaudited) > 0:
-		return fmt.Errorf("could not audit %d of %d packages (%s): the index has no vulnerability data for them; retry, or use --json-api-url with a mirror of PyPI's JSON API",
-			len(unaudited), len(l.Packages), strings.Join(unaudited, ", "))
+		sort.Strings(unaudited)
+		return fmt.Errorf("could not audit %d of %d packages: %s; retry, or use --json-api-url with a mirror of PyPI's JSON API",
+			len(unaudited), len(l.Packages), strings.Join(unaudited, "; "))
 	case len(findings) > 0:
-		return &exitError{code: exitFindings, msg: fmt.Sprintf("%d known vulnerabilities in %s: update the affected pins (see fixed_in)", len(findings), o.Lock)}
+		return &exitError{code: exitFindings, msg: fmt.Sprintf("%s in %s: update the affected pins (see fixed_in)", plural(len(findings), "known vulnerability", "known vulnerabilities"), o.Lock)}
 	}
 	if !g.JSON {
 		fmt.Fprintf(g.stdout, "no known vulnerabilities in %d packages\n", len(l.Packages))
@@ -94,7 +95,10 @@ func audit(ctx context.Context, idx *index.Client, l *lockfile.Lock) ([]finding,
 			mu.Lock()
 			defer mu.Unlock()
 			if errors.Is(err, index.ErrNoVulnerabilityData) {
-				unaudited = append(unaudited, p.Name+" "+p.Version)
+				// The index's own words: which URL answered what.
+				why := strings.TrimPrefix(err.Error(), "audit "+p.Name+" "+p.Version+": ")
+				why = strings.TrimSuffix(why, ": "+index.ErrNoVulnerabilityData.Error())
+				unaudited = append(unaudited, p.Name+" "+p.Version+" ("+why+")")
 				return nil
 			}
 			if err != nil {
@@ -153,4 +157,12 @@ func firstLine(s string) string {
 		s = s[:117] + "..."
 	}
 	return s
+}
+
+// plural is "1 thing" or "n things".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -68,7 +68,7 @@ func TestAudit(t *testing.T) {
 			docs:   map[string]string{"django/6.0.5": djangoAdvisory},
 			code:   exitFindings,
 			stdout: []string{"django 6.0.5: PYSEC-2025-1 (CVE-2025-0001): SQL injection in QuerySet.filter; fixed in 6.0.6"},
-			stderr: []string{"1 known vulnerabilities in " + lock, "see fixed_in"},
+			stderr: []string{"1 known vulnerability in " + lock, "see fixed_in"},
 		},
 		{
 			name:   "vulnerable json",
@@ -76,7 +76,7 @@ func TestAudit(t *testing.T) {
 			json:   true,
 			code:   exitFindings,
 			stdout: []string{`"message_type":"vulnerability"`, `"id":"PYSEC-2025-1"`, `"fixed_in":["6.0.6"]`, `"package":"django"`},
-			stderr: []string{"1 known vulnerabilities"},
+			stderr: []string{"1 known vulnerability in"},
 		},
 		{
 			name:   "none",
@@ -93,7 +93,7 @@ func TestAudit(t *testing.T) {
 			name:    "not found",
 			missing: []string{"tzdata/2025.1"},
 			code:    exitFailure,
-			stderr:  []string{"could not audit 1 of 5 packages (tzdata 2025.1)", "--json-api-url"},
+			stderr:  []string{"could not audit 1 of 5 packages: tzdata 2025.1 ($URL/pypi/tzdata/2025.1/json answered 404, so the release cannot be audited)", "--json-api-url"},
 		},
 		{
 			name:    "not found beats findings",
@@ -125,6 +125,7 @@ func TestAudit(t *testing.T) {
 				stderr = checkJSONError(t, r.stderr, tt.code)
 			}
 			for _, want := range tt.stderr {
+				want = strings.ReplaceAll(want, "$URL", srv.URL)
 				if !strings.Contains(stderr, want) {
 					t.Errorf("run(%q) stderr = %q, want it to contain %q", args, stderr, want)
 				}
@@ -189,6 +190,18 @@ func TestAuditBitpoll010(t *testing.T) {
 	for _, want := range []string{"django 5.0.6", "lxml 5.2.2"} {
 		if !found[want] {
 			t.Errorf("audit found advisories for %v, want some for %s", found, want)
+		}
+	}
+}
+
+// TestPlural: counts in messages agree with their nouns.
+func TestPlural(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want string
+	}{{0, "0 targets"}, {1, "1 target"}, {3, "3 targets"}} {
+		if got := plural(tt.n, "target", "targets"); got != tt.want {
+			t.Errorf("plural(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
 }

@@ -21,7 +21,7 @@ type exportOptions struct {
 func (o *exportOptions) AddFlags(c *cobra.Command) {
 	f := c.Flags()
 	f.StringVar(&o.Lock, "lock", "bitpoll.lock", "the lock `FILE` to export")
-	f.StringVar(&o.Target, "target", "", "the `TARGET` to export, as in the lock's targets (cp313-x86_64)")
+	f.StringVar(&o.Target, "target", "", "the `TARGET` to export, as in the lock's targets (cp313-x86_64); may be left out when the lock has only one")
 	f.StringVarP(&o.Output, "output", "o", "-", "write to `FILE` (- for standard output)")
 }
 
@@ -55,7 +55,10 @@ func runExportPylock(_ context.Context, g *globalOptions, o exportOptions) error
 		return err
 	}
 	if o.Target == "" {
-		return &usageError{fmt.Errorf("--target is required: one of %v", l.Targets)}
+		if len(l.Targets) != 1 {
+			return &usageError{fmt.Errorf("--target is required: the lock has several targets, one of %v", l.Targets)}
+		}
+		o.Target = l.Targets[0]
 	}
 	glibc, err := wheeltag.ParseGlibc(l.Glibc)
 	if err != nil {

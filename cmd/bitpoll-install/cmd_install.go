@@ -90,7 +90,7 @@ func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (in
 	}
 	return install.Options{
 		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary,
-		Progress: progress.New(g.stderr, g.JSON), Hooks: g.hooks,
+		Progress: progress.New(g.stderr, g.JSON), Hooks: g.hooks, CheckApp: appPinsChecker(l),
 	}, nil
 }
 

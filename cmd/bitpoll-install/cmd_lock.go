@@ -14,9 +14,12 @@ import (
 
 // lockOptions are the flags of "lock".
 type lockOptions struct {
-	Check        string
-	Output       string
-	AppSource    string
+	Check     string
+	Output    string
+	AppSource string
+	// checkSource: --app-source was given, so --check also checks the
+	// lock against that tree's requirements file.
+	checkSource  bool
 	AppVersion   string
 	AppURL       string
 	Requirements string
@@ -56,12 +59,15 @@ is downloaded), and every dependency checked against the pins. A target
 without a wheel for a pin is an error; a pin that exists only as an sdist is
 locked as one, with its build requirements.
 
-With --check, validate an existing lock without touching the network.`,
+With --check, validate an existing lock without touching the network; add
+--app-source DIR (a local tree or git repository) to check too that the lock
+covers every pin of the tree's requirements file.`,
 		Example: `  bitpoll-install lock --app-version 0.11.0
   bitpoll-install lock --app-source /srv/mirror/Bitpoll.git --app-version '~0.11' -o bitpoll.lock
   bitpoll-install lock --check bitpoll.lock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.checkSource = cmd.Flags().Changed("app-source")
 			return runLock(cmd.Context(), g, o)
 		},
 	}
@@ -74,6 +80,11 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 		l, err := lockfile.ReadFile(o.Check)
 		if err != nil {
 			return err
+		}
+		if o.checkSource {
+			if err := checkLockAgainstTree(ctx, l, o.AppSource); err != nil {
+				return fmt.Errorf("%s: %w", o.Check, err)
+			}
 		}
 		if g.JSON {
 			writeJSONLine(g.stdout, map[string]any{"message_type": "check", "file": o.Check, "valid": true, "packages": len(l.Packages), "targets": l.Targets})
@@ -109,7 +120,8 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 	if g.JSON {
 		writeJSONLine(g.stdout, map[string]any{"message_type": "summary", "file": o.Output, "app": l.App.Name, "version": l.App.Version, "packages": len(l.Packages), "targets": l.Targets, "seconds": time.Since(start).Seconds()})
 	} else {
-		fmt.Fprintf(g.stdout, "wrote %s: %s %s, %d packages for %d targets in %.1fs\n", o.Output, l.App.Name, l.App.Version, len(l.Packages), len(l.Targets), time.Since(start).Seconds())
+		fmt.Fprintf(g.stdout, "wrote %s: %s %s, %s for %s in %.1fs\n", o.Output, l.App.Name, l.App.Version,
+			plural(len(l.Packages), "package", "packages"), plural(len(l.Targets), "target", "targets"), time.Since(start).Seconds())
 	}
 	return nil
 }

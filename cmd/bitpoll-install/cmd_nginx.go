@@ -58,6 +58,11 @@ func runNginx(g *globalOptions, o nginxOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, n := range names {
+		if err := c.CheckServerName(n); err != nil {
+			return &usageError{err}
+		}
+	}
 	if g.JSON {
 		writeJSONLine(g.stdout, map[string]any{"message_type": "nginx", "server_names": names, "text": string(block)})
 		return nil

@@ -50,6 +50,13 @@ func runRun(ctx context.Context, g *globalOptions, o runOptions) error {
 	if err := checkPort(o.Port); err != nil {
 		return err
 	}
+	// Before the build, so that a busy port costs no wait; Serve opens
+	// the socket again for gunicorn.
+	ln, err := install.Listen("127.0.0.1", o.Port)
+	if err != nil {
+		return err
+	}
+	ln.Close()
 	layout, err := g.userLayout()
 	if err != nil {
 		return err

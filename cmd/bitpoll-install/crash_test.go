@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,6 +111,7 @@ func TestInstallKilledAtEachPhase(t *testing.T) {
 				t.Fatalf("rerun after a kill at %s: exit %d\n%s", phase, code, out.String())
 			}
 			checkStore(t, layout)
+			checkNoLeftovers(t, root)
 			final := currentTarget(t, layout)
 			if final == before {
 				t.Errorf("after the rerun, current -> %s, the old path; want the new one", final)
@@ -173,4 +175,25 @@ func checkStore(t *testing.T, l store.Layout) {
 			t.Errorf("generation %d -> %s does not verify: %v", g.N, g.Target, err)
 		}
 	}
+}
+
+// checkNoLeftovers fails for every temporary or partial entry under root:
+// after a good rerun the sweep has removed what the killed run left.
+func checkNoLeftovers(t *testing.T, root string) {
+	t.Helper()
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		name := d.Name()
+		for _, mark := range []string{".partial-", ".tmp-", ".named-", ".build-", "bitpoll-build-"} {
+			if strings.Contains(name, mark) {
+				t.Errorf("%s is left after the rerun", p)
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+			}
+		}
+		return nil
+	})
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // Exit codes, documented in the root command's help.
@@ -21,6 +23,9 @@ const (
 	exitFailure  = 1
 	exitUsage    = 2
 	exitFindings = 3 // audit found vulnerabilities
+	// exitInterrupted is the shell's code for a process ended by SIGINT
+	// (128+2), for a command that stops early on Ctrl-C or SIGTERM.
+	exitInterrupted = 130
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,11 +48,55 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func execute(ctx context.Context, g *globalOptions, args []string) int {
 	root := newRootCommand(g)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
-	return reportError(g, err)
+	help := root.CommandPath()
+	if cmd != nil {
+		help = cmd.CommandPath() // a usage error points at this command's --help
+	}
+	if ctx.Err() != nil {
+		// Whatever failed after the interrupt failed because of it: the
+		// cancelled fetch, the killed compiler. Say what state is left.
+		return reportInterrupt(g)
+	}
+	return reportError(g, err, help)
+}
+
+// reportInterrupt tells what an interrupted command left: current where
+// it was, or moved by this command.
+func reportInterrupt(g *globalOptions) int {
+	msg := "interrupted; nothing was switched; run it again to continue"
+	for _, c := range g.currentLinks() {
+		if before, ok := g.currentBefore[c.path]; ok && c.target != before {
+			msg = fmt.Sprintf("interrupted after %s was switched to %s; run it again to finish", c.path, c.target)
+		}
+	}
+	if g.JSON {
+		writeJSONLine(g.stderr, map[string]any{"message_type": "error", "error": msg, "exit_code": exitInterrupted})
+	} else {
+		fmt.Fprintf(g.stderr, "bitpoll-install: %s\n", msg)
+	}
+	return exitInterrupted
+}
+
+// currentLink is where one layout's current link points ("" when absent).
+type currentLink struct{ path, target string }
+
+// currentLinks reads the current links of the layouts a command may
+// switch: the system one (under --root) and the user one of run and dev.
+func (g *globalOptions) currentLinks() []currentLink {
+	var out []currentLink
+	layouts := []store.Layout{{Root: g.Root}}
+	if l, err := g.userLayout(); err == nil && l != layouts[0] {
+		layouts = append(layouts, l)
+	}
+	for _, l := range layouts {
+		target, _ := os.Readlink(l.Current())
+		out = append(out, currentLink{l.Current(), target})
+	}
+	return out
 }
 
 // usageError marks a mistake in the command line itself.
@@ -65,7 +114,9 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-func reportError(g *globalOptions, err error) int {
+// reportError prints err and returns its exit code; a usage error points
+// at help's --help.
+func reportError(g *globalOptions, err error, help string) int {
 	code := exitFailure
 	var ue *usageError
 	var ee *exitError
@@ -83,7 +134,7 @@ func reportError(g *globalOptions, err error) int {
 	} else {
 		fmt.Fprintf(g.stderr, "bitpoll-install: %v\n", err)
 		if code == exitUsage {
-			fmt.Fprintln(g.stderr, "Run 'bitpoll-install --help' for usage.")
+			fmt.Fprintf(g.stderr, "Run '%s --help' for usage.\n", help)
 		}
 	}
 	return code

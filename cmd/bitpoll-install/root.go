@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 	"github.com/bitpoll-install/bitpoll-install/store"
@@ -24,6 +28,9 @@ type globalOptions struct {
 	// hooks sees the phases of a build and of a generation switch; the
 	// crash tests kill the process there.
 	hooks store.Hooks
+	// currentBefore is where each current link pointed when the command
+	// started, by path, to tell after an interrupt whether it moved.
+	currentBefore map[string]string
 }
 
 func (g *globalOptions) indexClient(o index.Options) *index.Client {
@@ -41,7 +48,9 @@ Exit codes:
   0  success
   1  failure (the message says what went wrong and what to do)
   2  usage error (a bad flag or argument)
-  3  audit found known vulnerabilities`
+  3  audit found known vulnerabilities
+  130  interrupted (Ctrl-C or SIGTERM); the message says whether anything
+       was switched`
 
 func newRootCommand(g *globalOptions) *cobra.Command {
 	root := &cobra.Command{
@@ -51,10 +60,16 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		Version:       version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		PersistentPreRun: func(*cobra.Command, []string) {
+			g.currentBefore = map[string]string{}
+			for _, c := range g.currentLinks() {
+				g.currentBefore[c.path] = c.target
+			}
+		},
 	}
 	root.PersistentFlags().StringVar(&g.Root, "root", "", "prefix every system path (/opt/bitpoll, /etc/bitpoll, /var/...) with `DIR`")
 	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON lines instead of text")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{flagError(c, err)} })
 	root.AddCommand(
 		newLockCommand(g),
 		newInstallCommand(g),
@@ -93,7 +108,7 @@ func wrapArgs(c *cobra.Command) {
 		check := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := check(cmd, args); err != nil {
-				return &usageError{err}
+				return &usageError{argsError(cmd, args, err)}
 			}
 			return nil
 		}
@@ -124,4 +139,107 @@ func runGroup(cmd *cobra.Command, args []string) error {
 		msg += fmt.Sprintf(": did you mean %q?", best)
 	}
 	return &usageError{errors.New(msg)}
+}
+
+// invalidFlagValue is pflag's message for a value its type cannot parse.
+var invalidFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: `)
+
+// flagError rewrites pflag's messages in the user's terms: a bad value
+// says what the flag wants instead of quoting strconv, and an unknown
+// flag suggests the nearest one the command has.
+func flagError(c *cobra.Command, err error) error {
+	msg := err.Error()
+	if m := invalidFlagValue.FindStringSubmatch(msg); m != nil {
+		value, names := m[1], m[2]
+		name := names
+		if i := strings.LastIndex(names, "--"); i >= 0 {
+			name = names[i:] // "-p, --port" -> "--port"
+		}
+		want := "a valid value"
+		if f := c.Flags().Lookup(strings.TrimPrefix(name, "--")); f != nil {
+			switch f.Value.Type() {
+			case "int", "int32", "int64", "uint", "uint16", "uint32", "uint64":
+				want = "a whole number, like " + orDefault(f.DefValue, "8000")
+			case "bool":
+				want = "true or false"
+			case "duration":
+				want = "a duration, like 30s or 5m"
+			case "float32", "float64":
+				want = "a number"
+			}
+		}
+		return fmt.Errorf("%s %q is not %s", name, value, want)
+	}
+	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
+		if s := nearestFlag(c, name); s != "" {
+			return fmt.Errorf("unknown flag --%s: did you mean --%s?", name, s)
+		}
+		return fmt.Errorf("unknown flag --%s: %q has no such flag", name, c.CommandPath())
+	}
+	return err
+}
+
+func orDefault(s, def string) string {
+	if s == "" || s == "0" {
+		return def
+	}
+	return s
+}
+
+// nearestFlag is the flag of c closest to name, within two edits, or "".
+func nearestFlag(c *cobra.Command, name string) string {
+	best, bestD := "", 3
+	visit := func(f *pflag.Flag) {
+		if d := editDistance(name, f.Name); d < bestD || (d == bestD && f.Name < best) {
+			best, bestD = f.Name, d
+		}
+	}
+	c.Flags().VisitAll(visit)
+	c.InheritedFlags().VisitAll(visit)
+	if bestD > 2 {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// argsError rewrites cobra's "accepts 1 arg(s), received 0" as what the
+// command takes, from its usage line.
+func argsError(c *cobra.Command, args []string, err error) error {
+	if !strings.Contains(err.Error(), "arg(s)") {
+		return err
+	}
+	want := "no arguments"
+	if _, rest, ok := strings.Cut(c.Use, " "); ok {
+		want = rest
+	}
+	got := "none"
+	if len(args) > 0 {
+		q := make([]string, len(args))
+		for i, a := range args {
+			q[i] = strconv.Quote(a)
+		}
+		got = strings.Join(q, " ")
+	}
+	return fmt.Errorf("%s takes %s; got %s", strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" "), want, got)
 }

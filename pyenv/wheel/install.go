@@ -122,12 +122,8 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 	case o.Unpacked != "":
 		got, err := os.ReadFile(filepath.Join(o.Unpacked, "RECORD"))
 		if err != nil || !bytes.Equal(got, a.recordBytes) {
-			return nil, fmt.Errorf("Options.Unpacked %q does not hold this wheel (its RECORD differs or is missing): unpack the wheel again", o.Unpacked)
+			return nil, fmt.Errorf("%w: %q does not hold this wheel (its RECORD differs or is missing): delete it and unpack the wheel again", ErrDamaged, o.Unpacked)
 		}
-	}
-	link := o.Link
-	if link == nil {
-		link = os.Link
 	}
 
 	t := newTracker()
@@ -150,7 +146,7 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 	done := make([]written, len(targets))
 	err = workers.ForEach(len(targets), o.Workers, func(i int) error {
 		tg := targets[i]
-		w, err := a.place(t, tg, o, sink, link)
+		w, err := a.place(t, tg, o, sink)
 		if err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				return existsError(tg.f.Name, tg.dst, s.Purelib, s.Platlib)
@@ -214,8 +210,9 @@ func install(wheelPath string, s Scheme, o Options) (res *Result, err error) {
 }
 
 // place writes one member, from the zip or from the unpacked tree, which
-// sink, when set, is filling.
-func (a *archive) place(t *tracker, tg target, o Options, sink *unpackSink, link func(src, dst string) error) (written, error) {
+// sink, when set, is filling. A member from an unpacked tree is copied,
+// never linked, and checked against RECORD on the way.
+func (a *archive) place(t *tracker, tg target, o Options, sink *unpackSink) (written, error) {
 	want := a.want(tg.f)
 	python := ""
 	if tg.script {
@@ -232,15 +229,21 @@ func (a *archive) place(t *tracker, tg target, o Options, sink *unpackSink, link
 		}
 	}
 	if src != "" {
-		if !tg.script && want.Hash != "" {
-			return t.linkFile(link, src, tg.dst, tg.mode, want)
-		}
 		f, err := os.Open(src)
 		if err != nil {
+			if o.Unpacked != "" && errors.Is(err, fs.ErrNotExist) {
+				return written{}, fmt.Errorf("%w: unpacked copy %q is missing: delete %q and unpack the wheel again", ErrDamaged, src, o.Unpacked)
+			}
 			return written{}, fmt.Errorf("unpacked copy: %w", err)
 		}
 		defer f.Close()
-		return t.writeFile(tg.dst, tg.mode, f, want, python)
+		w, err := t.writeFile(tg.dst, tg.mode, f, want, python)
+		if err != nil && o.Unpacked != "" && errors.Is(err, ErrRecord) {
+			// The wheel's RECORD is right; the copy in the tree is not.
+			return w, fmt.Errorf("%w: unpacked copy %q: %v: delete %q and unpack the wheel again",
+				ErrDamaged, src, strings.TrimPrefix(err.Error(), ErrRecord.Error()+": "), o.Unpacked)
+		}
+		return w, err
 	}
 	rc, err := tg.f.Open()
 	if err != nil {
@@ -307,8 +310,8 @@ func relSlash(base, p string) string {
 // under its own name. A wheel such as Django spreads its files over
 // thousands of directories, and creating those costs more than the files.
 // The tree is built beside dir and renamed into place, so dir is either
-// complete or absent. Install with Options.Unpacked then links files from
-// it.
+// complete or absent. Install with Options.Unpacked then copies files
+// from it, each checked against RECORD.
 func Unpack(wheelPath, dir string, o Options) (*Result, error) {
 	res, err := unpack(wheelPath, dir, o.withDefaults())
 	if err != nil {

@@ -1,6 +1,7 @@
 package wheel
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -225,9 +226,10 @@ func TestInstallNeedsPython(t *testing.T) {
 	}
 }
 
-// TestUnpackLink installs from an unpacked tree through hardlinks and
-// expects the same tree as a plain install, sharing the files.
-func TestUnpackLink(t *testing.T) {
+// TestUnpackCopy installs from an unpacked tree and expects the same tree
+// as a plain install, sharing no inode with the unpacked tree, so that
+// damage to the tree after the install never reaches the environment.
+func TestUnpackCopy(t *testing.T) {
 	dir := t.TempDir()
 	whl := demoWheel().build(t, dir)
 	cache := filepath.Join(dir, "cache", "demo")
@@ -240,50 +242,77 @@ func TestUnpackLink(t *testing.T) {
 	if _, err := Unpack(whl, cache, Options{}); !errors.Is(err, ErrExists) {
 		t.Errorf("Unpack into an existing directory = %v, want ErrExists", err)
 	}
-	plain, linked := filepath.Join(dir, "plain"), filepath.Join(dir, "linked")
+	plain, copied := filepath.Join(dir, "plain"), filepath.Join(dir, "copied")
 	o := Options{Python: testPython, Installer: "x"}
 	if _, err := Install(whl, venvScheme(plain), o); err != nil {
 		t.Fatal(err)
 	}
-	var links int
 	o.Unpacked = cache
-	o.Link = func(src, dst string) error { links++; return os.Link(src, dst) }
-	if _, err := Install(whl, venvScheme(linked), o); err != nil {
+	if _, err := Install(whl, venvScheme(copied), o); err != nil {
 		t.Fatal(err)
 	}
-	if a, b := snapshot(t, plain), snapshot(t, linked); a != b {
-		t.Errorf("linked install differs from plain install:\n%s\n---\n%s", a, b)
-	}
-	if links != 10 { // every member except RECORD and the two scripts
-		t.Errorf("Link called %d times, want 10", links)
+	if a, b := snapshot(t, plain), snapshot(t, copied); a != b {
+		t.Errorf("install from the unpacked tree differs from plain install:\n%s\n---\n%s", a, b)
 	}
 	cli := filepath.Join(cache, unpackedName(t, "demo/cli.py"))
+	installed := filepath.Join(venvScheme(copied).Purelib, "demo/cli.py")
 	src, _ := os.Stat(cli)
-	dst, _ := os.Stat(filepath.Join(venvScheme(linked).Purelib, "demo/cli.py"))
-	if !os.SameFile(src, dst) {
-		t.Errorf("demo/cli.py is not a hardlink to the unpacked copy %s", cli)
+	dst, _ := os.Stat(installed)
+	if src == nil || dst == nil || os.SameFile(src, dst) {
+		t.Fatalf("demo/cli.py shares its inode with the unpacked copy %s (or is missing)", cli)
 	}
-
-	// A damaged cache is noticed and the install leaves nothing.
-	if err := os.WriteFile(cli, []byte("evil"), 0o644); err != nil {
+	good, err := os.ReadFile(installed)
+	if err != nil {
 		t.Fatal(err)
 	}
+
+	// A byte flipped in the tree after the install leaves the installed
+	// file as it was, and the next install from the tree refuses it and
+	// leaves nothing.
+	flipByte(t, cli)
+	if got, _ := os.ReadFile(installed); !bytes.Equal(got, good) {
+		t.Errorf("a byte flipped in the unpacked tree changed the installed file: %q, want %q", got, good)
+	}
 	other := filepath.Join(dir, "other")
-	if _, err := Install(whl, venvScheme(other), o); !errors.Is(err, ErrRecord) {
-		t.Errorf("Install from a damaged unpacked tree = %v, want ErrRecord", err)
+	_, err = Install(whl, venvScheme(other), o)
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), cli) {
+		t.Errorf("Install from a damaged unpacked tree = %v, want ErrDamaged naming %s", err, cli)
 	}
 	if _, err := os.Stat(other); err == nil {
 		t.Errorf("failed install left %q behind:\n%s", other, snapshot(t, other))
 	}
+	// A missing file is damage too.
+	if err := os.Remove(cli); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Install(whl, venvScheme(other), o); !errors.Is(err, ErrDamaged) {
+		t.Errorf("Install from an unpacked tree missing a file = %v, want ErrDamaged", err)
+	}
 	o.Unpacked = filepath.Join(dir, "cache")
-	if _, err := Install(whl, venvScheme(other), o); err == nil || !strings.Contains(err.Error(), "does not hold this wheel") {
-		t.Errorf("Install from the wrong unpacked tree = %v, want an error saying so", err)
+	if _, err := Install(whl, venvScheme(other), o); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "does not hold this wheel") {
+		t.Errorf("Install from the wrong unpacked tree = %v, want ErrDamaged saying so", err)
+	}
+}
+
+// flipByte inverts the first byte of the file at p, whatever its mode.
+func flipByte(t *testing.T, p string) {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil || len(data) == 0 {
+		t.Fatalf("read %s: %v (%d bytes)", p, err, len(data))
+	}
+	data[0] ^= 0xff
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // TestInstallUnpackTo installs while unpacking into a cache: the venv is
 // what a plain install makes, the cache what Unpack makes, the two share
-// the files, and Placed hears of every member's destination.
+// no inode, and Placed hears of every member's destination.
 func TestInstallUnpackTo(t *testing.T) {
 	dir := t.TempDir()
 	whl := demoWheel().build(t, dir)
@@ -317,8 +346,8 @@ func TestInstallUnpackTo(t *testing.T) {
 	}
 	src, _ := os.Stat(filepath.Join(cache, unpackedName(t, "demo/cli.py")))
 	dst, _ := os.Stat(filepath.Join(venvScheme(onePass).Purelib, "demo/cli.py"))
-	if src == nil || dst == nil || !os.SameFile(src, dst) {
-		t.Errorf("demo/cli.py is not a hardlink to its unpacked copy")
+	if src == nil || dst == nil || os.SameFile(src, dst) {
+		t.Errorf("demo/cli.py shares its inode with its unpacked copy (or is missing)")
 	}
 	sort.Strings(placed)
 	// Every member but RECORD: not the files Install writes itself.

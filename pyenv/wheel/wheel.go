@@ -59,22 +59,21 @@ type Options struct {
 	// MaxFiles is the number of members allowed, DefaultMaxFiles if 0.
 	MaxFiles int
 	// Unpacked names a directory made by Unpack from the same wheel. Files
-	// are then placed with Link instead of being decompressed again, except
-	// scripts, whose shebang may change.
+	// are then copied from it instead of being decompressed again, each
+	// checked against the wheel's RECORD as it is copied: a damaged copy
+	// fails the install with ErrDamaged, and the environment never shares
+	// an inode with the unpacked tree, so later damage to the tree cannot
+	// reach it either.
 	Unpacked string
 	// UnpackTo names a directory that does not exist yet. Install then
-	// unpacks the wheel there, as Unpack would, and links each file from
-	// it as soon as it is written: one pass where Unpack then Install
-	// would make two. It excludes Unpacked.
+	// unpacks the wheel there, as Unpack would, and copies each file from
+	// it as soon as it is written: one decompression where Unpack then
+	// Install would make two. It excludes Unpacked.
 	UnpackTo string
 	// Placed, when set, is called with the destination of each member
 	// once it is in place, from several goroutines at once, so that work
 	// on the file (compiling it) can start while others are written.
 	Placed func(path string)
-	// Link places the file src at dst; nil means os.Link (a hardlink), so
-	// the environment shares the unpacked files. It is called from
-	// several goroutines at once.
-	Link func(src, dst string) error
 	// Workers is how many members are written at once; 0 means
 	// runtime.GOMAXPROCS(0). Creating files and directories costs kernel
 	// time that parallel writers share out over the cores.
@@ -96,6 +95,11 @@ var (
 	ErrRecord = errors.New("RECORD mismatch")
 	ErrLimit  = errors.New("limit exceeded")
 	ErrExists = errors.New("file exists")
+	// ErrDamaged is an Options.Unpacked tree that no longer holds what
+	// the wheel's RECORD says: a file changed, went missing or RECORD
+	// itself differs. The wheel is not at fault; the tree is, and the
+	// caller should delete it and unpack the wheel again.
+	ErrDamaged = errors.New("unpacked tree damaged")
 )
 
 // MemberError is a problem with one member of the wheel (or one generated

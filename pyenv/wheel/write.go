@@ -109,8 +109,8 @@ func (t *tracker) mkdir(dir string) error {
 }
 
 // mkdirs creates the parent directory of every path in files, with up to
-// goroutines of them at once. Creating a directory is the costliest step of
-// placing a hardlink, and wheels such as Django have thousands of them
+// goroutines of them at once. Creating a directory costs about as much as
+// placing a file, and wheels such as Django have thousands of them
 // (one per locale), so they are made one depth level at a time, the
 // directories of each level in parallel.
 func (t *tracker) mkdirs(files []string, goroutines int) error {
@@ -257,46 +257,6 @@ func (t *tracker) writeFile(dst string, mode fs.FileMode, src io.Reader, want re
 		w.sha256 = sum.Sum(nil)
 	}
 	w.size = count.n
-	return w, nil
-}
-
-// linkFile places src, an unpacked copy of a member, at dst with link. The
-// copy was verified when it was unpacked; its type, size and mode are
-// checked again so that a damaged cache is noticed.
-func (t *tracker) linkFile(link func(src, dst string) error, src, dst string, mode fs.FileMode, want recordEntry) (written, error) {
-	w := written{dst: dst, size: want.Size}
-	fi, err := os.Lstat(src)
-	if err != nil {
-		return w, fmt.Errorf("unpacked copy: %w", err)
-	}
-	// Only the executable bits count: a store seals the files it links
-	// read-only, and a hardlink shares that mode with the unpacked copy.
-	if !fi.Mode().IsRegular() || fi.Size() != want.Size || fi.Mode().Perm()&0o111 != mode&0o111 {
-		return w, fmt.Errorf("%w: unpacked copy %q is %v with %d bytes, want %v with %d: delete the unpacked tree and unpack again",
-			ErrRecord, src, fi.Mode(), fi.Size(), mode, want.Size)
-	}
-	if err := t.mkdirAll(filepath.Dir(dst)); err != nil {
-		return w, err
-	}
-	if err := link(src, dst); err != nil {
-		return w, err
-	}
-	t.addFile(dst)
-	algo, digest, _ := parseHash(want.Hash)
-	if algo == "sha256" {
-		w.sha256 = digest
-		return w, nil
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		return w, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return w, fmt.Errorf("hash %q: %w", src, err)
-	}
-	w.sha256 = h.Sum(nil)
 	return w, nil
 }
 

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/store"
+	"github.com/bitpoll-install/bitpoll-install/treehash"
+)
+
+// TestInterruptedRun: Ctrl-C (the command's context cancelled) while run
+// builds is reported as an interrupt that switched nothing, exit 130, not
+// as the "context canceled" of whatever step it stopped, in text and in
+// JSON.
+func TestInterruptedRun(t *testing.T) {
+	it := testkit.HostPython(t)
+	app := testkit.FixtureApp()
+	tree, err := treehash.GitTree(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := smallLock()
+	l.App.Tree, l.App.Commit = tree, ""
+	l.Targets = []string{testkit.Target(it)}
+	l.RequiresPython = ">=3.8"
+	var pkgs []lockfile.Package
+	for i, nv := range [][2]string{{"asgiref", "3.13.0"}, {"django", "5.2.19"}, {"sqlparse", "0.6.1"}, {"whitenoise", "6.12.0"}} {
+		name := nv[0] + "-" + nv[1] + "-py3-none-any.whl"
+		pkgs = append(pkgs, lockfile.Package{Name: nv[0], Version: nv[1], Wheels: []lockfile.File{{
+			Name: name, URL: "https://files.example.invalid/" + name, Size: 100, SHA256: strings.Repeat("3", 63) + string(rune('0'+i)),
+		}}})
+	}
+	l.Packages = pkgs
+	path := writeLock(t, t.TempDir(), l)
+	for _, jsonOut := range []bool{false, true} {
+		root := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr bytes.Buffer
+		g := &globalOptions{stdout: &stdout, stderr: &stderr}
+		g.hooks.At = func(p store.Phase, _ string) {
+			if p == install.PhaseFetchFiles {
+				cancel() // as the signal context does on Ctrl-C
+			}
+		}
+		args := []string{"--root", root, "run", "--lock", path, "--app-source", app, "--python", it.Path}
+		if jsonOut {
+			args = append([]string{"--json"}, args...)
+		}
+		code := execute(ctx, g, args)
+		cancel()
+		const want = "interrupted; nothing was switched; run it again to continue"
+		if code != exitInterrupted {
+			t.Errorf("interrupted run (json %v) = exit %d, want %d\n%s", jsonOut, code, exitInterrupted, stderr.String())
+		}
+		msg := stderr.String()
+		if jsonOut {
+			msg = checkJSONError(t, lastLine(stderr.String()), exitInterrupted)
+		}
+		if !strings.Contains(msg, want) || strings.Contains(msg, "context canceled") {
+			t.Errorf("interrupted run (json %v) said %q, want %q and no \"context canceled\"", jsonOut, stderr.String(), want)
+		}
+		if _, err := os.Lstat(filepath.Join(root, "opt", "bitpoll", "current")); err == nil {
+			t.Errorf("the interrupted run made current")
+		}
+	}
+}
+
+// lastLine is the last line of s, which must end in one JSON object.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	last := lines[len(lines)-1]
+	var v map[string]any
+	if json.Unmarshal([]byte(last), &v) != nil {
+		return s
+	}
+	return last
+}
+
+// TestRunBusyPort: run on a port another server holds says so before it
+// builds anything, instead of announcing the other server as Bitpoll.
+func TestRunBusyPort(t *testing.T) {
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	port := other.Addr().(*net.TCPAddr).Port
+	root := t.TempDir()
+	path := writeLock(t, t.TempDir(), smallLock())
+	r := runCLI(t, "--root", root, "run", "--lock", path, "--app-source", testkit.FixtureApp(), "--port", strconv.Itoa(port))
+	want := fmt.Sprintf("port %d on 127.0.0.1 is in use by another program (see which: ss -ltnp 'sport = :%d'): stop it, or give another --port", port, port)
+	if r.code != exitFailure || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "serving") {
+		t.Errorf("run on a busy port = %d, %q; want %d and %q", r.code, r.stderr, exitFailure, want)
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, "opt", "bitpoll", "*")); len(m) != 0 {
+		t.Errorf("run on a busy port built %q first", m)
+	}
+}

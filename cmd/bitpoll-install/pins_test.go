@@ -1,0 +1,112 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/treehash"
+)
+
+// TestLockCheckAppSource: lock --check --app-source DIR refuses a lock
+// that lacks a pin of the tree's requirements file, or holds one at
+// another version, naming each, and accepts one that covers them all.
+func TestLockCheckAppSource(t *testing.T) {
+	app := testkit.FixtureApp() // pins asgiref, django, sqlparse, whitenoise
+	tree, err := treehash.GitTree(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := smallLock()
+	l.App.Tree = tree
+	wheel := func(name string, n int) lockfile.File {
+		return lockfile.File{Name: name, URL: "https://files.example.invalid/" + name, Size: 100, SHA256: strings.Repeat("1", 63) + string(rune('0'+n))}
+	}
+	l.Packages = []lockfile.Package{
+		{Name: "asgiref", Version: "3.13.0", Wheels: []lockfile.File{wheel("asgiref-3.13.0-py3-none-any.whl", 1)}},
+		{Name: "django", Version: "5.2.18", Wheels: []lockfile.File{wheel("django-5.2.18-py3-none-any.whl", 2)}},
+		{Name: "sqlparse", Version: "0.6.1", Wheels: []lockfile.File{wheel("sqlparse-0.6.1-py3-none-any.whl", 3)}},
+	}
+	path := writeLock(t, t.TempDir(), l)
+	r := runCLI(t, "lock", "--check", path, "--app-source", app)
+	want := []string{
+		path + ": the lock does not cover the app's requirements.txt:",
+		"django==5.2.19 (requirements.txt:5) is locked at 5.2.18",
+		"whitenoise==6.12.0 (requirements.txt:7) is missing",
+	}
+	for _, w := range want {
+		if r.code != exitFailure || !strings.Contains(r.stderr, w) {
+			t.Errorf("lock --check of a lock short of the tree's pins = %d, %q; want %d and %q", r.code, r.stderr, exitFailure, w)
+		}
+	}
+	// Without --app-source the same lock is valid: the tree is not read.
+	if r := runCLI(t, "lock", "--check", path); r.code != exitOK {
+		t.Errorf("lock --check without --app-source = %d, %s; want 0", r.code, r.stderr)
+	}
+
+	l.Packages[1] = lockfile.Package{Name: "django", Version: "5.2.19", Wheels: []lockfile.File{wheel("django-5.2.19-py3-none-any.whl", 2)}}
+	l.Packages = append(l.Packages, lockfile.Package{Name: "whitenoise", Version: "6.12.0", Wheels: []lockfile.File{wheel("whitenoise-6.12.0-py3-none-any.whl", 4)}})
+	path = writeLock(t, t.TempDir(), l)
+	if r := runCLI(t, "lock", "--check", path, "--app-source", app); r.code != exitOK {
+		t.Errorf("lock --check --app-source of a covering lock = %d, %s; want 0", r.code, r.stderr)
+	}
+	// Another tree is refused before its pins are read.
+	r = runCLI(t, "lock", "--check", path, "--app-source", filepath.Join(app, "fixtureapp"))
+	if r.code != exitFailure || !strings.Contains(r.stderr, "but the lock pins "+tree) {
+		t.Errorf("lock --check --app-source of another tree = %d, %q; want the tree named", r.code, r.stderr)
+	}
+}
+
+// TestRunRefusesLockShortOfPins: run (and install, through the same
+// build) refuses a lock that lacks a pin of the verified tree's
+// requirements file, before any wheel is fetched, and names the pin.
+func TestRunRefusesLockShortOfPins(t *testing.T) {
+	it := testkit.HostPython(t)
+	app := testkit.FixtureApp()
+	tree, err := treehash.GitTree(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := smallLock()
+	l.App.Tree, l.App.Commit = tree, ""
+	l.Targets = []string{testkit.Target(it)}
+	l.RequiresPython = ">=3.8"
+	wheel := func(name string, n int) lockfile.File {
+		return lockfile.File{Name: name, URL: "https://files.example.invalid/" + name, Size: 100, SHA256: strings.Repeat("2", 63) + string(rune('0'+n))}
+	}
+	l.Packages = []lockfile.Package{
+		{Name: "asgiref", Version: "3.13.0", Wheels: []lockfile.File{wheel("asgiref-3.13.0-py3-none-any.whl", 1)}},
+		{Name: "django", Version: "5.2.19", Wheels: []lockfile.File{wheel("django-5.2.19-py3-none-any.whl", 2)}},
+		{Name: "sqlparse", Version: "0.6.1", Wheels: []lockfile.File{wheel("sqlparse-0.6.1-py3-none-any.whl", 3)}},
+	}
+	path := writeLock(t, t.TempDir(), l)
+	root := t.TempDir()
+	r := runCLI(t, "--root", root, "run", "--lock", path, "--app-source", app, "--python", it.Path)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "the lock does not cover the app's requirements.txt: whitenoise==6.12.0 (requirements.txt:7) is missing") {
+		t.Errorf("run with a lock short of a pin = %d, %q; want %d and whitenoise named", r.code, r.stderr, exitFailure)
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, "var", "cache", "bitpoll-install", "wheels-v1", "*")); len(m) != 0 {
+		t.Errorf("run fetched %q before refusing the lock", m)
+	}
+}
+
+// TestMissingAppSourceFirst: a missing --app-source is refused before
+// anything is made under the root, and even when the store already has
+// the path (the check comes first).
+func TestMissingAppSourceFirst(t *testing.T) {
+	root := t.TempDir()
+	path := writeLock(t, t.TempDir(), smallLock())
+	missing := filepath.Join(t.TempDir(), "no-such-tree")
+	for _, cmd := range []string{"run", "install"} {
+		r := runCLI(t, "--root", root, cmd, "--lock", path, "--app-source", missing)
+		want := "--app-source " + missing + " does not exist: give a local copy of the app"
+		if r.code != exitFailure || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s --app-source MISSING = %d, %q; want %d and %q", cmd, r.code, r.stderr, exitFailure, want)
+		}
+		if m, _ := filepath.Glob(filepath.Join(root, "opt", "bitpoll", "*")); len(m) != 0 {
+			t.Errorf("%s with a missing --app-source made %q", cmd, m)
+		}
+	}
+}

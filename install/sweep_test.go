@@ -1,0 +1,76 @@
+package install
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/store"
+)
+
+// TestSweepLeftovers: what killed runs leave in the cache, the store and
+// beside the settings and units goes; finished entries, fresh temporary
+// files outside the store lock and files of others stay.
+func TestSweepLeftovers(t *testing.T) {
+	l := store.Layout{Root: t.TempDir()}
+	cache := l.CacheDir()
+	old := time.Now().Add(-2 * outsideLockAge)
+	mk := func(p string, dir bool, mtime time.Time) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if dir {
+			err = os.MkdirAll(filepath.Join(p, "sub"), 0o755)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(p, "sub", "f"), []byte("x"), 0o444)
+			}
+			if err == nil {
+				err = os.Chmod(filepath.Join(p, "sub"), 0o555) // sealed
+			}
+		} else {
+			err = os.WriteFile(p, []byte("x"), 0o600)
+		}
+		if err == nil && !mtime.IsZero() {
+			err = os.Chtimes(p, mtime, mtime)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gone := []string{
+		mk(filepath.Join(cache, unpackedDir, ".abc.partial-1"), true, time.Time{}),
+		mk(filepath.Join(cache, pycDir, ".abc-def.partial-damaged"), true, time.Time{}),
+		mk(filepath.Join(cache, ".named-1"), true, time.Time{}),
+		mk(filepath.Join(cache, buildTempPrefix+"1", "secrets", "secret_key"), false, time.Time{}),
+		mk(filepath.Join(cache, "pyc-v1", "x"), false, time.Time{}),
+		mk(filepath.Join(cache, "unpacked-v2", "x"), false, time.Time{}),
+		mk(filepath.Join(l.StoreDir(), "0123456789abcdfghijklmnpqrsvwxyz-other-1.0.partial-7"), true, time.Time{}),
+		mk(filepath.Join(l.EtcDir(), ".settings.json.tmp-1"), false, old),
+		mk(filepath.Join(l.Root, "etc/systemd/system", ".bitpoll.service.tmp-1"), false, old),
+	}
+	gone[3] = filepath.Dir(filepath.Dir(gone[3]))
+	gone[4], gone[5] = filepath.Dir(gone[4]), filepath.Dir(gone[5])
+	kept := []string{
+		mk(filepath.Join(cache, unpackedDir, "abc", "sha256-x"), false, time.Time{}),
+		mk(filepath.Join(l.EtcDir(), ".settings.json.tmp-2"), false, time.Time{}), // may be live
+		mk(filepath.Join(l.Root, "etc/systemd/system", ".other.service.tmp-1"), false, old),
+		mk(filepath.Join(l.EtcDir(), "bitpoll.toml"), false, time.Time{}),
+	}
+	if n := sweepLeftovers(l); n != len(gone) {
+		t.Errorf("sweepLeftovers removed %d entries, want %d", n, len(gone))
+	}
+	for _, p := range gone {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s is still there after the sweep", p)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("the sweep removed %s: %v", p, err)
+		}
+	}
+}
