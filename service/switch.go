@@ -63,6 +63,10 @@ func (p *Plan) Deploy(ctx context.Context, st *store.Store, storePath string) (*
 		}
 		return r, nil
 	}
+	before, err := st.Generations()
+	if err != nil {
+		return nil, err
+	}
 	var to store.Generation
 	if same {
 		// The same code with another config: a generation of its own, so
@@ -80,7 +84,8 @@ func (p *Plan) Deploy(ctx context.Context, st *store.Store, storePath string) (*
 			return nil, err
 		}
 	}
-	pend := store.Pending{Op: "upgrade", To: to.N, Started: time.Now().UTC()}
+	pend := store.Pending{Op: "upgrade", To: to.N, Started: time.Now().UTC(),
+		Added: !slices.ContainsFunc(before, func(g store.Generation) bool { return g.N == to.N })}
 	if hasCur {
 		pend.From = cur.N
 	}
@@ -341,9 +346,15 @@ func currentGen(st *store.Store) (store.Generation, error) {
 	return g, err
 }
 
-// fail ends a switch that changed nothing the user sees: the record goes,
-// so the next command starts afresh.
+// fail ends a switch that changed nothing the user sees: a generation it
+// made goes again (gc frees its store path), and so does the record, so
+// the next command starts afresh.
 func (s *switcher) fail(pend store.Pending, err error) error {
+	if pend.Added {
+		if rerr := s.st.RemoveGeneration(pend.To); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
 	if cerr := s.st.ClearPending(); cerr != nil {
 		return errors.Join(err, cerr)
 	}

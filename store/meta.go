@@ -82,6 +82,9 @@ type Pending struct {
 	From            int       `json:"from"`
 	To              int       `json:"to"`
 	RestoreSnapshot bool      `json:"restore_snapshot"`
+	// Added says this switch made generation To; a refused switch
+	// removes it again.
+	Added bool `json:"added"`
 	Started         time.Time `json:"started"`
 	PID             int       `json:"pid"`
 }
@@ -139,4 +142,20 @@ func (s *Store) GenerationFor(path string) (Generation, bool, error) {
 		}
 	}
 	return Generation{}, false, nil
+}
+
+// RemoveGeneration removes generation n's symlink and record, never the
+// current one's; its store path stays for gc. The caller must hold Lock.
+func (s *Store) RemoveGeneration(n int) error {
+	if cur, ok, err := s.currentN(); err != nil {
+		return err
+	} else if ok && cur == n {
+		return fmt.Errorf("remove generation %d: it is current", n)
+	}
+	for _, p := range []string{s.genPath(n), s.metaPath(n)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove generation %d: %w", n, err)
+		}
+	}
+	return atomicfile.SyncDir(s.layout.GenerationsDir())
 }

@@ -141,6 +141,11 @@ type upgradeCase struct {
 	pollPath    func(slug string) string
 	clients     int
 	bound       time.Duration
+	// dropping, when set, is a tree whose migration drops a column the
+	// new one added: a rollback across it is refused, --restore-snapshot
+	// goes back, gc frees what is left over, and two upgrades at once
+	// take turns.
+	dropping string
 }
 
 // TestUpgradeFixtureUnderLoad upgrades the fixture app across a migration
@@ -153,6 +158,7 @@ func TestUpgradeFixtureUnderLoad(t *testing.T) {
 	old := testkit.FixtureApp()
 	newer := testkit.FixtureVariant(t, true, testkit.AddNote)
 	broken := testkit.FixtureVariant(t, true, testkit.AddNote, map[string]string{"fixtureapp/urls.py": "raise RuntimeError(\"this generation is broken on purpose\")\n"})
+	dropping := testkit.FixtureVariant(t, false, testkit.AddNote, testkit.DropNote)
 	upgradeUnderLoad(t, rootfs, upgradeCase{
 		name: "fixture", old: old, new: newer, broken: broken, oldVer: "1.0.0", newVer: "1.0.2", target: "cp313-x86_64",
 		lock: func(dir, version string) *lockfile.Lock {
@@ -162,6 +168,7 @@ func TestUpgradeFixtureUnderLoad(t *testing.T) {
 		createPoll: createFixturePoll,
 		pollPath:   func(slug string) string { return "/poll/" + slug + "/" },
 		clients:    4, bound: 20 * time.Second,
+		dropping: dropping,
 	})
 }
 
@@ -212,7 +219,11 @@ func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
 		t.Fatal(err)
 	}
 	binds := []nspawn.Bind{{Host: host, Path: "/srv/test"}}
-	for i, v := range []struct{ dir, ver string }{{c.old, c.oldVer}, {c.new, c.newVer}, {c.broken, c.newVer + "9"}} {
+	trees := []struct{ dir, ver string }{{c.old, c.oldVer}, {c.new, c.newVer}, {c.broken, c.newVer + "9"}}
+	if c.dropping != "" {
+		trees = append(trees, struct{ dir, ver string }{c.dropping, c.newVer + "3"})
+	}
+	for i, v := range trees {
 		if err := lockfile.WriteFile(filepath.Join(host, fmt.Sprintf("v%d.lock", i)), c.lock(v.dir, v.ver)); err != nil {
 			t.Fatal(err)
 		}
@@ -309,6 +320,80 @@ func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
 		t.Error("the refused upgrade changed the database")
 	}
 	checkServing(ctx, t, m, 1)
+	if c.dropping != "" {
+		dropAndRestore(ctx, t, m, base, page, bpi, version)
+	}
+}
+
+// dropAndRestore runs, in the booted machine, what a data-dropping
+// migration asks of the operator, and the store lock and gc around it.
+func dropAndRestore(ctx context.Context, t *testing.T, m *nspawn.Machine, base, page string, bpi func(...string) ([]byte, error), version func(int) []string) {
+	t.Helper()
+	// Two upgrades at once: one takes the lock, the other waits and says
+	// whom for, then finds the work done.
+	var wg sync.WaitGroup
+	outs := make([][]byte, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = bpi(append([]string{"upgrade"}, version(3)...)...)
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("two upgrades at once: %v, %v\n%s\n%s", errs[0], errs[1], outs[0], outs[1])
+	}
+	if waited := strings.Contains(string(outs[0]), "waiting for process") || strings.Contains(string(outs[1]), "waiting for process"); !waited {
+		t.Errorf("of two upgrades at once, neither said it waited for the other:\n%s\n%s", outs[0], outs[1])
+	}
+	checkServing(ctx, t, m, 3)
+	createFixturePoll(t, base, "after-the-drop")
+
+	db := m.Upper("/var/lib/private/bitpoll/db.sqlite3")
+	before := fileHash(t, db)
+	out, err := bpi("rollback", "--to", "2")
+	if err == nil || !strings.Contains(string(out), "polls.0003_remove_poll_note") || !strings.Contains(string(out), "--restore-snapshot") {
+		t.Errorf("a rollback across a RemoveField = %v, want a refusal naming polls.0003_remove_poll_note and offering --restore-snapshot:\n%s", err, out)
+	}
+	if fileHash(t, db) != before {
+		t.Error("the refused rollback changed the database")
+	}
+	checkServing(ctx, t, m, 3)
+	out, err = bpi("rollback", "--to", "1", "--restore-snapshot")
+	if err != nil {
+		t.Fatalf("rollback --restore-snapshot: %v\n%s", err, out)
+	}
+	checkServing(ctx, t, m, 1)
+	page200(t, page)
+	if status, _ := testkit.FetchPage(t, &http.Client{Timeout: 30 * time.Second}, base+"/poll/after-the-drop/"); status != http.StatusNotFound {
+		t.Errorf("after restoring the snapshot, the poll made after it answers %d, want 404", status)
+	}
+	kept, _ := filepath.Glob(db + ".replaced-*")
+	if len(kept) != 1 {
+		t.Errorf("the replaced database: %q, want one file kept beside the restored one", kept)
+	}
+
+	list := func() []string {
+		var out []string
+		for _, dir := range []string{"/opt/bitpoll/store", "/opt/bitpoll/generations"} {
+			entries, _ := os.ReadDir(m.Upper(dir))
+			for _, e := range entries {
+				out = append(out, dir+"/"+e.Name())
+			}
+		}
+		return out
+	}
+	storeBefore := list()
+	out, err = bpi("gc", "--keep", "0")
+	storeAfter := list()
+	t.Logf("gc: %v\n%s\nbefore: %q\nafter: %q", err, out, storeBefore, storeAfter)
+	if err != nil || !slices.Contains(storeAfter, "/opt/bitpoll/generations/1") || !slices.Contains(storeAfter, "/opt/bitpoll/generations/3") ||
+		slices.Contains(storeAfter, "/opt/bitpoll/generations/2") || len(storeAfter) >= len(storeBefore) {
+		t.Errorf("gc --keep 0 = %v, want generations 1 (current) and 3 (previous) kept and 2 freed:\n%s", err, out)
+	}
+	page200(t, page)
 }
 
 func page200(t *testing.T, u string) {

@@ -253,6 +253,9 @@ func TestUpgradeGateRefusesBrokenApp(t *testing.T) {
 	if _, ok, _ := st.ReadPending(); ok {
 		t.Error("a refused upgrade left its switch record behind")
 	}
+	if gens, _ := st.Generations(); len(gens) != 1 {
+		t.Errorf("after a refused upgrade there are %d generations, want the one that serves", len(gens))
+	}
 }
 
 // TestGCKeepsWhatItMust lists the store before and after gc: the current
