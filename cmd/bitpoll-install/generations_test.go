@@ -481,3 +481,37 @@ func BenchmarkSwitch(b *testing.B) {
 	b.ReportMetric(gateMS/float64(b.N), "gate-ms")
 	b.ReportMetric(totalMS/float64(b.N), "command-ms")
 }
+
+// TestUpgradeRelocksAndConfigChanges covers the two other ways to a new
+// generation: upgrade --app-version re-locks on the fly and shows what
+// changes before it builds, and a changed config alone is rolled out as
+// a generation of its own on the same store path.
+func TestUpgradeRelocksAndConfigChanges(t *testing.T) {
+	e := newGenEnv(t)
+	v1 := e.version(testkit.FixtureApp(), "1.0.0")
+	e.must(append([]string{"install"}, v1...)...)
+	v2 := testkit.FixtureVariant(t, true, testkit.AddNote)
+	r := e.must("upgrade", "--lock", v1[1], "--app-source", v2, "--app-version", "1.0.2", "--python", e.python)
+	if !strings.Contains(r.stderr, "bitpoll 1.0.0 → 1.0.2") || !strings.Contains(r.stderr, "(no package changes)") {
+		t.Errorf("upgrade --app-version printed:\n%s\nwant the app's change and the packages' before the build", r.stderr)
+	}
+	if e.current() != 2 || e.meta(2).AppVersion != "1.0.2" {
+		t.Errorf("after upgrade --app-version: current %d at %q, want generation 2 at 1.0.2", e.current(), e.meta(2).AppVersion)
+	}
+	config := filepath.Join(e.root, "etc/bitpoll/bitpoll.toml")
+	data, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(config, bytes.Replace(data, []byte("\nworkers = 2\n"), []byte("\nworkers = 3\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = e.must("upgrade", "--lock", v1[1], "--app-source", v2, "--app-version", "1.0.2", "--python", e.python)
+	if !strings.Contains(r.stdout, "generation 3 is now current (was 2)") || e.meta(3).StorePath != e.meta(2).StorePath {
+		t.Errorf("a config change printed:\n%s\nwant generation 3 on generation 2's store path", r.stdout)
+	}
+	r = e.must("upgrade", "--lock", v1[1], "--app-source", v2, "--app-version", "1.0.2", "--python", e.python)
+	if !strings.Contains(r.stdout, "generation 3 was already current; nothing changed") {
+		t.Errorf("the same upgrade again printed:\n%s\nwant nothing changed", r.stdout)
+	}
+}
