@@ -78,15 +78,15 @@ func (s *Store) WriteMeta(m Meta) error {
 // change and removed after the last: a rerun after a crash finishes it
 // instead of starting another.
 type Pending struct {
-	Op              string    `json:"op"` // "upgrade" or "rollback"
-	From            int       `json:"from"`
-	To              int       `json:"to"`
-	RestoreSnapshot bool      `json:"restore_snapshot"`
+	Op              string `json:"op"` // "upgrade" or "rollback"
+	From            int    `json:"from"`
+	To              int    `json:"to"`
+	RestoreSnapshot bool   `json:"restore_snapshot"`
 	// Added says this switch made generation To; a refused switch
 	// removes it again.
-	Added bool `json:"added"`
-	Started         time.Time `json:"started"`
-	PID             int       `json:"pid"`
+	Added   bool      `json:"added"`
+	Started time.Time `json:"started"`
+	PID     int       `json:"pid"`
 }
 
 func (s *Store) pendingPath() string {
