@@ -100,7 +100,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	// Before anything is made, and whether or not the store has the path
 	// already: a mistyped path is refused at once.
-	if err := checkAppSource(o.AppSource); err != nil {
+	if err := CheckAppSource(o.AppSource); err != nil {
 		return nil, err
 	}
 	l := o.Lock
@@ -184,9 +184,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-// checkAppSource refuses an --app-source that is not there. A URL
+// CheckAppSource refuses an --app-source that is not there. A URL
 // (anything with "::" or "://") is left to the fetch.
-func checkAppSource(src string) error {
+func CheckAppSource(src string) error {
 	if src == "" || strings.Contains(src, "::") || strings.Contains(src, "://") {
 		return nil
 	}

@@ -226,10 +226,9 @@ func runInstall(ctx context.Context, g *globalOptions, o installOptions) error {
 	if g.Root == "" && os.Geteuid() != 0 {
 		return &usageError{errors.New("install writes /opt/bitpoll, /etc/bitpoll and systemd units: run it as root, or try it without root with --root DIR (or \"bitpoll-install run\")")}
 	}
-	if o.AppSource != "" {
-		if _, err := os.Stat(o.AppSource); err != nil {
-			return &usageError{fmt.Errorf("--app-source %s: %w; give the directory of a Bitpoll tree or git mirror", o.AppSource, err)}
-		}
+	// Before anything is created: the store, the lock file, the config.
+	if err := install.CheckAppSource(o.AppSource); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(g, o.configOptions)
 	if err != nil {
