@@ -16,7 +16,6 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/store"
-	"github.com/bitpoll-install/bitpoll-install/treehash"
 )
 
 // TestInterruptedRun: Ctrl-C (the command's context cancelled) while run
@@ -24,16 +23,7 @@ import (
 // as the "context canceled" of whatever step it stopped, in text and in
 // JSON.
 func TestInterruptedRun(t *testing.T) {
-	it := testkit.HostPython(t)
-	app := testkit.FixtureApp()
-	tree, err := treehash.GitTree(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := smallLock()
-	l.App.Tree, l.App.Commit = tree, ""
-	l.Targets = []string{testkit.Target(it)}
-	l.RequiresPython = ">=3.8"
+	it, app, l := fixtureSmallLock(t)
 	var pkgs []lockfile.Package
 	for i, nv := range [][2]string{{"asgiref", "3.13.0"}, {"django", "5.2.19"}, {"sqlparse", "0.6.1"}, {"whitenoise", "6.12.0"}} {
 		name := nv[0] + "-" + nv[1] + "-py3-none-any.whl"

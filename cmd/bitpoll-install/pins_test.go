@@ -7,6 +7,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/treehash"
 )
 
@@ -63,16 +64,7 @@ func TestLockCheckAppSource(t *testing.T) {
 // build) refuses a lock that lacks a pin of the verified tree's
 // requirements file, before any wheel is fetched, and names the pin.
 func TestRunRefusesLockShortOfPins(t *testing.T) {
-	it := testkit.HostPython(t)
-	app := testkit.FixtureApp()
-	tree, err := treehash.GitTree(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := smallLock()
-	l.App.Tree, l.App.Commit = tree, ""
-	l.Targets = []string{testkit.Target(it)}
-	l.RequiresPython = ">=3.8"
+	it, app, l := fixtureSmallLock(t)
 	wheel := func(name string, n int) lockfile.File {
 		return lockfile.File{Name: name, URL: "https://files.example.invalid/" + name, Size: 100, SHA256: strings.Repeat("2", 63) + string(rune('0'+n))}
 	}
@@ -109,4 +101,21 @@ func TestMissingAppSourceFirst(t *testing.T) {
 			t.Errorf("%s with a missing --app-source made %q", cmd, m)
 		}
 	}
+}
+
+// fixtureSmallLock is smallLock pinned to the fixture app's tree, for the
+// host's Python: a lock whose packages each test fills in.
+func fixtureSmallLock(t *testing.T) (*pyenv.Interpreter, string, *lockfile.Lock) {
+	t.Helper()
+	it := testkit.HostPython(t)
+	app := testkit.FixtureApp()
+	tree, err := treehash.GitTree(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := smallLock()
+	l.App.Tree, l.App.Commit = tree, ""
+	l.Targets = []string{testkit.Target(it)}
+	l.RequiresPython = ">=3.8"
+	return it, app, l
 }
