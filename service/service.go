@@ -126,6 +126,9 @@ type Manifest struct {
 	Python     string
 	BasePrefix string
 	Project    string
+	// Pkgs are the wheels the store path was built from; their sha256
+	// name its cache entries.
+	Pkgs []struct{ SHA256 string }
 }
 
 // PythonPath is the interpreter's path: the last word of Python's ID.

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -97,13 +94,9 @@ func runGC(ctx context.Context, g *globalOptions, o gcOptions) error {
 // storeRefs are the wheel hashes a store path was built from: the keys
 // of its cache entries.
 func storeRefs(path string) ([]string, error) {
-	var m struct{ Pkgs []struct{ SHA256 string } }
-	data, err := os.ReadFile(filepath.Join(path, install.Manifest))
-	if err == nil {
-		err = json.Unmarshal(data, &m)
-	}
+	m, err := service.ReadManifest(path)
 	if err != nil {
-		return nil, fmt.Errorf("read what %s uses: %w", path, err)
+		return nil, err
 	}
 	var keys []string
 	for _, p := range m.Pkgs {
@@ -111,5 +104,3 @@ func storeRefs(path string) ([]string, error) {
 	}
 	return keys, nil
 }
-
-func readStoreManifest(path string) (service.Manifest, error) { return service.ReadManifest(path) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -61,7 +62,7 @@ func runGenerations(_ context.Context, g *globalOptions) error {
 			return err
 		}
 		if m.AppVersion == "" {
-			if man, err := readStoreManifest(gen.Target); err == nil {
+			if man, err := service.ReadManifest(gen.Target); err == nil {
 				m.AppVersion, m.Python = man.App.Version, man.Python
 			}
 		}
