@@ -14,6 +14,9 @@ let
     (lib.fileset.fileFilter (f: f.hasExt "go" || f.name == "go.mod" || f.name == "go.sum") root)
     (root + "/bitpoll.lock")
     (root + "/shim/settings_local.py")
+    (root + "/shim/gunicorn.conf.py")
+    (root + "/config/default.toml")
+    (root + "/migration/helper.py")
     (root + "/unitgen/hardening.toml")
     (root + "/pyenv/build/runner.py")
   ];

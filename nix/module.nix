@@ -110,6 +110,9 @@ let
   timeout = toString cfg.timeout;
   gunicorn = lib.concatStringsSep " " [
     "${python}/bin/gunicorn"
+    # It warms the app in the master, so that no worker, and no restart,
+    # answers a first request cold.
+    "--config ${../shim/gunicorn.conf.py}"
     "--workers ${toString cfg.workers}"
     "--timeout ${timeout}"
     "--graceful-timeout ${timeout}"

@@ -3,6 +3,8 @@ package nix
 import (
 	"encoding/json"
 	"fmt"
+	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -222,6 +224,9 @@ func values(v any) []string {
 }
 
 // gunicornArgs is an ExecStart without the gunicorn binary's path.
+// storeHash is the hash that starts a Nix store path's name.
+var storeHash = regexp.MustCompile(`^[0-9a-z]{32}-`)
+
 func gunicornArgs(lines []string) string {
 	if len(lines) != 1 {
 		return fmt.Sprint(lines)
@@ -229,6 +234,13 @@ func gunicornArgs(lines []string) string {
 	f := strings.Fields(lines[0])
 	if len(f) == 0 || !strings.HasSuffix(f[0], "/bin/gunicorn") {
 		return lines[0]
+	}
+	// The config file is each side's copy of shim/gunicorn.conf.py: the
+	// installer's beside the units, a store path's in Nix.
+	for i := 1; i+1 < len(f); i++ {
+		if f[i] == "--config" {
+			f[i+1] = storeHash.ReplaceAllString(path.Base(f[i+1]), "")
+		}
 	}
 	return strings.Join(f[1:], " ")
 }

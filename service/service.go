@@ -206,6 +206,14 @@ func (p *Plan) writeFiles(n int, r *Result) error {
 	if err := os.MkdirAll(filepath.Join(o.Layout.Root, p.spec.Paths.Root), 0o755); err != nil {
 		return fmt.Errorf("create the service's root directory: %w", err)
 	}
+	// gunicorn's config goes with the units: every generation's instance
+	// reads it when it starts.
+	conf := p.spec.Paths.GunicornConf
+	if changed, err := writeFileAtomic(filepath.Join(o.Layout.Root, conf), shim.GunicornConf, 0o644); err != nil {
+		return err
+	} else if changed {
+		r.Units = append(r.Units, filepath.Base(conf))
+	}
 	spec := p.spec
 	spec.Generation = n
 	units, err := unitgen.Render(spec)

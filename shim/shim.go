@@ -28,6 +28,14 @@ import (
 //go:embed settings_local.py
 var SettingsLocal []byte
 
+// GunicornConf is gunicorn's configuration for every generation: it warms
+// the app in the master before the workers fork. It goes with the units,
+// not into a store path, so that generations built before it run with it
+// too.
+//
+//go:embed gunicorn.conf.py
+var GunicornConf []byte
+
 // Environment variables and credential file names the shim reads.
 const (
 	SettingsFileEnv = "BITPOLL_SETTINGS_FILE" // path of the JSON settings file

@@ -225,7 +225,7 @@ func randomBytes(t *testing.T, n int) []byte {
 // requirements. The venv is cached under the user cache dir, keyed by the
 // requirements and the interpreter, and marked complete only at the end,
 // so an interrupted build is redone rather than reused.
-func fixtureVenv(t *testing.T) string {
+func fixtureVenv(t *testing.T, extra ...string) string {
 	t.Helper()
 	python := lookPython(t)
 	reqs, err := os.ReadFile(filepath.Join(fixtureDir, "requirements.txt"))
@@ -243,6 +243,9 @@ func fixtureVenv(t *testing.T) string {
 	h := sha256.New()
 	h.Write(version)
 	h.Write(reqs)
+	for _, e := range extra {
+		h.Write([]byte("\x00" + e))
+	}
 	venv := filepath.Join(cache, "bitpoll-install-test", "fixture-"+hex.EncodeToString(h.Sum(nil))[:16])
 	vpython := filepath.Join(venv, "bin", "python")
 	done := filepath.Join(venv, ".complete")
@@ -262,7 +265,7 @@ func fixtureVenv(t *testing.T) string {
 	}
 	for _, args := range [][]string{
 		{python, "-m", "venv", venv},
-		{vpython, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", "-r", filepath.Join(fixtureDir, "requirements.txt")},
+		append([]string{vpython, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", "-r", filepath.Join(fixtureDir, "requirements.txt")}, extra...),
 	} {
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)

@@ -71,29 +71,31 @@ const OutboundWarning = "outbound traffic is open to every address (outbound.all
 
 // Paths are the FHS paths the units name.
 type Paths struct {
-	Opt         string // read-only to the service: store, generations and current
-	Current     string // symlink to the current generation
-	Generations string // one symlink per generation, named by its number
-	App         string // the app tree, relative to a generation
-	Venv        string // the venv, relative to a generation
-	Static      string // the collected static files, relative to a generation
-	Root        string // an empty root-owned directory: the root of the service's file system view
-	Settings    string // the JSON settings file (no secrets)
-	SecretsDir  string // credential files, root-only
+	Opt          string // read-only to the service: store, generations and current
+	Current      string // symlink to the current generation
+	Generations  string // one symlink per generation, named by its number
+	App          string // the app tree, relative to a generation
+	Venv         string // the venv, relative to a generation
+	Static       string // the collected static files, relative to a generation
+	GunicornConf string // gunicorn's --config file (shim.GunicornConf), beside the units' other inputs
+	Root         string // an empty root-owned directory: the root of the service's file system view
+	Settings     string // the JSON settings file (no secrets)
+	SecretsDir   string // credential files, root-only
 }
 
 // DefaultPaths are DESIGN.md's FHS layout.
 func DefaultPaths() Paths {
 	return Paths{
-		Opt:         "/opt/bitpoll",
-		Current:     "/opt/bitpoll/current",
-		Generations: "/opt/bitpoll/generations",
-		App:         "app",
-		Venv:        "venv",
-		Static:      "static",
-		Root:        "/opt/bitpoll/root",
-		Settings:    "/etc/bitpoll/settings.json",
-		SecretsDir:  "/etc/bitpoll/secrets",
+		Opt:          "/opt/bitpoll",
+		Current:      "/opt/bitpoll/current",
+		Generations:  "/opt/bitpoll/generations",
+		App:          "app",
+		Venv:         "venv",
+		Static:       "static",
+		GunicornConf: "/opt/bitpoll/gunicorn.conf.py",
+		Root:         "/opt/bitpoll/root",
+		Settings:     "/etc/bitpoll/settings.json",
+		SecretsDir:   "/etc/bitpoll/secrets",
 	}
 }
 
@@ -369,6 +371,9 @@ func gunicornArgs(s Spec) []string {
 	t := strconv.Itoa(int(s.Timeout / time.Second))
 	return []string{
 		path.Join(instanceDir(s.Paths), s.Paths.Venv, "bin", "gunicorn"),
+		// It warms the app in the master, so that no worker, and no switch
+		// to new workers, answers a first request cold.
+		"--config", s.Paths.GunicornConf,
 		"--workers", strconv.Itoa(s.Workers),
 		"--timeout", t,
 		"--graceful-timeout", t,
