@@ -9,6 +9,8 @@
 package index
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+
 	"errors"
 	"fmt"
 	"net"
@@ -71,6 +73,9 @@ type Options struct {
 	// content hash, so a second lock does not fetch them again.
 	CacheDir  string
 	UserAgent string
+	// Unpack bounds what an sdist read for its build requirements may
+	// unpack to; zero means safearchive's defaults.
+	Unpack safearchive.Limits
 }
 
 // Client talks to one index. It is safe for concurrent use; at most
@@ -83,6 +88,7 @@ type Client struct {
 	sem        chan struct{}
 	cacheDir   string
 	userAgent  string
+	unpack     safearchive.Limits
 	baseDelay  time.Duration // first backoff step; tests shorten it
 }
 
@@ -95,6 +101,7 @@ func New(o Options) *Client {
 		retries:    o.Retries,
 		cacheDir:   o.CacheDir,
 		userAgent:  o.UserAgent,
+		unpack:     o.Unpack,
 		baseDelay:  defaultBaseDelay,
 	}
 	if c.http == nil {
