@@ -50,7 +50,16 @@ type limits struct {
 // No credentials are looked up (no netrc, no ssh keys from the source) and
 // servers cannot redirect the fetch with X-Terraform-Get.
 func Get(ctx context.Context, src, dst string) error {
-	return get(ctx, src, dst, limits{download: MaxDownloadBytes, unpack: safearchive.Default()})
+	return GetLimited(ctx, src, dst, safearchive.Default())
+}
+
+// GetLimited is Get with unpack as the limits on an archive's members
+// (the command line's --unpack-* flags).
+func GetLimited(ctx context.Context, src, dst string, unpack safearchive.Limits) error {
+	if unpack == (safearchive.Limits{}) {
+		unpack = safearchive.Default()
+	}
+	return get(ctx, src, dst, limits{download: MaxDownloadBytes, unpack: unpack})
 }
 
 func get(ctx context.Context, src, dst string, lim limits) error {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+
 	"context"
 	"errors"
 	"fmt"
@@ -29,10 +31,34 @@ type buildOptions struct {
 	AppSource  string
 	Python     string
 	OnlyBinary bool
-	lock       *lockfile.Lock // a lock made on the fly (upgrade --app-version)
+	unpackOptions
+	lock *lockfile.Lock // a lock made on the fly (upgrade --app-version)
+}
+
+// unpackOptions are the limits on what an archive may unpack to, for
+// every command that reads archives. safearchive's refusals name these
+// flags.
+type unpackOptions struct {
+	Unpack safearchive.Limits
+}
+
+func (o *unpackOptions) AddFlags(c *cobra.Command) {
+	f := c.Flags()
+	f.Int64Var(&o.Unpack.Ratio, safearchive.FlagRatio, safearchive.DefaultRatio, "an archive (the app source, an sdist, a wheel) may unpack to at most `N` times its own size")
+	f.Int64Var(&o.Unpack.Ceiling, safearchive.FlagCeiling, safearchive.DefaultCeiling, "an archive may unpack to at most `BYTES`, whatever its size")
+	f.IntVar(&o.Unpack.Files, safearchive.FlagFiles, safearchive.DefaultFiles, "an archive may hold at most `N` members")
+}
+
+// check refuses limits that are not positive.
+func (o *unpackOptions) check() error {
+	if o.Unpack.Ratio <= 0 || o.Unpack.Ceiling <= 0 || o.Unpack.Files <= 0 {
+		return &usageError{fmt.Errorf("--%s, --%s and --%s must be positive", safearchive.FlagRatio, safearchive.FlagCeiling, safearchive.FlagFiles)}
+	}
+	return nil
 }
 
 func (o *buildOptions) AddFlags(c *cobra.Command) {
+	o.unpackOptions.AddFlags(c)
 	f := c.Flags()
 	f.StringVar(&o.Lock, "lock", "", "the lock to install, a `FILE` or an https:// URL (default: the lock built into this binary)")
 	f.StringVar(&o.AppSource, "app-source", "", "a local mirror or tree of the app (`DIR`); its content must hash to the lock's tree")
@@ -84,12 +110,15 @@ func downloadLock(url string) (*lockfile.Lock, error) {
 
 // installOptions are the build's inputs as the flags give them.
 func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (install.Options, error) {
+	if err := o.unpackOptions.check(); err != nil {
+		return install.Options{}, err
+	}
 	l, err := o.readLock()
 	if err != nil {
 		return install.Options{}, err
 	}
 	return install.Options{
-		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary,
+		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
 		Progress: progress.New(g.stderr, g.JSON), Hooks: g.hooks, CheckApp: appPinsChecker(l),
 	}, nil
 }
