@@ -1,13 +1,14 @@
 package main
 
 import (
+	"bytes"
+
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
 	"github.com/bitpoll-install/bitpoll-install/safearchive"
 
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,23 +90,22 @@ const maxLockSize = 16 << 20
 // downloadLock fetches a lock over https. The lock names the hash of
 // everything it pins, so TLS need only bring the lock itself intact.
 func downloadLock(url string) (*lockfile.Lock, error) {
-	c := &http.Client{Timeout: time.Minute}
-	resp, err := c.Get(url)
-	if err != nil {
-		return nil, fmt.Errorf("--lock: download %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("--lock: download %s: the server answered %s", url, resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxLockSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("--lock: download %s: %w", url, err)
-	}
-	if len(data) > maxLockSize {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var buf bytes.Buffer
+	err := httpretry.New(httpretry.Options{UserAgent: "bitpoll-install/" + version}).Get(ctx, url, nil, func(r *httpretry.Response) error {
+		buf.Reset()
+		_, err := httpretry.Copy(&buf, r.Body, url, -1, maxLockSize, "")
+		return err
+	})
+	var se *httpretry.SizeError
+	if errors.As(err, &se) {
 		return nil, fmt.Errorf("--lock: %s is larger than %d MiB; that is no lock", url, maxLockSize>>20)
 	}
-	return lockfile.Parse(data, url)
+	if err != nil {
+		return nil, fmt.Errorf("--lock: download %s: %w", url, err)
+	}
+	return lockfile.Parse(buf.Bytes(), url)
 }
 
 // installOptions are the build's inputs as the flags give them.

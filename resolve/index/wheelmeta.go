@@ -1,6 +1,8 @@
 package index
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
+
 	"archive/zip"
 	"context"
 	"errors"
@@ -189,9 +191,9 @@ func (c *Client) cacheWrite(path string, data []byte) {
 // to the wheel itself.
 func (c *Client) unadvertisedMetadata(ctx context.Context, f File) ([]byte, bool) {
 	var data []byte
-	err := c.get(ctx, f.URL+".metadata", "", func(r response) error {
+	err := c.get(ctx, f.URL+".metadata", "", func(r *httpretry.Response) error {
 		var err error
-		data, err = readAll(r.body, MaxMetadataSize)
+		data, err = readAll(r.Body, MaxMetadataSize)
 		return err
 	})
 	if err != nil {
