@@ -9,6 +9,8 @@
 package install
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/layout"
+
 	"github.com/bitpoll-install/bitpoll-install/safearchive"
 
 	"context"
@@ -91,9 +93,9 @@ const (
 
 // Paths inside a store path.
 const (
-	AppDir    = "app"
-	VenvDir   = "venv"
-	StaticDir = "static"
+	AppDir    = layout.AppDir
+	VenvDir   = layout.VenvDir
+	StaticDir = layout.StaticDir
 	Manifest  = "bitpoll-store.json"
 )
 

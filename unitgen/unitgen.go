@@ -15,6 +15,8 @@
 package unitgen
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/layout"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -82,18 +84,19 @@ type Paths struct {
 	SecretsDir  string // credential files, root-only
 }
 
-// DefaultPaths are DESIGN.md's FHS layout.
+// DefaultPaths are the system paths of package layout, where the units
+// run.
 func DefaultPaths() Paths {
 	return Paths{
-		Opt:         "/opt/bitpoll",
-		Current:     "/opt/bitpoll/current",
-		Generations: "/opt/bitpoll/generations",
-		App:         "app",
-		Venv:        "venv",
-		Static:      "static",
-		Root:        "/opt/bitpoll/root",
-		Settings:    "/etc/bitpoll/settings.json",
-		SecretsDir:  "/etc/bitpoll/secrets",
+		Opt:         layout.Opt,
+		Current:     layout.Current,
+		Generations: layout.Generations,
+		App:         layout.AppDir,
+		Venv:        layout.VenvDir,
+		Static:      layout.StaticDir,
+		Root:        layout.ServiceRoot,
+		Settings:    layout.Settings,
+		SecretsDir:  layout.Secrets,
 	}
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/layout"
+
 	"bytes"
 
 	"github.com/bitpoll-install/bitpoll-install/httpretry"
@@ -328,7 +330,7 @@ func printSwitch(g *globalOptions, r *service.Result, res *install.Result) {
 		fmt.Fprintf(w, "units changed: %s\n", strings.Join(r.Units, ", "))
 	}
 	if r.Settings {
-		fmt.Fprintln(w, "settings changed: /etc/bitpoll/settings.json")
+		fmt.Fprintln(w, "settings changed: "+layout.Settings)
 	}
 	if r.Restored != "" {
 		fmt.Fprintf(w, "restored the snapshot; the database it replaced is kept at %s\n", r.Restored)
