@@ -7,6 +7,8 @@
 package config
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/layout"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -28,7 +30,7 @@ import (
 )
 
 // DefaultPath is where the admin's config lives.
-const DefaultPath = "/etc/bitpoll/bitpoll.toml"
+const DefaultPath = layout.ConfigFile
 
 // OutboundAny in outbound.allow opens outbound traffic to every address.
 const OutboundAny = "any"

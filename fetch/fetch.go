@@ -1,7 +1,7 @@
 // Package fetch gets the app source into a local directory: from a
 // directory, an archive (local or over https) or a git repository, through
 // hashicorp/go-getter restricted to those getters. Archives are checked
-// before they are unpacked (see package archivecheck). Exporting a
+// whole, then unpacked, by package safearchive. Exporting a
 // tag from a local, possibly partial, git mirror is ExportGitTree. Hashing
 // the result is package treehash's job.
 //
@@ -20,12 +20,12 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/bitpoll-install/bitpoll-install/archivecheck"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
 	getter "github.com/hashicorp/go-getter/v2"
 )
 
 // MaxDownloadBytes bounds the size of one downloaded archive. What an
-// archive may unpack to is bounded by package archivecheck's limits, and
+// archive may unpack to is bounded by package safearchive's limits, and
 // archives are scanned before anything is written, so a hostile archive is
 // refused before it fills the disk.
 const MaxDownloadBytes int64 = 256 << 20
@@ -34,7 +34,7 @@ const MaxDownloadBytes int64 = 256 << 20
 // smaller ones.
 type limits struct {
 	download int64
-	unpack   archivecheck.Limits
+	unpack   safearchive.Limits
 }
 
 // Get fetches the go-getter source src into dst, which must be absent or an
@@ -50,7 +50,16 @@ type limits struct {
 // No credentials are looked up (no netrc, no ssh keys from the source) and
 // servers cannot redirect the fetch with X-Terraform-Get.
 func Get(ctx context.Context, src, dst string) error {
-	return get(ctx, src, dst, limits{download: MaxDownloadBytes, unpack: archivecheck.Default()})
+	return GetLimited(ctx, src, dst, safearchive.Default())
+}
+
+// GetLimited is Get with unpack as the limits on an archive's members
+// (the command line's --unpack-* flags).
+func GetLimited(ctx context.Context, src, dst string, unpack safearchive.Limits) error {
+	if unpack == (safearchive.Limits{}) {
+		unpack = safearchive.Default()
+	}
+	return get(ctx, src, dst, limits{download: MaxDownloadBytes, unpack: unpack})
 }
 
 func get(ctx context.Context, src, dst string, lim limits) error {

@@ -8,19 +8,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bitpoll-install/bitpoll-install/atomicfile"
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
 	"github.com/bitpoll-install/bitpoll-install/progress"
 )
 
@@ -34,9 +33,7 @@ const (
 	// wheelsDir is the cache folder; its name carries the layout version,
 	// so that a new layout never reads an old one.
 	wheelsDir = "wheels-v1"
-	// defaultRetryDelay is the first backoff; it doubles with each retry.
-	defaultRetryDelay = 500 * time.Millisecond
-	// maxRetryDelay caps the backoff and a server's Retry-After.
+	// maxRetryDelay caps the backoff.
 	maxRetryDelay = 30 * time.Second
 	// stalePartialAge is how long a .partial file must sit untouched before
 	// Fetch takes it for the leftover of a killed process. A live download
@@ -73,43 +70,10 @@ type Downloader struct {
 	Exclusive bool
 	Progress  progress.Reporter // nil means progress.Nop
 
-	// retryDelay is the first backoff; 0 means defaultRetryDelay. Tests
+	// retryDelay is the first backoff; 0 means httpretry's default. Tests
 	// shorten it.
 	retryDelay time.Duration
 }
-
-// HashError reports a file whose sha256 is not the one in the lock.
-type HashError struct {
-	Name             string
-	Expected, Actual string // hex digests
-}
-
-func (e *HashError) Error() string {
-	return fmt.Sprintf("sha256 of %q is %s, the lock expects %s", e.Name, e.Actual, e.Expected)
-}
-
-// SizeError reports a file whose size is not the one in the lock. When the
-// file is larger, reading stops one byte past the lock's size, so Actual is
-// Expected+1.
-type SizeError struct {
-	Name             string
-	Expected, Actual int64
-}
-
-func (e *SizeError) Error() string {
-	if e.Actual > e.Expected {
-		return fmt.Sprintf("%q is larger than the lock's size of %d bytes", e.Name, e.Expected)
-	}
-	return fmt.Sprintf("%q has %d bytes, the lock's size is %d", e.Name, e.Actual, e.Expected)
-}
-
-// StatusError reports an HTTP answer other than 200 OK.
-type StatusError struct {
-	Code   int
-	Status string
-}
-
-func (e *StatusError) Error() string { return "server answered " + e.Status }
 
 // Path returns where the artifact with this sha256 lives in the cache.
 func (d *Downloader) Path(sha256 string) string {
@@ -161,7 +125,10 @@ func (d *Downloader) Fetch(ctx context.Context, arts []Artifact) (map[string]str
 
 	rep.Start(len(missing), missingBytes)
 	defer rep.Finish()
-	client := d.client()
+	client := httpretry.New(httpretry.Options{
+		HTTP: d.HTTPClient, Retries: d.Retries, BaseDelay: d.retryDelay, MaxDelay: maxRetryDelay,
+		UserAgent: "bitpoll-install", Parallel: orDefault(d.Parallel, DefaultParallel),
+	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(orDefault(d.Parallel, DefaultParallel))
 	var mu sync.Mutex
@@ -226,7 +193,7 @@ func dedup(arts []Artifact) ([]Artifact, error) {
 }
 
 func (a *Artifact) check() error {
-	if _, err := checkURL(a.URL); err != nil {
+	if _, err := httpretry.CheckURL(a.URL); err != nil {
 		return fmt.Errorf("check artifact %q: %w", a.Name, err)
 	}
 	if !isSHA256Hex(a.SHA256) {
@@ -252,36 +219,6 @@ func isSHA256Hex(s string) bool {
 		}
 	}
 	return true
-}
-
-// checkURL accepts https URLs, http URLs on the loopback (test servers) and
-// local file URLs.
-func checkURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("URL %q does not parse: %w", raw, err)
-	}
-	switch u.Scheme {
-	case "https":
-		if u.Host == "" {
-			return nil, fmt.Errorf("URL %q has no host: want https://host/path", raw)
-		}
-	case "http":
-		if !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("URL %q is plain http: use https (http is only for a test server on localhost)", u.Redacted())
-		}
-	case "file":
-		if (u.Host != "" && u.Host != "localhost") || !path.IsAbs(u.Path) {
-			return nil, fmt.Errorf("URL %q is not a local file URL: want file:///absolute/path", raw)
-		}
-	default:
-		return nil, fmt.Errorf("URL %q has scheme %q: want https or file", u.Redacted(), u.Scheme)
-	}
-	return u, nil
-}
-
-func isLoopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
 // cached reports whether p holds the artifact. A file of the wrong size, or
@@ -345,181 +282,63 @@ func removeStalePartials(dir string, age time.Duration) {
 	}
 }
 
-// client returns a copy of the HTTP client whose redirects are held to the
-// same schemes as the lock's URLs.
-func (d *Downloader) client() *http.Client {
-	var c http.Client
-	if d.HTTPClient != nil {
-		c = *d.HTTPClient
-	} else {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// The default keeps 2 idle connections per host; every download
-		// usually goes to one host.
-		t.MaxIdleConnsPerHost = orDefault(d.Parallel, DefaultParallel)
-		t.ResponseHeaderTimeout = time.Minute
-		c.Transport = t
-	}
-	next := c.CheckRedirect
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Scheme == "file" {
-			return &redirectError{fmt.Errorf("redirect to %q: a server may not point at a local file", req.URL.Redacted())}
+// fetchOne downloads a into dir through client, which retries what may
+// pass on a later try, and returns its cache path. Each attempt streams
+// the body to a partial file while it is hashed and counted, and the
+// partial file is renamed into place only when size and hash match.
+func (d *Downloader) fetchOne(ctx context.Context, client *httpretry.Client, dir string, a Artifact, rep progress.Reporter) (string, error) {
+	final := filepath.Join(dir, a.SHA256)
+	err := client.Get(ctx, a.URL, nil, func(r *httpretry.Response) (err error) {
+		tmp, err := os.CreateTemp(dir, a.SHA256+".partial-*")
+		if err != nil {
+			return fmt.Errorf("create partial file: %w", err)
 		}
-		if _, err := checkURL(req.URL.String()); err != nil {
-			return &redirectError{fmt.Errorf("redirect refused: %w", err)}
+		var written int64
+		defer func() {
+			if err != nil {
+				tmp.Close()
+				os.Remove(tmp.Name())
+				// The bar counts bytes of this attempt only once.
+				rep.Add(a.Name, -written)
+			}
+		}()
+		count := addFunc(func(n int) {
+			written += int64(n)
+			rep.Add(a.Name, int64(n))
+		})
+		if _, err := httpretry.Copy(io.MultiWriter(tmp, count), r.Body, a.Name, a.Size, 0, a.SHA256); err != nil {
+			return err
 		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return &redirectError{errors.New("more than 10 redirects")}
-		}
-		return nil
-	}
-	return &c
-}
-
-// redirectError marks a refused redirect, which retrying does not help.
-type redirectError struct{ err error }
-
-func (e *redirectError) Error() string { return e.err.Error() }
-func (e *redirectError) Unwrap() error { return e.err }
-
-// retryable marks an error that a later attempt may not meet, with the
-// server's Retry-After if it sent one.
-type retryable struct {
-	err   error
-	after time.Duration
-}
-
-func (e *retryable) Error() string { return e.err.Error() }
-func (e *retryable) Unwrap() error { return e.err }
-
-// fetchOne downloads a into dir, retrying what may pass on a later try,
-// and returns its cache path.
-func (d *Downloader) fetchOne(ctx context.Context, client *http.Client, dir string, a Artifact, rep progress.Reporter) (string, error) {
-	u, _ := checkURL(a.URL) // checked in dedup
-	retries := d.Retries
-	switch {
-	case retries == 0:
-		retries = DefaultRetries
-	case retries < 0:
-		retries = 0
-	}
-	var err error
-	attempt := 0
-	for ; ; attempt++ {
-		err = d.attempt(ctx, client, u, dir, a, rep)
-		var r *retryable
-		if err == nil || !errors.As(err, &r) || attempt == retries {
-			break
-		}
-		t := time.NewTimer(d.backoff(attempt, r.after))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			err = ctx.Err()
-		case <-t.C:
-			continue
-		}
-		break
-	}
+		return install(tmp, final, a.Size)
+	})
 	if err == nil {
-		return filepath.Join(dir, a.SHA256), nil
+		return final, nil
 	}
 	if ctx.Err() != nil {
 		return "", fmt.Errorf("fetch %q: %w", a.Name, ctx.Err())
 	}
-	tries := ""
-	if attempt > 0 {
-		tries = fmt.Sprintf(" (gave up after %d attempts)", attempt+1)
-	}
-	return "", fmt.Errorf("fetch %q from %s: %w%s: %s", a.Name, u.Redacted(), err, tries, hint(err))
+	u, _ := url.Parse(a.URL) // checked in dedup
+	return "", fmt.Errorf("fetch %q from %s: %w: %s", a.Name, u.Redacted(), err, hint(err))
 }
 
 // hint says what the user can do about a failed download.
 func hint(err error) string {
 	var (
-		he *HashError
-		se *SizeError
-		st *StatusError
-		re *redirectError
+		he *httpretry.HashError
+		se *httpretry.SizeError
+		st *httpretry.StatusError
+		re *httpretry.RedirectError
 	)
 	switch {
 	case errors.As(err, &he), errors.As(err, &se) && se.Actual > se.Expected:
 		return "the file at the URL is not the locked one; check the lock's URL, or re-lock if the file was replaced upstream"
 	case errors.As(err, &re):
 		return "check the lock's URL"
-	case errors.As(err, &st) && st.Code >= 400 && st.Code < 500 && st.Code != http.StatusTooManyRequests:
+	case errors.As(err, &st) && !st.Temporary():
 		return "check the lock's URL"
 	default:
 		return "check the network or the lock's URL"
 	}
-}
-
-// backoff returns the wait before retry number attempt+1: exponential,
-// with jitter so that parallel downloads do not retry in step, and at
-// least what the server asked for.
-func (d *Downloader) backoff(attempt int, after time.Duration) time.Duration {
-	base := d.retryDelay
-	if base <= 0 {
-		base = defaultRetryDelay
-	}
-	delay := min(base<<min(attempt, 16), maxRetryDelay)
-	delay = delay/2 + rand.N(delay/2+1)
-	return max(delay, min(after, maxRetryDelay))
-}
-
-// attempt makes one try at downloading a into dir. The body is streamed to
-// a partial file while it is hashed and counted, and the partial file is
-// renamed into place only when size and hash match.
-func (d *Downloader) attempt(ctx context.Context, client *http.Client, u *url.URL, dir string, a Artifact, rep progress.Reporter) (err error) {
-	body, err := open(ctx, client, u, a)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-
-	tmp, err := os.CreateTemp(dir, a.SHA256+".partial-*")
-	if err != nil {
-		return fmt.Errorf("create partial file: %w", err)
-	}
-	var written int64
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			// The bar counts bytes of this attempt only once.
-			rep.Add(a.Name, -written)
-		}
-	}()
-
-	h := sha256.New()
-	src := &readErr{r: &io.LimitedReader{R: body, N: a.Size + 1}}
-	dst := io.MultiWriter(tmp, h, addFunc(func(n int) {
-		written += int64(n)
-		rep.Add(a.Name, int64(n))
-	}))
-	n, err := io.Copy(dst, src)
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case err != nil && src.err != nil && u.Scheme != "file":
-		return &retryable{err: fmt.Errorf("read body after %d bytes: %w", n, err)}
-	case err != nil:
-		return err
-	case n > a.Size:
-		return &SizeError{Name: a.Name, Expected: a.Size, Actual: n}
-	case n < a.Size:
-		err = &SizeError{Name: a.Name, Expected: a.Size, Actual: n}
-		if u.Scheme != "file" {
-			err = &retryable{err: err} // a connection cut at a clean boundary
-		}
-		return err
-	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != a.SHA256 {
-		return &HashError{Name: a.Name, Expected: a.SHA256, Actual: sum}
-	}
-	return install(tmp, filepath.Join(dir, a.SHA256), a.Size)
 }
 
 // install makes the verified partial file tmp durable and moves it to
@@ -546,73 +365,6 @@ func install(tmp *os.File, final string, size int64) error {
 		return fmt.Errorf("move into cache: %w", err)
 	}
 	return atomicfile.SyncDir(filepath.Dir(final))
-}
-
-// open returns the body of the artifact at u.
-func open(ctx context.Context, client *http.Client, u *url.URL, a Artifact) (io.ReadCloser, error) {
-	if u.Scheme == "file" {
-		f, err := os.Open(filepath.FromSlash(u.Path))
-		if err != nil {
-			return nil, err
-		}
-		if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
-			f.Close()
-			return nil, fmt.Errorf("%q is not a regular file", u.Path)
-		}
-		return f, nil
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("User-Agent", "bitpoll-install")
-	resp, err := client.Do(req)
-	if err != nil {
-		var re *redirectError
-		if ctx.Err() != nil || errors.As(err, &re) {
-			return nil, err
-		}
-		return nil, &retryable{err: err}
-	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		err := &StatusError{Code: resp.StatusCode, Status: resp.Status}
-		switch c := resp.StatusCode; {
-		case c >= 500, c == http.StatusTooManyRequests, c == http.StatusRequestTimeout:
-			return nil, &retryable{err: err, after: retryAfter(resp)}
-		}
-		return nil, err
-	}
-	if resp.ContentLength > a.Size {
-		resp.Body.Close()
-		return nil, &SizeError{Name: a.Name, Expected: a.Size, Actual: a.Size + 1}
-	}
-	return resp.Body, nil
-}
-
-// retryAfter reads a Retry-After header given in seconds; the HTTP-date
-// form is rare from file servers and is ignored.
-func retryAfter(resp *http.Response) time.Duration {
-	s, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-	if err != nil || s < 0 {
-		return 0
-	}
-	return time.Duration(s) * time.Second
-}
-
-// readErr remembers the error of its reader, which tells a failed read
-// (the network) from a failed write (the disk).
-type readErr struct {
-	r   io.Reader
-	err error
-}
-
-func (r *readErr) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return n, err
 }
 
 // addFunc is a Writer that only counts.

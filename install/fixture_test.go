@@ -67,7 +67,7 @@ func TestInstallFixtureEndToEnd(t *testing.T) {
 		t.Errorf("the venv has no gunicorn launcher: %v", err)
 	}
 
-	gen, switched, err := Activate(ctx, layout, res.Path, store.Hooks{})
+	gen, switched, err := store.Activate(ctx, layout, res.Path, store.Hooks{})
 	if err != nil || !switched || gen.N != 1 {
 		t.Fatalf("Activate = %+v, %v, %v; want generation 1, switched", gen, switched, err)
 	}
@@ -124,7 +124,7 @@ func TestInstallFixtureEndToEnd(t *testing.T) {
 	if after := entries(); !slices.Equal(after, kept) || len(kept) == 0 {
 		t.Errorf("cache entries after the next build = %q, want the finished ones %q", after, kept)
 	}
-	if _, switched, _ := Activate(ctx, layout, res.Path, store.Hooks{}); switched {
+	if _, switched, _ := store.Activate(ctx, layout, res.Path, store.Hooks{}); switched {
 		t.Error("Activate of the current path made a new generation")
 	}
 

@@ -9,6 +9,10 @@
 package install
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/layout"
+
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -61,6 +65,9 @@ type Options struct {
 	// before anything else is built (that the lock covers the tree's own
 	// requirements file; the command line passes one that reads it).
 	CheckApp func(appDir string) error
+	// Unpack bounds what each archive (the app source, an sdist, a wheel)
+	// may unpack to; zero means safearchive's defaults.
+	Unpack safearchive.Limits
 }
 
 // Result is a built (or already present) store path.
@@ -86,9 +93,9 @@ const (
 
 // Paths inside a store path.
 const (
-	AppDir    = "app"
-	VenvDir   = "venv"
-	StaticDir = "static"
+	AppDir    = layout.AppDir
+	VenvDir   = layout.VenvDir
+	StaticDir = layout.StaticDir
 	Manifest  = "bitpoll-store.json"
 )
 
@@ -340,7 +347,7 @@ func (b *builder) fetchApp(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := fetch.Get(ctx, abs, dst); err != nil {
+		if err := fetch.GetLimited(ctx, abs, dst, b.o.Unpack); err != nil {
 			return err
 		}
 	default:
@@ -348,7 +355,7 @@ func (b *builder) fetchApp(ctx context.Context) error {
 			return errors.New("the lock pins a local source with no commit: give it with --app-source DIR")
 		}
 		repo := filepath.Join(b.dir, ".app.git")
-		if err := fetch.Get(ctx, "git::"+app.URL+"?ref="+app.Commit, repo); err != nil {
+		if err := fetch.GetLimited(ctx, "git::"+app.URL+"?ref="+app.Commit, repo, b.o.Unpack); err != nil {
 			return fmt.Errorf("fetch %s at %s: %w (no network? give a local copy with --app-source)", app.URL, app.Commit, err)
 		}
 		if _, err := fetch.ExportGitTree(ctx, repo, app.Commit, dst); err != nil {

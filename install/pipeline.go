@@ -53,6 +53,7 @@ func (b *builder) installWheel(ctx context.Context, venv *pyenv.Venv, s lockfile
 		}
 		built, err := build.BuildWheel(ctx, whl, s.File.SHA256, build.Options{
 			Interp: b.interp, BuildWheels: buildWheels, CacheDir: b.o.Layout.CacheDir(), Target: b.target.String(),
+			Limits: b.o.Unpack,
 		})
 		if err != nil {
 			return installed{}, fmt.Errorf("build %s %s from source: %w", s.Package.Name, s.Package.Version, err)
@@ -64,7 +65,10 @@ func (b *builder) installWheel(ctx context.Context, venv *pyenv.Venv, s lockfile
 		Purelib: venv.Scheme.Purelib, Platlib: venv.Scheme.Platlib, Scripts: venv.Scheme.Scripts,
 		Headers: filepath.Join(venv.Scheme.Headers, s.Package.Name), Data: venv.Scheme.Data,
 	}
-	o := wheel.Options{Python: filepath.Join(b.final, VenvDir, "bin", "python"), Installer: "bitpoll-install"}
+	o := wheel.Options{
+		Python: filepath.Join(b.final, VenvDir, "bin", "python"), Installer: "bitpoll-install",
+		MaxRatio: b.o.Unpack.Ratio, MaxSize: b.o.Unpack.Ceiling, MaxFiles: b.o.Unpack.Files,
+	}
 	// Each wheel unpacks once into the cache, while it is first
 	// installed; venvs copy from it, each file checked against the
 	// wheel's RECORD on the way, and share no inode with it.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -65,7 +66,9 @@ func writeBombWheel(t *testing.T, dir, name, version string) string {
 
 // TestBuildNamesRefusedWheel locks one package to a zip bomb: the build
 // refuses it, names the lock entry (package, version, URL) rather than a
-// temporary path, and puts nothing into the store.
+// temporary path and the flag that raises the limit, and puts nothing
+// into the store. With the ratio raised as that flag would, the same
+// lock builds.
 func TestBuildNamesRefusedWheel(t *testing.T) {
 	testkit.NeedNetwork(t)
 	it := testkit.HostPython(t)
@@ -94,7 +97,7 @@ func TestBuildNamesRefusedWheel(t *testing.T) {
 	if err == nil {
 		t.Fatal("Build with a zip bomb locked for sqlparse succeeded, want a refusal")
 	}
-	for _, want := range []string{"sqlparse " + pkg.Version + " (" + url + ")", "100 times its own"} {
+	for _, want := range []string{"sqlparse " + pkg.Version + " (" + url + ")", "100 times its own", "--" + safearchive.FlagRatio} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Build = %v, want it to contain %q", err, want)
 		}
@@ -103,6 +106,16 @@ func TestBuildNamesRefusedWheel(t *testing.T) {
 		t.Errorf("Build = %v, want no temporary path in it", err)
 	}
 	assertStoreEmpty(t, layout)
+
+	raised := safearchive.Default()
+	raised.Ratio = 10_000
+	res, err := Build(context.Background(), Options{Lock: l, Layout: layout, Python: it.Path, VenvOnly: true, Unpack: raised})
+	if err != nil {
+		t.Fatalf("Build with --%s 10000 = %v, want the bomb (about 1,000 times its size) installed", safearchive.FlagRatio, err)
+	}
+	if fi, err := os.Stat(filepath.Join(res.Path, VenvDir, "lib")); err != nil || !fi.IsDir() {
+		t.Errorf("the built store path has no venv: %v", err)
+	}
 }
 
 // assertStoreEmpty fails t when the store holds a path: a refused build

@@ -21,7 +21,6 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/shim"
-	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // WriteSecrets generates the secrets missing from dir (0700), each 0600;
@@ -331,31 +330,4 @@ func Listen(address string, port int) (net.Listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	return ln, nil
-}
-
-// Activate records path as a generation unless the current one already is
-// it, and makes it current. It reports whether current moved.
-func Activate(ctx context.Context, l store.Layout, path string, h store.Hooks) (store.Generation, bool, error) {
-	st, err := store.Open(l)
-	if err != nil {
-		return store.Generation{}, false, err
-	}
-	st.Hooks = h
-	unlock, err := st.Lock(ctx)
-	if err != nil {
-		return store.Generation{}, false, err
-	}
-	defer unlock()
-	cur, ok, err := st.CurrentGeneration()
-	if err != nil {
-		return store.Generation{}, false, err
-	}
-	if ok && filepath.Base(cur.Target) == filepath.Base(path) {
-		return cur, false, nil
-	}
-	gen, err := st.AddAndSwitch(path)
-	if err != nil {
-		return store.Generation{}, false, err
-	}
-	return gen, true, nil
 }

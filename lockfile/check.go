@@ -1,8 +1,9 @@
 package lockfile
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
+
 	"encoding/base64"
-	"net/url"
 	"path"
 	"regexp"
 	"strings"
@@ -353,16 +354,10 @@ func canonicalTime(s string) (string, error) {
 	return t.UTC().Format(time.RFC3339Nano), nil
 }
 
+// url holds s to the fetcher's own rule, so that a lock that passes the
+// check is one the fetcher takes.
 func (p *problems) url(at, s string) {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || strings.ContainsAny(s, " \t\n\r\"\\"):
-		p.add(at, "%q is not a URL (want an https or file URL)", s)
-	case u.User != nil:
-		p.add(at, "%q carries credentials (remove the user and password; configure them outside the lock)", s)
-	case u.Scheme == "https" && u.Host != "":
-	case u.Scheme == "file" && u.Path != "" && u.Host == "":
-	default:
-		p.add(at, "%q is not an https URL, nor a file URL for a local source (want https://host/... or file:///path)", s)
+	if _, err := httpretry.CheckURL(s); err != nil {
+		p.add(at, "%v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -276,4 +277,32 @@ func (s *Store) currentN() (int, bool, error) {
 		return 0, false, fmt.Errorf("current %q points to %q, want a generation in %q", cur, target, s.layout.GenerationsDir())
 	}
 	return n, true, nil
+}
+
+// Activate records path as a generation unless the current one already is
+// it, and makes it current, under the store lock: the switch of run, which
+// has no service to start. It reports whether current moved.
+func Activate(ctx context.Context, l Layout, path string, h Hooks) (Generation, bool, error) {
+	st, err := Open(l)
+	if err != nil {
+		return Generation{}, false, err
+	}
+	st.Hooks = h
+	unlock, err := st.Lock(ctx)
+	if err != nil {
+		return Generation{}, false, err
+	}
+	defer unlock()
+	cur, ok, err := st.CurrentGeneration()
+	if err != nil {
+		return Generation{}, false, err
+	}
+	if ok && filepath.Base(cur.Target) == filepath.Base(path) {
+		return cur, false, nil
+	}
+	gen, err := st.AddAndSwitch(path)
+	if err != nil {
+		return Generation{}, false, err
+	}
+	return gen, true, nil
 }

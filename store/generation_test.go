@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -204,5 +205,26 @@ func TestAddAndSwitch(t *testing.T) {
 	}
 	if cur, _, _ := s.CurrentGeneration(); cur.N != 2 {
 		t.Errorf("current after a refused AddAndSwitch = %d, want 2", cur.N)
+	}
+}
+
+// TestActivate: a new path becomes the next generation and current; the
+// current path again makes none.
+func TestActivate(t *testing.T) {
+	s := newStore(t)
+	a := mustBuild(t, s, Key("a"), "bitpoll", "1", testFiles)
+	b := mustBuild(t, s, Key("b"), "bitpoll", "2", testFiles)
+	for _, tc := range []struct {
+		path     string
+		n        int
+		switched bool
+	}{{a, 1, true}, {a, 1, false}, {b, 2, true}, {b, 2, false}, {a, 3, true}} {
+		g, switched, err := Activate(context.Background(), s.Layout(), tc.path, Hooks{})
+		if err != nil || g.N != tc.n || switched != tc.switched {
+			t.Fatalf("Activate(%s) = generation %d, switched %v, %v; want %d, %v", filepath.Base(tc.path), g.N, switched, err, tc.n, tc.switched)
+		}
+		if cur, ok, err := s.CurrentGeneration(); !ok || err != nil || cur.N != tc.n {
+			t.Errorf("after Activate(%s): current = %+v, %v, %v; want generation %d", filepath.Base(tc.path), cur, ok, err, tc.n)
+		}
 	}
 }

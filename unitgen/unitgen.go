@@ -15,6 +15,8 @@
 package unitgen
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/layout"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -83,19 +85,20 @@ type Paths struct {
 	SecretsDir   string // credential files, root-only
 }
 
-// DefaultPaths are DESIGN.md's FHS layout.
+// DefaultPaths are the system paths of package layout, where the units
+// run.
 func DefaultPaths() Paths {
 	return Paths{
-		Opt:          "/opt/bitpoll",
-		Current:      "/opt/bitpoll/current",
-		Generations:  "/opt/bitpoll/generations",
-		App:          "app",
-		Venv:         "venv",
-		Static:       "static",
-		GunicornConf: "/opt/bitpoll/gunicorn.conf.py",
-		Root:         "/opt/bitpoll/root",
-		Settings:     "/etc/bitpoll/settings.json",
-		SecretsDir:   "/etc/bitpoll/secrets",
+		Opt:          layout.Opt,
+		Current:      layout.Current,
+		Generations:  layout.Generations,
+		App:          layout.AppDir,
+		Venv:         layout.VenvDir,
+		Static:       layout.StaticDir,
+		GunicornConf: layout.GunicornConf,
+		Root:         layout.ServiceRoot,
+		Settings:     layout.Settings,
+		SecretsDir:   layout.Secrets,
 	}
 }
 

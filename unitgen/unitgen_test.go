@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/layout"
 	"github.com/coreos/go-systemd/v22/unit"
 )
 
@@ -384,4 +385,22 @@ func FuzzRender(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDefaultPathsAreTheLayouts: the units name the paths package layout
+// gives a system without --root, the same ones the store writes.
+func TestDefaultPathsAreTheLayouts(t *testing.T) {
+	p, l := DefaultPaths(), layout.Layout{}
+	for _, tc := range []struct{ name, got, want string }{
+		{"Opt", p.Opt, l.OptDir()},
+		{"Current", p.Current, l.Current()},
+		{"Generations", p.Generations, l.GenerationsDir()},
+		{"Settings", p.Settings, l.SettingsFile()},
+		{"SecretsDir", p.SecretsDir, l.SecretsDir()},
+		{"Root", p.Root, filepath.Join(l.OptDir(), "root")},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("DefaultPaths().%s = %q, the layout's is %q", tc.name, tc.got, tc.want)
+		}
+	}
 }

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/layout"
+
+	"bytes"
+
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,10 +34,34 @@ type buildOptions struct {
 	AppSource  string
 	Python     string
 	OnlyBinary bool
-	lock       *lockfile.Lock // a lock made on the fly (upgrade --app-version)
+	unpackOptions
+	lock *lockfile.Lock // a lock made on the fly (upgrade --app-version)
+}
+
+// unpackOptions are the limits on what an archive may unpack to, for
+// every command that reads archives. safearchive's refusals name these
+// flags.
+type unpackOptions struct {
+	Unpack safearchive.Limits
+}
+
+func (o *unpackOptions) AddFlags(c *cobra.Command) {
+	f := c.Flags()
+	f.Int64Var(&o.Unpack.Ratio, safearchive.FlagRatio, safearchive.DefaultRatio, "an archive (the app source, an sdist, a wheel) may unpack to at most `N` times its own size")
+	f.Int64Var(&o.Unpack.Ceiling, safearchive.FlagCeiling, safearchive.DefaultCeiling, "an archive may unpack to at most `BYTES`, whatever its size")
+	f.IntVar(&o.Unpack.Files, safearchive.FlagFiles, safearchive.DefaultFiles, "an archive may hold at most `N` members")
+}
+
+// check refuses limits that are not positive.
+func (o *unpackOptions) check() error {
+	if o.Unpack.Ratio <= 0 || o.Unpack.Ceiling <= 0 || o.Unpack.Files <= 0 {
+		return &usageError{fmt.Errorf("--%s, --%s and --%s must be positive", safearchive.FlagRatio, safearchive.FlagCeiling, safearchive.FlagFiles)}
+	}
+	return nil
 }
 
 func (o *buildOptions) AddFlags(c *cobra.Command) {
+	o.unpackOptions.AddFlags(c)
 	f := c.Flags()
 	f.StringVar(&o.Lock, "lock", "", "the lock to install, a `FILE` or an https:// URL (default: the lock built into this binary)")
 	f.StringVar(&o.AppSource, "app-source", "", "a local mirror or tree of the app (`DIR`); its content must hash to the lock's tree")
@@ -63,33 +92,35 @@ const maxLockSize = 16 << 20
 // downloadLock fetches a lock over https. The lock names the hash of
 // everything it pins, so TLS need only bring the lock itself intact.
 func downloadLock(url string) (*lockfile.Lock, error) {
-	c := &http.Client{Timeout: time.Minute}
-	resp, err := c.Get(url)
-	if err != nil {
-		return nil, fmt.Errorf("--lock: download %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("--lock: download %s: the server answered %s", url, resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxLockSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("--lock: download %s: %w", url, err)
-	}
-	if len(data) > maxLockSize {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var buf bytes.Buffer
+	err := httpretry.New(httpretry.Options{UserAgent: "bitpoll-install/" + version}).Get(ctx, url, nil, func(r *httpretry.Response) error {
+		buf.Reset()
+		_, err := httpretry.Copy(&buf, r.Body, url, -1, maxLockSize, "")
+		return err
+	})
+	var se *httpretry.SizeError
+	if errors.As(err, &se) {
 		return nil, fmt.Errorf("--lock: %s is larger than %d MiB; that is no lock", url, maxLockSize>>20)
 	}
-	return lockfile.Parse(data, url)
+	if err != nil {
+		return nil, fmt.Errorf("--lock: download %s: %w", url, err)
+	}
+	return lockfile.Parse(buf.Bytes(), url)
 }
 
 // installOptions are the build's inputs as the flags give them.
 func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (install.Options, error) {
+	if err := o.unpackOptions.check(); err != nil {
+		return install.Options{}, err
+	}
 	l, err := o.readLock()
 	if err != nil {
 		return install.Options{}, err
 	}
 	return install.Options{
-		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary,
+		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
 		Progress: progress.New(g.stderr, g.JSON), Hooks: g.hooks, CheckApp: appPinsChecker(l),
 	}, nil
 }
@@ -299,7 +330,7 @@ func printSwitch(g *globalOptions, r *service.Result, res *install.Result) {
 		fmt.Fprintf(w, "units changed: %s\n", strings.Join(r.Units, ", "))
 	}
 	if r.Settings {
-		fmt.Fprintln(w, "settings changed: /etc/bitpoll/settings.json")
+		fmt.Fprintln(w, "settings changed: "+layout.Settings)
 	}
 	if r.Restored != "" {
 		fmt.Fprintf(w, "restored the snapshot; the database it replaced is kept at %s\n", r.Restored)

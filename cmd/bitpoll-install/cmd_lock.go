@@ -28,6 +28,7 @@ type lockOptions struct {
 	Glibc        string
 	ExcludeNewer string
 	IndexURL     string
+	unpackOptions
 }
 
 func (o *lockOptions) AddFlags(c *cobra.Command) {
@@ -43,6 +44,7 @@ func (o *lockOptions) AddFlags(c *cobra.Command) {
 	f.StringVar(&o.Glibc, "glibc", resolve.DefaultGlibc, "the oldest glibc `VERSION` the locked wheels must run on")
 	f.StringVar(&o.ExcludeNewer, "exclude-newer", "", "ignore files uploaded after `TIME` (RFC 3339 or YYYY-MM-DD), for a reproducible rerun")
 	f.StringVar(&o.IndexURL, "index-url", "https://pypi.org/simple/", "the PEP 691 package index `URL`")
+	o.unpackOptions.AddFlags(c)
 }
 
 func newLockCommand(g *globalOptions) *cobra.Command {
@@ -100,7 +102,10 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 			return &usageError{fmt.Errorf("--exclude-newer: %w", err)}
 		}
 	}
-	idx := g.indexClient(index.Options{IndexURL: o.IndexURL, CacheDir: g.cacheDir(), UserAgent: "bitpoll-install/" + version})
+	if err := o.unpackOptions.check(); err != nil {
+		return err
+	}
+	idx := g.indexClient(index.Options{IndexURL: o.IndexURL, CacheDir: g.cacheDir(), UserAgent: "bitpoll-install/" + version, Unpack: o.Unpack})
 	rep := newReporter(g)
 	start := time.Now()
 	l, err := resolve.Lock(ctx, idx, resolve.LockOptions{

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // runOptions are the flags of "run".
@@ -65,7 +66,7 @@ func runRun(ctx context.Context, g *globalOptions, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := install.Activate(ctx, layout, res.Path, g.hooks); err != nil {
+	if _, _, err := store.Activate(ctx, layout, res.Path, g.hooks); err != nil {
 		return err
 	}
 	return install.Serve(ctx, res, install.ServeOptions{

@@ -88,7 +88,7 @@ func (o *upgradeOptions) relock(ctx context.Context, g *globalOptions) (*lockfil
 	if src == "" {
 		src = "git::" + resolve.Upstream + ".git"
 	}
-	idx := g.indexClient(index.Options{CacheDir: g.cacheDir(), UserAgent: "bitpoll-install/" + version})
+	idx := g.indexClient(index.Options{CacheDir: g.cacheDir(), UserAgent: "bitpoll-install/" + version, Unpack: o.Unpack})
 	l, err := resolve.Lock(ctx, idx, resolve.LockOptions{
 		App:     resolve.AppSource{Src: src, Version: o.AppVersion},
 		Extra:   base.ExtraRequirements,

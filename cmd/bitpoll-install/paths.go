@@ -7,19 +7,21 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
-// cacheDir is the download cache: /var/cache/bitpoll-install for root or
-// under --root, else the user's cache directory, so no command needs root.
-func (g *globalOptions) cacheDir() string {
-	if g.Root != "" {
-		return filepath.Join(g.Root, "var/cache/bitpoll-install")
+// cacheDir is the download cache of the layout the command builds into:
+// the system's (/var/cache/bitpoll-install) for root or under --root, else
+// the user layout's, so no command needs root.
+func (g *globalOptions) cacheDir() string { return g.cacheDirAs(os.Geteuid()) }
+
+// cacheDirAs is cacheDir for the user id euid.
+func (g *globalOptions) cacheDirAs(euid int) string {
+	if g.Root != "" || euid == 0 {
+		return store.Layout{Root: g.Root}.CacheDir()
 	}
-	if os.Geteuid() == 0 {
-		return "/var/cache/bitpoll-install"
+	l, err := g.userLayout()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "bitpoll-install-cache")
 	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "bitpoll-install")
-	}
-	return filepath.Join(os.TempDir(), "bitpoll-install-cache")
+	return l.CacheDir()
 }
 
 // userLayout is the store for the commands that need no root: under --root

@@ -7,6 +7,8 @@
 package build
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -53,6 +55,9 @@ type Options struct {
 	Target string
 	// Timeout bounds the backend's hooks; DefaultTimeout if zero.
 	Timeout time.Duration
+	// Limits bound what the sdist may unpack to; zero means
+	// safearchive's defaults.
+	Limits safearchive.Limits
 }
 
 var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -65,7 +70,7 @@ var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 func BuildWheel(ctx context.Context, sdistPath, sdistSHA256 string, o Options) (wheelPath string, err error) {
 	wheelPath, err = buildWheel(ctx, sdistPath, sdistSHA256, o)
 	if err != nil {
-		return "", fmt.Errorf("build wheel from %q: %w", sdistPath, err)
+		return "", fmt.Errorf("build wheel from %q: %w", filepath.Base(sdistPath), err)
 	}
 	return wheelPath, nil
 }
@@ -177,7 +182,7 @@ func build(ctx context.Context, sdistPath, work string, target wheeltag.Target, 
 	if err := os.Mkdir(srcRoot, 0o755); err != nil {
 		return "", err
 	}
-	src, err := unpackSdist(sdistPath, srcRoot)
+	src, err := unpackSdist(sdistPath, srcRoot, o.Limits)
 	if err != nil {
 		return "", fmt.Errorf("unpack sdist: %w", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitpoll-install/bitpoll-install/archivecheck"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
 )
 
 // unpackCase is one file of testdata/unpack: header lines "want: ok" or
@@ -34,7 +34,7 @@ func readUnpackCase(t testing.TB, path string) unpackCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := unpackCase{formats: []string{"tar", "zip"}, maxFiles: archivecheck.DefaultFiles, maxSize: archivecheck.DefaultCeiling}
+	c := unpackCase{formats: []string{"tar", "zip"}, maxFiles: safearchive.DefaultFiles, maxSize: safearchive.DefaultCeiling}
 	head, body, ok := strings.Cut(string(data), "\n--\n")
 	if !ok {
 		t.Fatalf("%s: no \"--\" line between header and members", path)
@@ -106,7 +106,7 @@ func TestUnpackSdist(t *testing.T) {
 				if err := os.MkdirAll(dst, 0o755); err != nil {
 					t.Fatal(err)
 				}
-				top, err := unpackLimited(archive, dst, archivecheck.Limits{Ratio: c.maxRatio, Ceiling: c.maxSize, Files: c.maxFiles})
+				top, err := unpackSdist(archive, dst, safearchive.Limits{Ratio: c.maxRatio, Ceiling: c.maxSize, Files: c.maxFiles})
 				// Whatever happens, nothing may appear beside dst.
 				if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 1 {
 					t.Errorf("unpack wrote beside its target directory: %v", ents)
@@ -175,8 +175,8 @@ func TestUnpackSdistNotAnArchive(t *testing.T) {
 	if err := os.WriteFile(path, []byte("plain text"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := unpackSdist(path, t.TempDir())
-	if err == nil || !strings.Contains(err.Error(), "neither a .tar.gz nor a .zip") {
+	_, err := unpackSdist(path, t.TempDir(), safearchive.Limits{})
+	if err == nil || !strings.Contains(err.Error(), "neither a .zip nor a .tar, .tar.gz or .tar.bz2") {
 		t.Errorf("unpackSdist(text file) = %v, want an error naming the accepted formats", err)
 	}
 }
@@ -201,7 +201,7 @@ func FuzzUnpackSdist(f *testing.F) {
 		if err := os.MkdirAll(dst, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		top, err := unpackLimited(archive, dst, archivecheck.Limits{Ceiling: 1 << 20, Files: 1000})
+		top, err := unpackSdist(archive, dst, safearchive.Limits{Ceiling: 1 << 20, Files: 1000})
 		if ents, _ := os.ReadDir(filepath.Dir(dst)); len(ents) != 1 {
 			t.Fatalf("unpack wrote beside its target directory: %v", ents)
 		}

@@ -3,15 +3,14 @@ package wheel
 import (
 	"archive/zip"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path"
 	"sort"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/archivecheck"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
 )
 
 // archive is a wheel whose names, metadata and RECORD have been checked
@@ -41,10 +40,6 @@ func (a *archive) unrecorded(name string) bool {
 // names and types, the dist-info name, WHEEL, RECORD against the members,
 // the limits and the entry points.
 func openArchive(wheelPath string, zr *zip.Reader, o Options) (*archive, error) {
-	lim := archivecheck.Limits{Ratio: o.MaxRatio, Ceiling: o.MaxSize, Files: o.MaxFiles}
-	if len(zr.File) > lim.Files {
-		return nil, fmt.Errorf("%w: %w", ErrLimit, &archivecheck.LimitError{Files: lim.Files})
-	}
 	info, err := os.Stat(wheelPath)
 	if err != nil {
 		return nil, err
@@ -53,38 +48,34 @@ func openArchive(wheelPath string, zr *zip.Reader, o Options) (*archive, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Wheels hold regular files and directories only, and every member
+	// counts against the limits before anything is written.
+	policy := safearchive.Policy{
+		Limits: safearchive.Limits{Ratio: o.MaxRatio, Ceiling: o.MaxSize, Files: o.MaxFiles},
+		Label:  ErrUnsafe,
+	}
+	members, err := safearchive.Zip(zr, info.Size(), policy)
+	if err != nil {
+		var le *safearchive.LimitError
+		var me *safearchive.MemberError
+		switch {
+		case errors.As(err, &le):
+			return nil, fmt.Errorf("%w: %w", ErrLimit, err)
+		case errors.As(err, &me):
+			return nil, &MemberError{Member: me.Member, Err: me.Err}
+		}
+		return nil, err
+	}
 	a := &archive{}
-	seen := make(map[string]bool)
 	tops := make(map[string]bool)
-	for _, f := range zr.File {
-		if err := archivecheck.CheckName(f.Name); err != nil {
-			return nil, memberErr(f.Name, ErrUnsafe, "%v", err)
-		}
-		if seen[f.Name] {
-			return nil, memberErr(f.Name, ErrUnsafe, "appears twice in the zip")
-		}
-		seen[f.Name] = true
-		top, _, _ := strings.Cut(f.Name, "/")
+	for _, m := range members {
+		top, _, _ := strings.Cut(m.Path, "/")
 		tops[top] = true
-		if strings.HasSuffix(f.Name, "/") {
-			continue // directories are implied by the files in them
+		if m.Type == safearchive.File { // directories are implied by the files in them
+			a.files = append(a.files, m.Zip)
 		}
-		switch m := f.Mode(); {
-		case m&fs.ModeSymlink != 0:
-			return nil, memberErr(f.Name, ErrUnsafe, "is a symlink, which wheels may not contain")
-		case !m.IsRegular():
-			return nil, memberErr(f.Name, ErrUnsafe, "is not a regular file (mode %v)", m)
-		}
-		a.files = append(a.files, f)
 	}
 	sort.Slice(a.files, func(i, j int) bool { return a.files[i].Name < a.files[j].Name })
-	for _, f := range a.files {
-		for dir := path.Dir(f.Name); dir != "."; dir = path.Dir(dir) {
-			if seen[dir] {
-				return nil, memberErr(f.Name, ErrUnsafe, "lies below %q, which is a file", dir)
-			}
-		}
-	}
 
 	if err := a.findDistInfo(tops, fname, fver); err != nil {
 		return nil, err
@@ -103,7 +94,7 @@ func openArchive(wheelPath string, zr *zip.Reader, o Options) (*archive, error) 
 	if a.recordBytes, err = readMember(byName, a.distInfo+"/RECORD", true); err != nil {
 		return nil, err
 	}
-	if err := a.checkRecord(byName, lim.Budget(info.Size())); err != nil {
+	if err := a.checkRecord(byName); err != nil {
 		return nil, err
 	}
 	eps, err := readMember(byName, a.distInfo+"/entry_points.txt", false)
@@ -148,9 +139,9 @@ func (a *archive) findDistInfo(tops map[string]bool, fname, fver string) error {
 }
 
 // checkRecord requires every member but RECORD and its signatures to be
-// listed with hash and size, the zip header to agree on the size, every
-// listed file to be present, and the total to fit the budget.
-func (a *archive) checkRecord(byName map[string]*zip.File, budget *archivecheck.Budget) error {
+// listed with hash and size, the zip header to agree on the size, and
+// every listed file to be present.
+func (a *archive) checkRecord(byName map[string]*zip.File) error {
 	entries, err := parseRecord(bytes.NewReader(a.recordBytes))
 	if err != nil {
 		return &MemberError{Member: a.distInfo + "/RECORD", Err: err}
@@ -166,11 +157,6 @@ func (a *archive) checkRecord(byName map[string]*zip.File, budget *archivecheck.
 		a.record[e.Path] = e
 	}
 	for _, f := range a.files {
-		// archive/zip fails a read past the declared size, so a member
-		// cannot unpack to more than this.
-		if err := budget.Add(f.Name, int64(min(f.UncompressedSize64, 1<<62))); err != nil {
-			return fmt.Errorf("%w: %w", ErrLimit, err)
-		}
 		if a.unrecorded(f.Name) {
 			continue
 		}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitpoll-install/bitpoll-install/archivecheck"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
 )
 
 // TestParseEntryPoints runs testdata/entrypoints/*.txt: a comment line,
@@ -104,9 +104,9 @@ func TestCheckName(t *testing.T) {
 		{"pkg/x\x00", false},
 	}
 	for _, tt := range tests {
-		err := archivecheck.CheckName(tt.name)
+		err := safearchive.CheckName(tt.name)
 		if (err == nil) != tt.ok {
-			t.Errorf("archivecheck.CheckName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
+			t.Errorf("safearchive.CheckName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
 		}
 	}
 }

@@ -17,19 +17,19 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/bitpoll-install/bitpoll-install/archivecheck"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
 )
 
-// Limits applied when Options leaves them zero: archivecheck's, the same
+// Limits applied when Options leaves them zero: safearchive's, the same
 // as for sdists and source archives.
 const (
 	// DefaultMaxRatio bounds the total uncompressed size to this many
 	// times the wheel file's size.
-	DefaultMaxRatio = archivecheck.DefaultRatio
+	DefaultMaxRatio = safearchive.DefaultRatio
 	// DefaultMaxSize is the total uncompressed size allowed for one wheel.
-	DefaultMaxSize = archivecheck.DefaultCeiling
+	DefaultMaxSize = safearchive.DefaultCeiling
 	// DefaultMaxFiles is the number of zip members allowed for one wheel.
-	DefaultMaxFiles = archivecheck.DefaultFiles
+	DefaultMaxFiles = safearchive.DefaultFiles
 )
 
 // MaxMetadataSize bounds WHEEL, RECORD and entry_points.txt, which are read

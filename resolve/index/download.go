@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,25 +9,22 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
 )
 
 // fetchVerified fetches a small file whole into memory and checks its sha256.
 func (c *Client) fetchVerified(ctx context.Context, rawURL, wantSHA string, limit int64) ([]byte, error) {
-	var data []byte
-	err := c.get(ctx, rawURL, "", func(r response) error {
-		var err error
-		if data, err = readAll(r.body, limit); err != nil {
-			return fmt.Errorf("fetch %s: %w", rawURL, err)
-		}
-		return nil
+	var buf bytes.Buffer
+	err := c.get(ctx, rawURL, "", func(r *httpretry.Response) error {
+		buf.Reset()
+		_, err := httpretry.Copy(&buf, r.Body, rawURL, -1, limit, wantSHA)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if got := sha256Hex(data); got != wantSHA {
-		return nil, &HashError{URL: rawURL, Expected: wantSHA, Actual: got}
-	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
 // download fetches f into a temporary file and verifies its size and
@@ -36,8 +34,9 @@ func (c *Client) download(ctx context.Context, f File, limit int64) (*os.File, e
 	if f.Size > limit {
 		return nil, fmt.Errorf("download %s: size %d is over the %d-byte limit", f.URL, f.Size, limit)
 	}
-	if f.Size > 0 {
-		limit = f.Size
+	size := f.Size
+	if size <= 0 {
+		size = -1
 	}
 	tmp, err := os.CreateTemp("", "bitpoll-install-dist-*")
 	if err != nil {
@@ -48,8 +47,7 @@ func (c *Client) download(ctx context.Context, f File, limit int64) (*os.File, e
 		os.Remove(tmp.Name())
 		return nil, err
 	}
-	var got string
-	err = c.get(ctx, f.URL, "", func(r response) error {
+	err = c.get(ctx, f.URL, "", func(r *httpretry.Response) error {
 		// A retried attempt starts over.
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return err
@@ -57,27 +55,11 @@ func (c *Client) download(ctx context.Context, f File, limit int64) (*os.File, e
 		if err := tmp.Truncate(0); err != nil {
 			return err
 		}
-		h := sha256.New()
-		n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r.body, limit+1))
-		if err != nil {
-			return fmt.Errorf("download %s: %w", f.URL, err)
-		}
-		switch {
-		case n > limit && f.Size > 0:
-			return fmt.Errorf("download %s: more than the %d bytes the index declared", f.URL, f.Size)
-		case n > limit:
-			return fmt.Errorf("download %s: larger than the %d-byte limit", f.URL, limit)
-		case f.Size > 0 && n != f.Size:
-			return fmt.Errorf("download %s: got %d bytes, the index declared %d", f.URL, n, f.Size)
-		}
-		got = hex.EncodeToString(h.Sum(nil))
-		return nil
+		_, err := httpretry.Copy(tmp, r.Body, f.Filename, size, limit, f.SHA256)
+		return err
 	})
 	if err != nil {
-		return fail(err)
-	}
-	if got != f.SHA256 {
-		return fail(&HashError{URL: f.URL, Expected: f.SHA256, Actual: got})
+		return fail(fmt.Errorf("download %s: %w", f.URL, err))
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return fail(fmt.Errorf("download %s: %w", f.URL, err))

@@ -88,9 +88,7 @@ func newFakeIndex(t *testing.T, project string, dists ...dist) *fakeIndex {
 
 func (fi *fakeIndex) client(o Options) *Client {
 	o.IndexURL = fi.srv.URL + "/simple/"
-	c := New(o)
-	c.baseDelay = time.Millisecond
-	return c
+	return newClient(o, time.Millisecond)
 }
 
 func (fi *fakeIndex) count(path string) int {
@@ -103,9 +101,7 @@ func (fi *fakeIndex) count(path string) int {
 func testClient(srv *httptest.Server, o Options) *Client {
 	o.IndexURL = srv.URL + "/simple/"
 	o.JSONAPIURL = srv.URL + "/pypi/"
-	c := New(o)
-	c.baseDelay = time.Millisecond
-	return c
+	return newClient(o, time.Millisecond)
 }
 
 type member struct {

@@ -9,9 +9,12 @@
 package index
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
+
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -22,7 +25,7 @@ import (
 const (
 	DefaultIndexURL   = "https://pypi.org/simple/"
 	DefaultJSONAPIURL = "https://pypi.org/pypi/"
-	DefaultRetries    = 4
+	DefaultRetries    = httpretry.DefaultRetries
 	DefaultParallel   = 16
 	DefaultUserAgent  = "bitpoll-install"
 )
@@ -35,14 +38,6 @@ const (
 	MaxWheelSize     = 1 << 30  // a wheel downloaded to read its METADATA
 	MaxSdistSize     = 256 << 20
 	MaxPyprojectSize = 1 << 20
-)
-
-// Backoff bounds. Retry-After above maxRetryAfter is clamped so that a
-// misbehaving server cannot stall a lock for hours.
-const (
-	defaultBaseDelay = 500 * time.Millisecond
-	maxBackoff       = 30 * time.Second
-	maxRetryAfter    = 2 * time.Minute
 )
 
 // mediaTypeJSON is the PEP 691 media type for version 1 of the simple API.
@@ -71,6 +66,9 @@ type Options struct {
 	// content hash, so a second lock does not fetch them again.
 	CacheDir  string
 	UserAgent string
+	// Unpack bounds what an sdist read for its build requirements may
+	// unpack to; zero means safearchive's defaults.
+	Unpack safearchive.Limits
 }
 
 // Client talks to one index. It is safe for concurrent use; at most
@@ -78,43 +76,35 @@ type Options struct {
 type Client struct {
 	indexURL   string
 	jsonAPIURL string
-	http       *http.Client
-	retries    int
-	sem        chan struct{}
+	http       *httpretry.Client
 	cacheDir   string
-	userAgent  string
-	baseDelay  time.Duration // first backoff step; tests shorten it
+	unpack     safearchive.Limits
 }
 
 // New returns a Client for o.
 func New(o Options) *Client {
-	c := &Client{
-		indexURL:   withSlash(o.IndexURL, DefaultIndexURL),
-		jsonAPIURL: withSlash(o.JSONAPIURL, DefaultJSONAPIURL),
-		http:       o.HTTPClient,
-		retries:    o.Retries,
-		cacheDir:   o.CacheDir,
-		userAgent:  o.UserAgent,
-		baseDelay:  defaultBaseDelay,
-	}
-	if c.http == nil {
-		c.http = defaultHTTPClient()
-	}
-	switch {
-	case c.retries == 0:
-		c.retries = DefaultRetries
-	case c.retries < 0:
-		c.retries = 0
-	}
+	return newClient(o, 0)
+}
+
+// newClient is New with the first backoff step; tests shorten it.
+func newClient(o Options, baseDelay time.Duration) *Client {
 	parallel := o.Parallel
 	if parallel <= 0 {
 		parallel = DefaultParallel
 	}
-	c.sem = make(chan struct{}, parallel)
-	if c.userAgent == "" {
-		c.userAgent = DefaultUserAgent
+	ua := o.UserAgent
+	if ua == "" {
+		ua = DefaultUserAgent
 	}
-	return c
+	return &Client{
+		indexURL:   withSlash(o.IndexURL, DefaultIndexURL),
+		jsonAPIURL: withSlash(o.JSONAPIURL, DefaultJSONAPIURL),
+		http: httpretry.New(httpretry.Options{
+			HTTP: o.HTTPClient, Retries: o.Retries, BaseDelay: baseDelay, UserAgent: ua, Parallel: parallel,
+		}),
+		cacheDir: o.CacheDir,
+		unpack:   o.Unpack,
+	}
 }
 
 // withSlash returns u, or def when u is empty, ending in exactly one slash
@@ -124,19 +114,6 @@ func withSlash(u, def string) string {
 		u = def
 	}
 	return strings.TrimRight(u, "/") + "/"
-}
-
-// defaultHTTPClient bounds every phase that can hang before the body starts.
-// The whole-request timeout is generous because a large wheel may take
-// minutes; the caller's context bounds the rest.
-func defaultHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	t.TLSHandshakeTimeout = 15 * time.Second
-	t.ResponseHeaderTimeout = 60 * time.Second
-	t.IdleConnTimeout = 90 * time.Second
-	t.MaxIdleConnsPerHost = DefaultParallel
-	return &http.Client{Transport: t, Timeout: 15 * time.Minute}
 }
 
 // namePattern is the PEP 508 project name syntax.

@@ -1,6 +1,8 @@
 package index
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,15 +65,15 @@ func (c *Client) Project(ctx context.Context, name string) (*Project, error) {
 	}
 	pageURL := c.indexURL + Normalize(name) + "/"
 	var p *Project
-	err := c.get(ctx, pageURL, mediaTypeJSON, func(r response) error {
-		if t, _, _ := mime.ParseMediaType(r.typ); t != mediaTypeJSON && t != "application/json" {
-			return fmt.Errorf("fetch %s: the index answered with %q, not %s: use an index that serves the PEP 691 JSON simple API", pageURL, r.typ, mediaTypeJSON)
+	err := c.get(ctx, pageURL, mediaTypeJSON, func(r *httpretry.Response) error {
+		if t, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); t != mediaTypeJSON && t != "application/json" {
+			return fmt.Errorf("fetch %s: the index answered with %q, not %s: use an index that serves the PEP 691 JSON simple API", pageURL, r.Header.Get("Content-Type"), mediaTypeJSON)
 		}
-		data, err := readAll(r.body, MaxPageSize)
+		data, err := readAll(r.Body, MaxPageSize)
 		if err != nil {
 			return fmt.Errorf("fetch %s: %w", pageURL, err)
 		}
-		p, err = parsePage(data, r.url)
+		p, err = parsePage(data, r.URL)
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", pageURL, err)
 		}

@@ -1,19 +1,13 @@
 package index
 
 import (
-	"archive/tar"
-	"archive/zip"
-	"compress/bzip2"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/archivecheck"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -29,9 +23,9 @@ func LegacyBuildRequires() []string {
 
 // SdistBuildRequires downloads the sdist f, verifies it, and returns
 // [build-system].requires from its top-level pyproject.toml, or
-// LegacyBuildRequires when there is no such file or table. It reads the
-// archive in memory and refuses archives with absolute or ".." member
-// paths; nothing is extracted.
+// LegacyBuildRequires when there is no such file or table. The archive is
+// read through safearchive, under the client's limits; nothing is
+// extracted.
 func (c *Client) SdistBuildRequires(ctx context.Context, f File) ([]string, error) {
 	kind := sdistKind(f.Filename)
 	if kind == "" {
@@ -46,13 +40,7 @@ func (c *Client) SdistBuildRequires(ctx context.Context, f File) ([]string, erro
 	}
 	defer closeRemove(tmp)
 
-	var data []byte
-	var found bool
-	if kind == "zip" {
-		data, found, err = zipPyproject(tmp, f.Filename)
-	} else {
-		data, found, err = tarPyproject(tmp, kind, f.Filename)
-	}
+	data, found, err := readPyproject(tmp.Name(), f.Filename, c.unpack)
 	if err != nil {
 		return nil, fmt.Errorf("read sdist %s: %w", f.Filename, err)
 	}
@@ -106,14 +94,11 @@ func sdistTop(filename string) string {
 	return filename
 }
 
-// checkMember applies archivecheck's name policy (a leading "./" is
-// allowed) and returns the name without it or a trailing slash.
-func checkMember(name string) (string, error) {
-	rel := strings.TrimPrefix(name, "./")
-	if err := archivecheck.CheckName(rel); err != nil {
-		return "", fmt.Errorf("member %q %v: refusing the sdist", name, err)
-	}
-	return strings.TrimSuffix(rel, "/"), nil
+// sdistPolicy is what an sdist may hold when only its pyproject.toml is
+// read: links are accepted if they stay inside it, as a build accepts
+// them, since nothing is written.
+func sdistPolicy(lim safearchive.Limits) safearchive.Policy {
+	return safearchive.Policy{Limits: lim, Symlinks: true, Hardlinks: true, DotSlash: true}
 }
 
 // pyprojectMatch collects top-level pyproject.toml candidates. An sdist
@@ -138,7 +123,7 @@ func (m *pyprojectMatch) add(clean string, data []byte) {
 	if _, ok := m.tops[top]; !ok {
 		m.order = append(m.order, top)
 	}
-	m.tops[top] = data // a later duplicate wins, as it would on extraction
+	m.tops[top] = data
 }
 
 func (m *pyprojectMatch) result() ([]byte, bool, error) {
@@ -154,101 +139,26 @@ func (m *pyprojectMatch) result() ([]byte, bool, error) {
 	return nil, false, fmt.Errorf("pyproject.toml found in %q: want one top folder, or one named %q", m.order, m.want)
 }
 
-func tarPyproject(f *os.File, kind, filename string) ([]byte, bool, error) {
-	var r io.Reader
-	switch kind {
-	case "gz":
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, false, err
-		}
-		defer zr.Close()
-		r = zr
-	case "bz2":
-		r = bzip2.NewReader(f)
-	}
+// readPyproject reads the top-level pyproject.toml of the sdist at path
+// through safearchive, which checks every member on the way.
+func readPyproject(path, filename string, lim safearchive.Limits) ([]byte, bool, error) {
 	m := pyprojectMatch{want: sdistTop(filename)}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
+	err := safearchive.Walk(path, sdistPolicy(lim), func(mem *safearchive.Member, body io.Reader) error {
+		if !m.isCandidate(mem.Path) {
+			return nil
 		}
+		if mem.Type != safearchive.File {
+			return fmt.Errorf("%s is a %v, not a regular file: refusing the sdist", mem.Name, mem.Type)
+		}
+		data, err := readAll(body, MaxPyprojectSize)
 		if err != nil {
-			return nil, false, err
+			return fmt.Errorf("%s: %w", mem.Name, err)
 		}
-		if h.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		clean, err := checkMember(h.Name)
-		if err != nil {
-			return nil, false, err
-		}
-		if h.Typeflag == tar.TypeLink {
-			if _, err := checkMember(h.Linkname); err != nil {
-				return nil, false, fmt.Errorf("hard link %q: %w", h.Name, err)
-			}
-		}
-		if h.Typeflag == tar.TypeSymlink {
-			if err := checkSymlink(clean, h.Linkname); err != nil {
-				return nil, false, err
-			}
-		}
-		if !m.isCandidate(clean) {
-			continue
-		}
-		if h.Typeflag != tar.TypeReg {
-			return nil, false, fmt.Errorf("%s is not a regular file (type %q): refusing the sdist", h.Name, h.Typeflag)
-		}
-		data, err := readAll(tr, MaxPyprojectSize)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", h.Name, err)
-		}
-		m.add(clean, data)
-	}
-	return m.result()
-}
-
-// checkSymlink refuses links whose target leaves the archive.
-func checkSymlink(name, target string) error {
-	resolved := path.Join(path.Dir(name), target)
-	if path.IsAbs(target) || resolved == ".." || strings.HasPrefix(resolved, "../") {
-		return fmt.Errorf("symlink %q points to %q, outside the archive: refusing the sdist", name, target)
-	}
-	return nil
-}
-
-func zipPyproject(f *os.File, filename string) ([]byte, bool, error) {
-	st, err := f.Stat()
+		m.add(mem.Path, data)
+		return nil
+	})
 	if err != nil {
 		return nil, false, err
-	}
-	zr, err := zip.NewReader(f, st.Size())
-	if err != nil {
-		return nil, false, err
-	}
-	m := pyprojectMatch{want: sdistTop(filename)}
-	for _, zf := range zr.File {
-		clean, err := checkMember(zf.Name)
-		if err != nil {
-			return nil, false, err
-		}
-		if !m.isCandidate(clean) {
-			continue
-		}
-		if !zf.Mode().IsRegular() {
-			return nil, false, fmt.Errorf("%s is not a regular file (mode %v): refusing the sdist", zf.Name, zf.Mode())
-		}
-		rc, err := zf.Open()
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", zf.Name, err)
-		}
-		data, err := readAll(rc, MaxPyprojectSize)
-		rc.Close()
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", zf.Name, err)
-		}
-		m.add(clean, data)
 	}
 	return m.result()
 }

@@ -65,7 +65,7 @@ func TestSdistBuildRequiresRefuses(t *testing.T) {
 	}{
 		{"dot-dot in tar", "demo-1.0.tar.gz", func(t *testing.T) []byte {
 			return makeTarGz(t, member{name: "demo-1.0/pyproject.toml", body: pyproject}, member{name: "demo-1.0/../../evil", body: "x"})
-		}, `member "demo-1.0/../../evil" escapes the archive with ".."`},
+		}, `member "demo-1.0/../../evil": unsafe archive: escapes the archive with ".."`},
 		{"absolute in tar", "demo-1.0.tar.gz", func(t *testing.T) []byte {
 			return makeTarGz(t, member{name: "/etc/cron.d/evil", body: "x"})
 		}, `member "/etc/cron.d/evil"`},
@@ -77,13 +77,13 @@ func TestSdistBuildRequiresRefuses(t *testing.T) {
 		}, `contains a backslash`},
 		{"escaping symlink", "demo-1.0.tar.gz", func(t *testing.T) []byte {
 			return makeTarGz(t, member{name: "demo-1.0/x", typ: tar.TypeSymlink, link: "../../etc/passwd"})
-		}, `symlink "demo-1.0/x" points to "../../etc/passwd"`},
+		}, `member "demo-1.0/x": unsafe archive: links to "../../etc/passwd", outside the archive`},
 		{"escaping hard link", "demo-1.0.tar.gz", func(t *testing.T) []byte {
 			return makeTarGz(t, member{name: "demo-1.0/x", typ: tar.TypeLink, link: "/etc/shadow"})
-		}, `hard link "demo-1.0/x"`},
+		}, `member "demo-1.0/x": unsafe archive: is a hard link to "/etc/shadow"`},
 		{"pyproject is a symlink", "demo-1.0.tar.gz", func(t *testing.T) []byte {
 			return makeTarGz(t, member{name: "demo-1.0/pyproject.toml", typ: tar.TypeSymlink, link: "other.toml"})
-		}, "is not a regular file"},
+		}, "is a symbolic link, not a regular file"},
 		{"build-system without requires", "demo-1.0.tar.gz", func(t *testing.T) []byte {
 			return makeTarGz(t, member{name: "demo-1.0/pyproject.toml", body: "[build-system]\nbuild-backend = \"x\"\n"})
 		}, "has no requires key"},
@@ -99,34 +99,6 @@ func TestSdistBuildRequiresRefuses(t *testing.T) {
 		got, err := c.SdistBuildRequires(context.Background(), project(t, c, "demo").Files[0])
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%s: SdistBuildRequires(%q) = %q, %v, want error containing %q", tt.name, tt.filename, got, err, tt.wantErr)
-		}
-	}
-}
-
-func TestCheckMember(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"a/b", "a/b", true},
-		{"./a/b", "a/b", true},
-		{"a/b/", "a/b", true},
-		{"a/./b/", "", false},
-		{"a//b", "", false},
-		{"a..b/c", "a..b/c", true},
-		{"../a", "", false},
-		{"a/../../b", "", false},
-		{"a/..", "", false},
-		{"/a", "", false},
-		{`a\b`, "", false},
-		{"C:/x", "", false},
-		{"", "", false},
-		{"a\x00b", "", false},
-	}
-	for _, tt := range tests {
-		got, err := checkMember(tt.in)
-		if got != tt.want || (err == nil) != tt.ok {
-			t.Errorf("checkMember(%q) = %q, %v, want %q, ok %v", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package index
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,8 +48,8 @@ func (c *Client) Vulnerabilities(ctx context.Context, name, version string) ([]V
 	}
 	docURL := c.jsonAPIURL + Normalize(name) + "/" + url.PathEscape(version) + "/json"
 	var doc vulnJSON
-	err := c.get(ctx, docURL, "application/json", func(r response) error {
-		data, err := readAll(r.body, MaxPageSize)
+	err := c.get(ctx, docURL, "application/json", func(r *httpretry.Response) error {
+		data, err := readAll(r.Body, MaxPageSize)
 		if err != nil {
 			return fmt.Errorf("fetch %s: %w", docURL, err)
 		}

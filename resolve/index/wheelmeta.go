@@ -1,6 +1,9 @@
 package index
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+
 	"archive/zip"
 	"context"
 	"errors"
@@ -75,7 +78,7 @@ func (c *Client) metadataBytes(ctx context.Context, f File) ([]byte, error) {
 		return nil, err
 	}
 	defer closeRemove(tmp)
-	data, err := wheelMetadata(tmp, f.Filename)
+	data, err := c.wheelMetadata(tmp, f.Filename)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +100,10 @@ func wheelName(filename string) (string, bool) {
 	return parts[0], true
 }
 
-// wheelMetadata reads <name>-<version>.dist-info/METADATA from a wheel.
-func wheelMetadata(f *os.File, filename string) ([]byte, error) {
+// wheelMetadata reads <name>-<version>.dist-info/METADATA from a wheel,
+// through safearchive: a wheel the installer would refuse is refused here
+// too.
+func (c *Client) wheelMetadata(f *os.File, filename string) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("open wheel %s: %w", filename, err)
@@ -106,6 +111,10 @@ func wheelMetadata(f *os.File, filename string) ([]byte, error) {
 	zr, err := zip.NewReader(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("open wheel %s: %w", filename, err)
+	}
+	members, err := safearchive.Zip(zr, st.Size(), safearchive.Policy{Limits: c.unpack})
+	if err != nil {
+		return nil, fmt.Errorf("read wheel %s: %w", filename, err)
 	}
 	// The dist-info folder should be named after the file's name-version;
 	// any single top-level one is accepted when the spelling differs.
@@ -116,7 +125,8 @@ func wheelMetadata(f *os.File, filename string) ([]byte, error) {
 		want = strings.ToLower(parts[0] + "-" + parts[1] + ".dist-info/METADATA")
 	}
 	var found []*zip.File
-	for _, zf := range zr.File {
+	for _, m := range members {
+		zf := m.Zip
 		dir, base, ok := strings.Cut(zf.Name, "/")
 		if !ok || base != "METADATA" || !strings.HasSuffix(dir, ".dist-info") {
 			continue
@@ -189,9 +199,9 @@ func (c *Client) cacheWrite(path string, data []byte) {
 // to the wheel itself.
 func (c *Client) unadvertisedMetadata(ctx context.Context, f File) ([]byte, bool) {
 	var data []byte
-	err := c.get(ctx, f.URL+".metadata", "", func(r response) error {
+	err := c.get(ctx, f.URL+".metadata", "", func(r *httpretry.Response) error {
 		var err error
-		data, err = readAll(r.body, MaxMetadataSize)
+		data, err = readAll(r.Body, MaxMetadataSize)
 		return err
 	})
 	if err != nil {

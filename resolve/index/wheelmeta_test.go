@@ -1,6 +1,8 @@
 package index
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
+
 	"context"
 	"errors"
 	"reflect"
@@ -53,7 +55,7 @@ func TestMetadataHashMismatch(t *testing.T) {
 	})
 	c := fi.client(Options{CacheDir: t.TempDir()})
 	_, err := c.Metadata(context.Background(), project(t, c, "demo").Files[0])
-	var he *HashError
+	var he *httpretry.HashError
 	if !errors.As(err, &he) || he.Expected != promised || he.Actual != sha256Hex(meta) {
 		t.Fatalf("Metadata error = %v, want a HashError expecting %s, got %s", err, promised, sha256Hex(meta))
 	}
@@ -90,7 +92,7 @@ func TestMetadataWheelErrors(t *testing.T) {
 		d       dist
 		wantErr string
 	}{
-		{"wheel hash mismatch", dist{filename: "demo-1.0-py3-none-any.whl", content: good, sha256: sha256Hex([]byte("x"))}, "sha256 is " + sha256Hex(good)},
+		{"wheel hash mismatch", dist{filename: "demo-1.0-py3-none-any.whl", content: good, sha256: sha256Hex([]byte("x"))}, "sha256 of demo-1.0-py3-none-any.whl is " + sha256Hex(good)},
 		{"not a zip", dist{filename: "demo-1.0-py3-none-any.whl", content: []byte("garbage")}, "open wheel"},
 		{"no METADATA", dist{filename: "demo-1.0-py3-none-any.whl", content: makeZip(t, member{name: "demo/__init__.py"})}, "found 0 *.dist-info/METADATA"},
 		{"two dist-infos", dist{filename: "demo-1.0-py3-none-any.whl", content: makeZip(t,
@@ -127,8 +129,8 @@ func TestDownloadSizeChecks(t *testing.T) {
 		limit   int64
 		wantErr string
 	}{
-		{4, 100, "more than the 4 bytes the index declared"},
-		{20, 100, "got 10 bytes, the index declared 20"},
+		{4, 100, "demo-1.0-py3-none-any.whl is larger than the expected 4 bytes"},
+		{20, 100, "has 10 bytes, expected 20"},
 		{0, 5, "larger than the 5-byte limit"},
 		{200, 100, "size 200 is over the 100-byte limit"},
 	}

@@ -1,4 +1,4 @@
-package archivecheck
+package safearchive
 
 import (
 	"errors"

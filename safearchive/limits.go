@@ -1,17 +1,14 @@
-// Package archivecheck is what every archive reader checks before it
-// writes a member, for source archives, sdists and wheels alike: the
-// member's name (CheckName), and one set of limits: a number of members,
-// and a total uncompressed size of at most a multiple of the archive's own
-// size (what the lock recorded, once its hash is checked) and never more
-// than an absolute ceiling. A zip bomb is a small archive that claims a
-// great deal; the ratio refuses it long before the ceiling would.
-//
-// Readers count each member's declared size with a Budget before they
-// write it. Which kinds of member a reader accepts (links, special files)
-// is its own policy, not this package's.
-package archivecheck
+package safearchive
 
 import "fmt"
+
+// The command line's flags that set Limits' fields. A refusal names the
+// flag that raises the limit it met.
+const (
+	FlagRatio   = "unpack-ratio"
+	FlagCeiling = "unpack-max-bytes"
+	FlagFiles   = "unpack-max-files"
+)
 
 // The default limits.
 const (
@@ -95,9 +92,9 @@ type LimitError struct {
 func (e *LimitError) Error() string {
 	switch {
 	case e.Files > 0:
-		return fmt.Sprintf("archive has more than %d entries", e.Files)
+		return fmt.Sprintf("archive has more than %d entries (raise the limit with --%s)", e.Files, FlagFiles)
 	case e.Ceiling:
-		return fmt.Sprintf("archive unpacks to more than %d bytes, at member %q", e.Max, e.Member)
+		return fmt.Sprintf("archive unpacks to more than %d bytes, at member %q (raise the limit with --%s)", e.Max, e.Member, FlagCeiling)
 	}
-	return fmt.Sprintf("archive unpacks to more than %d bytes (%d times its own %d bytes), at member %q", e.Max, e.Ratio, e.ArchiveSize, e.Member)
+	return fmt.Sprintf("archive unpacks to more than %d bytes (%d times its own %d bytes), at member %q (raise the limit with --%s)", e.Max, e.Ratio, e.ArchiveSize, e.Member, FlagRatio)
 }

@@ -1,6 +1,7 @@
-package archivecheck
+package safearchive
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -38,4 +39,22 @@ func TestCheckName(t *testing.T) {
 			t.Errorf("CheckName(%q) = %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
+}
+
+// FuzzCheckName checks that every accepted member name stays inside the
+// destination when joined to it.
+func FuzzCheckName(f *testing.F) {
+	for _, s := range []string{"a", "a/b", "../a", "/etc/passwd", "a/../..", "./.", "...", `..\x`, "a//b", "a/./../b"} {
+		f.Add(s)
+	}
+	root := filepath.FromSlash("/dst/root")
+	f.Fuzz(func(t *testing.T, name string) {
+		if CheckName(name) != nil {
+			return
+		}
+		p := filepath.Join(root, name)
+		if p != root && !strings.HasPrefix(p, root+string(filepath.Separator)) {
+			t.Errorf("CheckName(%q) = nil, but it joins to %q outside %q", name, p, root)
+		}
+	})
 }
