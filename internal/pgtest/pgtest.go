@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -217,4 +218,14 @@ func (s *Server) CreateDatabase(tb testing.TB, name, password string) string {
 		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", name, strings.ReplaceAll(password, "'", "''")),
 		fmt.Sprintf("CREATE DATABASE %s OWNER %s", name, name))
 	return fmt.Sprintf("postgresql://%s@127.0.0.1:%d/%s", name, s.Port, name)
+}
+
+// Run runs one of the server's programs (psql, pg_restore, ...) as the
+// cluster's owner against this server, over its unix socket as the
+// superuser, with stdin as its input (the owner may not be able to read
+// the caller's files), and returns what it printed.
+func (s *Server) Run(stdin io.Reader, prog string, args ...string) ([]byte, error) {
+	cmd := s.command(prog, append([]string{"-h", s.Socket, "-p", strconv.Itoa(s.Port), "-U", Superuser}, args...)...)
+	cmd.Stdin = stdin
+	return cmd.CombinedOutput()
 }
