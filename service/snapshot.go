@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -348,6 +349,60 @@ END
 $bitpoll$;
 `
 
+// pgTimeout turns transaction_timeout off for the restore, where the
+// server has it (PostgreSQL 17 and newer): pg_restore's script sets it
+// too, but newHeaderFilter removes that line, which older servers refuse.
+const pgTimeout = `DO $bitpoll$
+BEGIN
+  IF current_setting('server_version_num')::int >= 170000 THEN
+    PERFORM set_config('transaction_timeout', '0', false);
+  END IF;
+END
+$bitpoll$;
+`
+
+// headerFilter passes a pg_restore script through without the line
+// "SET transaction_timeout = 0;" of its header: pg_restore of PostgreSQL 17
+// writes it into every script, and a server older than 17 refuses it,
+// which would stop the restore of its own snapshot with a newer client.
+// Only the header (comments and SET lines before the first other
+// statement) is looked at, never the data.
+type headerFilter struct {
+	r      *bufio.Reader
+	header bool
+	buf    []byte
+	err    error
+}
+
+func newHeaderFilter(r io.Reader) *headerFilter {
+	return &headerFilter{r: bufio.NewReader(r), header: true}
+}
+
+func (f *headerFilter) Read(p []byte) (int, error) {
+	for len(f.buf) == 0 {
+		if f.err != nil {
+			return 0, f.err
+		}
+		if !f.header {
+			return f.r.Read(p)
+		}
+		line, err := f.r.ReadBytes('\n')
+		f.err = err
+		t := bytes.TrimSpace(line)
+		switch {
+		case string(t) == "SET transaction_timeout = 0;":
+			line = nil
+		case len(t) == 0, bytes.HasPrefix(t, []byte("--")), bytes.HasPrefix(t, []byte("SET ")), bytes.HasPrefix(t, []byte("SELECT pg_catalog.set_config(")):
+		default:
+			f.header = false
+		}
+		f.buf = line
+	}
+	n := copy(p, f.buf)
+	f.buf = f.buf[n:]
+	return n, nil
+}
+
 // pgRestoreInto replaces the database's tables with the snapshot's, in
 // one transaction: pg_restore writes the snapshot as SQL, and psql runs
 // it after pgDropAll, between BEGIN and a COMMIT that is sent only once
@@ -383,7 +438,7 @@ func (s *switcher) pgRestoreInto(ctx context.Context, snap string) error {
 	commit := &afterExit{cmd: gen, then: "COMMIT;\n"}
 	run := exec.CommandContext(ctx, psql, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--file=-", "--dbname="+conn.url)
 	run.Env = conn.env
-	run.Stdin = io.MultiReader(strings.NewReader("BEGIN;\n"+pgDropAll), script, commit)
+	run.Stdin = io.MultiReader(strings.NewReader("BEGIN;\n"+pgTimeout+pgDropAll), newHeaderFilter(script), commit)
 	var runOut bytes.Buffer
 	run.Stdout, run.Stderr = &runOut, &runOut
 	runErr := run.Run()
