@@ -365,8 +365,9 @@ $bitpoll$;
 // "SET transaction_timeout = 0;" of its header: pg_restore of PostgreSQL 17
 // writes it into every script, and a server older than 17 refuses it,
 // which would stop the restore of its own snapshot with a newer client.
-// Only the header (comments and SET lines before the first other
-// statement) is looked at, never the data.
+// Only the header (comments, psql's meta-commands such as \restrict, and
+// SET lines before the first other statement) is looked at, never the
+// data.
 type headerFilter struct {
 	r      *bufio.Reader
 	header bool
@@ -392,7 +393,8 @@ func (f *headerFilter) Read(p []byte) (int, error) {
 		switch {
 		case string(t) == "SET transaction_timeout = 0;":
 			line = nil
-		case len(t) == 0, bytes.HasPrefix(t, []byte("--")), bytes.HasPrefix(t, []byte("SET ")), bytes.HasPrefix(t, []byte("SELECT pg_catalog.set_config(")):
+		case len(t) == 0, bytes.HasPrefix(t, []byte("--")), bytes.HasPrefix(t, []byte("\\")),
+			bytes.HasPrefix(t, []byte("SET ")), bytes.HasPrefix(t, []byte("SELECT pg_catalog.set_config(")):
 		default:
 			f.header = false
 		}
@@ -438,7 +440,9 @@ func (s *switcher) pgRestoreInto(ctx context.Context, snap string) error {
 	commit := &afterExit{cmd: gen, then: "COMMIT;\n"}
 	run := exec.CommandContext(ctx, psql, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--file=-", "--dbname="+conn.url)
 	run.Env = conn.env
-	run.Stdin = io.MultiReader(strings.NewReader("BEGIN;\n"+pgTimeout+pgDropAll), newHeaderFilter(script), commit)
+	// lock_timeout: a session that holds a table (an admin's psql, a
+	// service not yet stopped) fails the restore instead of hanging it.
+	run.Stdin = io.MultiReader(strings.NewReader("BEGIN;\nSET lock_timeout = '1min';\n"+pgTimeout+pgDropAll), newHeaderFilter(script), commit)
 	var runOut bytes.Buffer
 	run.Stdout, run.Stderr = &runOut, &runOut
 	runErr := run.Run()

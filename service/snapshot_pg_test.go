@@ -241,8 +241,8 @@ func TestPostgresSnapshotSize(t *testing.T) {
 // everything else stays, a data row with the same text included.
 func TestHeaderFilter(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
-		{"--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\nSET transaction_timeout = 0;\nSET lock_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\nDROP TABLE IF EXISTS public.t;\nCOPY public.t (x) FROM stdin;\nSET transaction_timeout = 0;\n\\.\n",
-			"--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\nSET lock_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\nDROP TABLE IF EXISTS public.t;\nCOPY public.t (x) FROM stdin;\nSET transaction_timeout = 0;\n\\.\n"},
+		{"--\n-- PostgreSQL database dump\n--\n\n\\restrict k3y\n\nSET statement_timeout = 0;\nSET transaction_timeout = 0;\nSET lock_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\nDROP TABLE IF EXISTS public.t;\nCOPY public.t (x) FROM stdin;\nSET transaction_timeout = 0;\n\\.\n",
+			"--\n-- PostgreSQL database dump\n--\n\n\\restrict k3y\n\nSET statement_timeout = 0;\nSET lock_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\nDROP TABLE IF EXISTS public.t;\nCOPY public.t (x) FROM stdin;\nSET transaction_timeout = 0;\n\\.\n"},
 		{"SET transaction_timeout = 0;", ""},
 		{"SET a = 1;\nCREATE TABLE t (x int);", "SET a = 1;\nCREATE TABLE t (x int);"},
 		{"", ""},
