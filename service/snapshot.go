@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -267,8 +268,13 @@ func (s *switcher) pgConn() (pgConn, error) {
 	if u.User.Username() == "" && s.p.o.Systemd {
 		env = append(env, "PGUSER="+unitgen.ServiceUser)
 	}
-	pwFile := filepath.Join(s.p.o.Layout.SecretsDir(), shim.DBPasswordFile)
-	if pw, err := os.ReadFile(pwFile); err == nil {
+	// Under systemd the service gets the password only as a credential,
+	// which the config asks for; with --root the shim reads the secrets
+	// directory.
+	if s.p.o.Systemd && !slices.Contains(s.p.spec.Credentials, shim.DBPasswordFile) {
+		return pgConn{url: raw, env: env}, nil
+	}
+	if pw, err := os.ReadFile(s.pgPasswordFile()); err == nil {
 		// The shim strips the same way; the variable reaches only the
 		// client programs, which run as this process's user.
 		env = append(env, "PGPASSWORD="+strings.TrimSpace(string(pw)))
@@ -278,14 +284,18 @@ func (s *switcher) pgConn() (pgConn, error) {
 	return pgConn{url: raw, env: env}, nil
 }
 
+func (s *switcher) pgPasswordFile() string {
+	return filepath.Join(s.p.o.Layout.SecretsDir(), shim.DBPasswordFile)
+}
+
 // pgAdvice adds what to do to a client program's failure, where the
 // output says it.
-func pgAdvice(out []byte) string {
+func (s *switcher) pgAdvice(out []byte) string {
 	switch {
 	case bytes.Contains(out, []byte("server version mismatch")):
 		return "\nthe server is newer than the installed PostgreSQL client: install the client of the server's major version (apt-get install postgresql-client-N)"
 	case bytes.Contains(out, []byte("password authentication failed")), bytes.Contains(out, []byte("no password supplied")):
-		return "\nthe database refused the login: put the password the service uses in " + shim.DBPasswordFile + " in the secrets directory and set database.password = true"
+		return "\nthe database refused the login: put the password the service uses in " + s.pgPasswordFile() + " (root-only, 0600) and set database.password = true in the config"
 	}
 	return ""
 }
@@ -310,7 +320,7 @@ func (s *switcher) pgDump(ctx context.Context, dst string) error {
 	cmd.Env = conn.env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("pg_dump %s: %w\n%s%s", conn.url, err, bytes.TrimSpace(out), pgAdvice(out))
+		return fmt.Errorf("pg_dump %s: %w\n%s%s", conn.url, err, bytes.TrimSpace(out), s.pgAdvice(out))
 	}
 	if err := syncFile(tmp); err != nil {
 		os.Remove(tmp)
@@ -456,7 +466,7 @@ func (s *switcher) pgRestoreInto(ctx context.Context, snap string) error {
 	}
 	if runErr != nil {
 		return fmt.Errorf("restore %s into %s (nothing was changed: it runs in one transaction): %w\n%s%s",
-			snap, conn.url, runErr, lastLines(runOut.Bytes(), 20), pgAdvice(runOut.Bytes()))
+			snap, conn.url, runErr, lastLines(runOut.Bytes(), 20), s.pgAdvice(runOut.Bytes()))
 	}
 	return nil
 }

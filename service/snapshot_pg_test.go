@@ -167,7 +167,7 @@ func TestPostgresWrongPassword(t *testing.T) {
 	url := srv.CreateDatabase(t, "app", "right")
 	s := pgSwitcher(t, url, "wrong")
 	err := s.pgDump(context.Background(), filepath.Join(t.TempDir(), "x.pgdump"))
-	if err == nil || !strings.Contains(err.Error(), "password authentication failed") || !strings.Contains(err.Error(), shim.DBPasswordFile) {
+	if err == nil || !strings.Contains(err.Error(), "password authentication failed") || !strings.Contains(err.Error(), s.pgPasswordFile()) {
 		t.Errorf("pgDump with a wrong password = %v, want the server's refusal and where the password goes", err)
 	}
 }
@@ -180,6 +180,7 @@ func TestPGConnEnvironment(t *testing.T) {
 	t.Setenv("PGUSER", "someone")
 	s := pgSwitcher(t, "postgresql://127.0.0.1:5432/bitpoll", "pw")
 	s.p.o.Systemd = true
+	s.p.spec.Credentials = []string{shim.SecretKeyFile, shim.DBPasswordFile}
 	c, err := s.pgConn()
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +195,12 @@ func TestPGConnEnvironment(t *testing.T) {
 	want := []string{"PGAPPNAME=bitpoll-install", "PGCONNECT_TIMEOUT=" + pgConnectTimeout, "PGPASSWORD=pw", "PGUSER=bitpoll"}
 	if !slices.Equal(pg, want) {
 		t.Errorf("pgConn's PG variables = %q, want %q", pg, want)
+	}
+	// Without database.password the service gets no password, so
+	// neither do the tools.
+	s.p.spec.Credentials = []string{shim.SecretKeyFile}
+	if c, err := s.pgConn(); err != nil || slices.ContainsFunc(c.env, func(kv string) bool { return strings.HasPrefix(kv, "PGPASSWORD=") }) {
+		t.Errorf("pgConn without the credential = %v, %v; want no PGPASSWORD", c.env, err)
 	}
 	s.p.settings.Database.URL = "mysql://db/x"
 	if _, err := s.pgConn(); err == nil {
