@@ -11,6 +11,10 @@ command -v msgfmt >/dev/null || need_apt+=(gettext)
 # nix-bin gives `nix hash path`, the cross-check of the lock's NAR hashes.
 command -v nix >/dev/null || need_apt+=(nix-bin)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip python3-venv)
+# A PostgreSQL server and its client tools: the tests start throwaway
+# clusters (initdb) and snapshot them with pg_dump before migrations.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need_apt+=(postgresql)
+command -v pg_dump >/dev/null || need_apt+=(postgresql-client)
 if ((${#need_apt[@]})); then
 	if [[ $(id -u) -ne 0 ]]; then
 		echo "prereqs: missing ${need_apt[*]}: install them, or run as root" >&2

@@ -1,0 +1,186 @@
+package systest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/nspawn"
+	"github.com/bitpoll-install/bitpoll-install/internal/pgtest"
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/resolve"
+	"github.com/bitpoll-install/bitpoll-install/store"
+)
+
+// TestPostgresSnapshotInContainer runs the fixture app as the hardened
+// service of a booted trixie against a real PostgreSQL server on the
+// host's loopback (the container shares the host's network), with the
+// password as a credential: the migrations run in the service's sandbox,
+// and bitpoll-install snapshots with trixie's own pg_dump, a newer major
+// version than the server's. A rollback reverses a migration with the
+// newer code in the sandbox; a rollback across a RemoveField is refused;
+// --restore-snapshot restores the snapshot with the service stopped, keeps
+// the replaced database as a pg_dump archive, and the older generation
+// serves the restored polls; gc frees a removed generation's snapshot.
+func TestPostgresSnapshotInContainer(t *testing.T) {
+	rootfs := nspawn.Rootfs(t)
+	testkit.NeedNetwork(t)
+	srv := pgtest.Start(t)
+	dburl := srv.CreateDatabase(t, "bitpoll", "pw-in-a-credential")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	host := t.TempDir()
+	if err := os.Rename(testkit.BuildCLI(t), filepath.Join(host, "bitpoll-install")); err != nil {
+		t.Fatal(err)
+	}
+	binds := []nspawn.Bind{{Host: host, Path: "/srv/test"}}
+	trees := []string{testkit.FixtureApp(), testkit.FixtureVariant(t, true, testkit.AddNote), testkit.FixtureVariant(t, false, testkit.AddNote, testkit.DropNote)}
+	for i, dir := range trees {
+		l := testkit.LockFixtureTree(t, dir, fmt.Sprintf("1.0.%d", i), "cp313-x86_64", resolve.DefaultExtra...)
+		if err := lockfile.WriteFile(filepath.Join(host, fmt.Sprintf("v%d.lock", i)), l); err != nil {
+			t.Fatal(err)
+		}
+		binds = append(binds, nspawn.Bind{Host: dir, Path: fmt.Sprintf("/srv/app%d", i)})
+	}
+	m := nspawn.Boot(ctx, t, nspawn.Options{Rootfs: rootfs, Binds: binds}, "bitpoll-pg")
+	// The client into this machine's own overlay: the cached tree stays
+	// as it is.
+	start := time.Now()
+	if out, err := m.Exec(ctx, "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-client >/dev/null"); err != nil {
+		t.Fatalf("install postgresql-client in the machine: %v\n%s", err, out)
+	}
+	ver, _ := m.Exec(ctx, "sh", "-c", "ls /usr/lib/postgresql")
+	t.Logf("postgresql-client %s installed in the machine in %v; the server is PostgreSQL %s", strings.TrimSpace(string(ver)), time.Since(start).Round(time.Second), srv.Version)
+
+	port := testkit.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	writeConfig(t, m, fmt.Sprintf("base_url = %q\nallowed_hosts = [\"127.0.0.1\", \"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = %d\n\n[database]\nurl = %q\npassword = true\n", base, port, dburl))
+	secret := m.Upper("/etc/bitpoll/secrets/db_password")
+	if err := os.MkdirAll(filepath.Dir(secret), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secret, []byte("pw-in-a-credential\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bpi := func(args ...string) ([]byte, error) {
+		return m.Exec(ctx, append([]string{"/srv/test/bitpoll-install"}, args...)...)
+	}
+	version := func(i int) []string {
+		return []string{"--lock", fmt.Sprintf("/srv/test/v%d.lock", i), "--app-source", fmt.Sprintf("/srv/app%d", i), "--python", "/usr/bin/python3"}
+	}
+	meta := func(n int) store.Meta {
+		t.Helper()
+		st, err := store.Open(store.Layout{Root: m.Upper("/")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mt, err := st.ReadMeta(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mt
+	}
+	// Paths in the metadata are the machine's; read them through the
+	// overlay.
+	inside := func(p string) string { return m.Upper(p) }
+	sql := func(q string) string { t.Helper(); return srv.SQL(t, "bitpoll", q) }
+	polls := func() string { return sql("SELECT coalesce(string_agg(slug, ',' ORDER BY id), '') FROM polls_poll") }
+
+	if out, err := bpi(append([]string{"install"}, version(0)...)...); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	get200(t, base)
+	createFixturePoll(t, base, "before")
+	if got := sql("SELECT tableowner FROM pg_tables WHERE tablename = 'polls_poll'"); got != "bitpoll" {
+		t.Errorf("polls_poll belongs to %q, want bitpoll", got)
+	}
+
+	out, err := bpi(append([]string{"--json", "upgrade"}, version(1)...)...)
+	if err != nil {
+		t.Fatalf("upgrade to 1.0.1: %v\n%s", err, out)
+	}
+	t.Logf("upgrade with a pg_dump snapshot: %s", phases(out))
+	m2 := meta(2)
+	if !strings.HasSuffix(m2.Snapshot, ".pgdump") || m2.SnapshotOf != 1 {
+		t.Fatalf("generation 2's snapshot = %q of generation %d, want a pg_dump archive of generation 1", m2.Snapshot, m2.SnapshotOf)
+	}
+	fi, err := os.Stat(inside(m2.Snapshot))
+	if err != nil {
+		t.Fatalf("generation 2's snapshot: %v", err)
+	}
+	t.Logf("snapshot %s: %d bytes", m2.Snapshot, fi.Size())
+	createFixturePoll(t, base, "after")
+
+	// Back to 1.0.0: 0002 is reversed by 1.0.1's code in the sandbox.
+	if out, err := bpi("rollback"); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	checkServing(ctx, t, m, 1)
+	if got := polls(); got != "before,after" {
+		t.Errorf("after the rollback the polls are %q, want before,after", got)
+	}
+
+	if out, err := bpi(append([]string{"upgrade"}, version(2)...)...); err != nil {
+		t.Fatalf("upgrade to 1.0.2: %v\n%s", err, out)
+	}
+	checkServing(ctx, t, m, 3)
+	m3 := meta(3)
+	if m3.SnapshotOf != 1 || !strings.HasSuffix(m3.Snapshot, ".pgdump") {
+		t.Fatalf("generation 3's snapshot = %q of generation %d, want a pg_dump archive of generation 1", m3.Snapshot, m3.SnapshotOf)
+	}
+	createFixturePoll(t, base, "dropped")
+	if got := polls(); got != "before,after,dropped" {
+		t.Fatalf("polls before the rollbacks = %q", got)
+	}
+
+	out, err = bpi("rollback", "--to", "2")
+	if err == nil || !strings.Contains(string(out), "polls.0003_remove_poll_note") || !strings.Contains(string(out), "rollback --to 1 --restore-snapshot") {
+		t.Errorf("a rollback across a RemoveField = %v, want a refusal naming polls.0003_remove_poll_note and offering --restore-snapshot:\n%s", err, out)
+	}
+	if got := polls(); got != "before,after,dropped" {
+		t.Errorf("the refused rollback changed the polls to %q", got)
+	}
+	checkServing(ctx, t, m, 3)
+
+	begin := time.Now()
+	out, err = bpi("--json", "rollback", "--to", "1", "--restore-snapshot")
+	if err != nil {
+		t.Fatalf("rollback --restore-snapshot: %v\n%s", err, out)
+	}
+	t.Logf("rollback --restore-snapshot in %v: %s", time.Since(begin).Round(time.Millisecond), phases(out))
+	checkServing(ctx, t, m, 1)
+	if got := polls(); got != "before,after" {
+		t.Errorf("after --restore-snapshot the polls are %q, want before,after (the snapshot's)", got)
+	}
+	page200(t, base+"/poll/after/")
+	if status, _ := testkit.FetchPage(t, &http.Client{Timeout: 30 * time.Second}, base+"/poll/dropped/"); status != http.StatusNotFound {
+		t.Errorf("after restoring the snapshot, the poll made after it answers %d, want 404", status)
+	}
+	kept, _ := filepath.Glob(filepath.Join(filepath.Dir(inside(m3.Snapshot)), "replaced-*.pgdump"))
+	if len(kept) != 1 || !strings.Contains(string(out), strings.TrimPrefix(kept[0], m.Upper(""))) {
+		t.Errorf("the replaced database: %q, want one pg_dump archive, named in the output:\n%s", kept, out)
+	}
+
+	// gc keeps current (1) and the generation it came from (3), and frees
+	// generation 2 with its snapshot.
+	out, err = bpi("gc", "--keep", "0")
+	if err != nil {
+		t.Fatalf("gc: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(inside(m2.Snapshot)); err == nil {
+		t.Errorf("gc kept generation 2's snapshot %s:\n%s", m2.Snapshot, out)
+	}
+	for _, keep := range append([]string{inside(m3.Snapshot)}, kept...) {
+		if _, err := os.Stat(keep); err != nil {
+			t.Errorf("gc removed %s: %v", keep, err)
+		}
+	}
+	page200(t, base+"/poll/before/")
+}
