@@ -56,6 +56,11 @@ let
   validate = import ./validate.nix;
   listenAddressError = validate.listenAddressError cfg.listenAddress;
   outboundErrors = builtins.filter (e: e != null) (map validate.outboundError cfg.outboundAllow);
+  # Nothing needs the network: the units get a private one (see networkNeeds).
+  privateNetwork =
+    validate.networkNeeds {
+      inherit (cfg) settings outboundAllow outboundAny;
+    } == [ ];
 
   secretKeyFile = if cfg.secretKeyFile != null then cfg.secretKeyFile else "${secretsDir}/secret_key";
   fieldEncryptionKeyFile =
@@ -168,6 +173,11 @@ let
       "-/etc/static/ssl/certs"
     ]
     ++ optional (cfg.database.createLocally) "/run/postgresql";
+  }
+  // lib.optionalAttrs privateNetwork {
+    # Only a loopback device of the units' own: the listening socket is
+    # passed in by bitpoll.socket, so serving needs no network.
+    PrivateNetwork = true;
   }
   // lib.optionalAttrs (!cfg.outboundAny) {
     IPAddressDeny = "any";

@@ -60,6 +60,8 @@ func TestModuleMatchesUnitgen(t *testing.T) {
 		Listen: "127.0.0.1:8080", Workers: 2, Timeout: 30 * time.Second, Project: "bitpoll",
 		Paths: unitgen.DefaultPaths(), Credentials: unitgen.RequiredCredentials,
 		Generation: 1, DatabaseStamp: "000000000000",
+		// SQLite, no mail, no allow-list: the example needs no network.
+		PrivateNetwork: true,
 	})
 	if err != nil {
 		t.Fatal(err)

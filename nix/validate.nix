@@ -84,6 +84,37 @@ in
     else
       "${builtins.toJSON a} is not an IP address, and systemd's ListenStream= does not resolve names: write it like \"127.0.0.1\" or \"::1\", \"\" for every address, or an absolute path for a unix socket";
 
+  # What in a configuration needs the network, by option, as the Go
+  # config's NetworkNeeds says it: mail (settings.email, unless its backend
+  # is "console"; Django's SMTP default is localhost port 25), a database
+  # over TCP (SQLite and PostgreSQL over a unix socket need none), and the
+  # outbound allow-list. Empty means the units get PrivateNetwork=yes.
+  networkNeeds =
+    {
+      settings,
+      outboundAllow,
+      outboundAny,
+    }:
+    let
+      db = settings.database or { };
+      email = settings.email or null;
+      url = db.url or null;
+      # No host, and a socket directory in the host parameter, as Go's
+      # url.Parse reads it (the slash may be percent-encoded).
+      localPostgresURL = "postgres(ql)?://([^@/?#]*@)?/[^?#]*[?](.*&)?host=(/|%2[fF]).*";
+      dbLocal =
+        if url != null then
+          match "sqlite:.*" url != null || match localPostgresURL url != null
+        else
+          (db.engine or "") == "sqlite" || substring 0 1 (db.host or "") == "/";
+    in
+    filter (n: n != null) [
+      (if email != null && (email.backend or "smtp") != "console" then "settings.email" else null)
+      (if dbLocal then null else "settings.database")
+      (if outboundAllow != [ ] then "outboundAllow" else null)
+      (if outboundAny then "outboundAny" else null)
+    ];
+
   # Why an outboundAllow entry cannot go into IPAddressAllow=, or null.
   outboundError =
     e:

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bitpoll-install/bitpoll-install/config"
+	"github.com/bitpoll-install/bitpoll-install/unitgen"
 )
 
 // listenCases are listen addresses for TestListenAddressParity: IPv4,
@@ -114,6 +115,96 @@ func TestOutboundParity(t *testing.T) {
 		}
 		if (got[i] == "") != (goErr == "") {
 			t.Errorf("outbound %q: module error %q, Go config error %q; want both to accept or both to refuse", e, got[i], goErr)
+		}
+	}
+}
+
+// networkNeedsCases are config bodies for TestNetworkNeedsParity.
+var networkNeedsCases = []string{
+	"",
+	"[database]\nurl = \"sqlite:////var/lib/bitpoll/other.sqlite3\"",
+	"[database]\nurl = \"postgresql://bitpoll@/bitpoll?host=/run/postgresql\"",
+	"[database]\nurl = \"postgresql:///bitpoll?sslmode=disable&host=%2Frun%2Fpostgresql\"",
+	"[database]\nurl = \"postgresql://bitpoll@/bitpoll?host=db.example.org\"\n[outbound]\nallow = [\"192.0.2.10\"]",
+	"[database]\nurl = \"postgresql://bitpoll@localhost/bitpoll\"",
+	"[database]\nurl = \"postgres://bitpoll@127.0.0.1:5432/bitpoll\"",
+	"[mail]\nbackend = \"console\"",
+	"[mail]\nbackend = \"smtp\"",
+	"[mail]\nfrom = \"bitpoll@example.org\"",
+	"[mail]\nhost = \"localhost\"",
+	"[outbound]\nallow = [\"192.0.2.25\"]",
+	"[outbound]\nallow = [\"any\"]",
+	"[mail]\nhost = \"192.0.2.25\"\n[outbound]\nallow = [\"192.0.2.25\"]",
+}
+
+// nixNeedName is the module's option for each of the Go config's
+// NetworkNeeds keys.
+var nixNeedName = map[string]string{"mail": "settings.email", "database.url": "settings.database", "outbound.allow": "outboundAllow"}
+
+// TestNetworkNeedsParity checks that the module gives its units
+// PrivateNetwork=yes for the same configs as the Go side, and names the
+// same reasons when it does not: each config's settings.json and outbound
+// list go through nix/validate.nix's networkNeeds.
+func TestNetworkNeedsParity(t *testing.T) {
+	type args struct {
+		Settings      json.RawMessage `json:"settings"`
+		OutboundAllow []string        `json:"outboundAllow"`
+		OutboundAny   bool            `json:"outboundAny"`
+	}
+	var in []args
+	var want []string
+	for _, body := range networkNeedsCases {
+		c, err := config.Parse([]byte("base_url = \"http://localhost:8000\"\n"+body), "bitpoll.toml")
+		if err != nil {
+			t.Fatalf("config %q: %v", body, err)
+		}
+		s, err := c.Settings(unitgen.DefaultPaths())
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := s.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := args{Settings: data, OutboundAllow: []string{}}
+		for _, e := range c.Outbound.Allow {
+			if e == config.OutboundAny {
+				a.OutboundAny = true
+			} else {
+				a.OutboundAllow = append(a.OutboundAllow, e)
+			}
+		}
+		in = append(in, a)
+		var names []string
+		for _, n := range c.NetworkNeeds() {
+			if n == "outbound.allow" && a.OutboundAny {
+				names = append(names, "outboundAny")
+				continue
+			}
+			names = append(names, nixNeedName[n])
+		}
+		want = append(want, strings.Join(names, ","))
+	}
+	list, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expr := fmt.Sprintf(`let v = import %s; in map (a: builtins.concatStringsSep "," (v.networkNeeds a)) (builtins.fromJSON %s)`,
+		nixStr(repoRoot(t)+"/nix/validate.nix"), nixStr(string(list)))
+	out, err := evalJSON(t, expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("decode %s: %v", out, err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("networkNeeds: %d answers for %d configs", len(got), len(want))
+	}
+	for i, body := range networkNeedsCases {
+		if got[i] != want[i] {
+			t.Errorf("config %q: module's networkNeeds = %q, want the Go side's %q (empty: PrivateNetwork=yes)", body, got[i], want[i])
 		}
 	}
 }
