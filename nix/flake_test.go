@@ -288,6 +288,7 @@ func TestAssertions(t *testing.T) {
 		{`{ services.bitpoll.outboundAllow = [ "192.0.2.25" "mail.example.org" ]; }`, `services.bitpoll.outboundAllow: "mail.example.org" is not an IP address or prefix`},
 		{`{ services.bitpoll.outboundAllow = [ "::/0" ]; }`, `set outboundAny = true`},
 		{`{ services.bitpoll.secretKeyFile = "/etc/bitpoll/my secret"; }`, "services.bitpoll.secretKeyFile"},
+		{`{ services.bitpoll.socketGroup = "nginx"; }`, "services.bitpoll.socketGroup is only used with a unix socket"},
 		{`{ imports = [ (` + withNginx + `) ]; services.bitpoll.nginx = { enable = true; hostName = "poll.example.org"; }; }`, "add it to allowedHosts"},
 	}
 	for _, tt := range tests {

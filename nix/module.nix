@@ -259,6 +259,16 @@ in
       '';
     };
 
+    socketGroup = mkOption {
+      type = types.nullOr (types.strMatching "[a-z_][a-z0-9_-]*");
+      default = null;
+      example = "nginx";
+      description = ''
+        With a unix socket in listenAddress, the group that may connect to
+        it (mode 0660); null lets every user connect (mode 0666).
+      '';
+    };
+
     allowedHosts = mkOption {
       type = types.listOf types.str;
       default = [ ];
@@ -443,6 +453,10 @@ in
           message = "services.bitpoll.outboundAllow: ${lib.concatStringsSep "; " outboundErrors}.";
         }
         {
+          assertion = cfg.socketGroup != null -> isUnixListen;
+          message = "services.bitpoll.socketGroup is only used with a unix socket: set listenAddress to its path, or unset socketGroup.";
+        }
+        {
           assertion = cfg.allowedHosts != [ ];
           message = ''services.bitpoll.allowedHosts is empty: list the host names Bitpoll is served under, e.g. allowedHosts = [ "bitpoll.example.org" ];'';
         }
@@ -492,8 +506,11 @@ in
         listenStreams = [ listenStream ];
         socketConfig =
           if isUnixListen then
-            {
-              SocketMode = "0666";
+            lib.optionalAttrs (cfg.socketGroup != null) {
+              SocketGroup = cfg.socketGroup;
+            }
+            // {
+              SocketMode = if cfg.socketGroup != null then "0660" else "0666";
               RemoveOnStop = true;
             }
           else
