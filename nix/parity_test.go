@@ -81,8 +81,8 @@ allow = ["192.0.2.25", "2001:db8::/64"]
 `,
 		`{
 			services.bitpoll = {
-				listenAddress = "/run/bitpoll/bitpoll.sock";
-				socketGroup = "www-data";
+				listenSocket = "/run/bitpoll/bitpoll.sock";
+				listenSocketGroup = "www-data";
 				settings.email = { host = "192.0.2.25"; port = 587; user = "bitpoll"; use_tls = true; from = "bitpoll@company.com"; };
 				emailPasswordFile = "/etc/bitpoll/secrets/email_password";
 				outboundAllow = [ "192.0.2.25" "2001:db8::/64" ];
@@ -102,7 +102,7 @@ backend = "console"
 `,
 		`{
 			services.bitpoll = {
-				settings.database.url = "postgresql://bitpoll@/bitpoll?host=/run/postgresql";
+				database.url = "postgresql://bitpoll@/bitpoll?host=/run/postgresql";
 				database.passwordFile = "/etc/bitpoll/secrets/db_password";
 				settings.email.backend = "console";
 			};
@@ -121,8 +121,8 @@ allow = ["any"]
 		`{
 			services.bitpoll = {
 				listenAddress = "0.0.0.0";
-				settings.database.url = "postgresql://bitpoll@db.company.com:5432/bitpoll";
-				outboundAny = true;
+				database.url = "postgresql://bitpoll@db.company.com:5432/bitpoll";
+				outboundAllow = [ "any" ];
 			};
 		}`,
 	},
@@ -136,6 +136,8 @@ type nixSide struct {
 		SocketConfig  map[string]any `json:"socketConfig"`
 	} `json:"socket"`
 	Settings map[string]any `json:"settings"`
+	// Migrate is the migration script, which names the stamp.
+	Migrate string `json:"migrate"`
 }
 
 // TestOptionParity writes each setting through both sides, as the
@@ -143,7 +145,7 @@ type nixSide struct {
 // they give the same units, directive by directive (unitgen's against the
 // module's, as TestModuleMatchesUnitgen compares them), and the same
 // settings.json, key by key (static_root names each side's own copy of
-// the static files).
+// the static files), and the same migration stamp for the database.
 func TestOptionParity(t *testing.T) {
 	var mods []string
 	for _, c := range parityCases {
@@ -155,6 +157,7 @@ func TestOptionParity(t *testing.T) {
 			services = { bitpoll = pick s.services.bitpoll; bitpoll-migrate = pick s.services.bitpoll-migrate; };
 			socket = { inherit (s.sockets.bitpoll) listenStreams socketConfig; };
 			settings = config.services.bitpoll.settings;
+			migrate = s.services.bitpoll-migrate.serviceConfig.ExecStart.text;
 			failed = map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions);
 		};
 	in builtins.mapAttrs (_: side) { ` + strings.Join(mods, "\n") + ` }`
@@ -205,6 +208,16 @@ func TestOptionParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			compareSettings(t, want, n.Settings)
+
+			// The same database, the same stamp: switching between the
+			// two sides does not migrate again for nothing.
+			m := stampLine.FindStringSubmatch(n.Migrate)
+			if m == nil {
+				t.Fatalf("the module's migration script has no stamp= line:\n%s", n.Migrate)
+			}
+			if !strings.HasSuffix(m[1], "-"+spec.DatabaseStamp) {
+				t.Errorf("the module's migration stamp %s does not end in the Go side's database stamp %s", m[1], spec.DatabaseStamp)
+			}
 		})
 	}
 }
