@@ -295,6 +295,7 @@ func TestAssertions(t *testing.T) {
 		{`{ services.bitpoll.outboundAllow = [ "192.0.2.25" "mail.example.org" ]; }`, `services.bitpoll.outboundAllow: "mail.example.org" is not an IP address or prefix`},
 		{`{ services.bitpoll.outboundAllow = [ "::/0" ]; }`, `write [ "any" ] to open outbound`},
 		{`{ services.bitpoll.secretKeyFile = "/etc/bitpoll/my secret"; }`, "services.bitpoll.secretKeyFile"},
+		{`{ services.bitpoll.settings.static_root = "/srv/my static"; }`, `services.bitpoll.settings.static_root "/srv/my static" is not a plain absolute path`},
 		{`{ services.bitpoll.listenSocketGroup = "nginx"; }`, "services.bitpoll.listenSocketGroup is only used with listenSocket"},
 		{`{ imports = [ (` + withNginx + `) ]; services.bitpoll.nginx = { enable = true; hostName = "poll.example.org"; }; }`, "add it to allowedHosts"},
 	}

@@ -478,6 +478,11 @@ in
           message = "services.bitpoll.listenSocket ${toString listenSocketError}.";
         }
         {
+          # It goes into Environment=, a unit line.
+          assertion = builtins.match "/[A-Za-z0-9._+@/-]*" cfg.settings.static_root != null;
+          message = "services.bitpoll.settings.static_root ${builtins.toJSON cfg.settings.static_root} is not a plain absolute path; use letters, digits and . _ + @ / - only.";
+        }
+        {
           assertion = cfg.listenSocketGroup != null -> isUnixListen;
           message = "services.bitpoll.listenSocketGroup is only used with listenSocket: set listenSocket, or unset listenSocketGroup.";
         }
