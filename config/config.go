@@ -356,6 +356,44 @@ func (c *Config) Warnings() []string {
 	return w
 }
 
+// NetworkNeeds lists what in this config connects out of the machine or to
+// a server on it over TCP, each as its key: a mail host (any [mail] table
+// but backend = "console": Django's SMTP default is localhost port 25), a
+// database server over TCP, and outbound.allow, which lets CalDAV and
+// anything else out. When the list is empty, the service runs with
+// PrivateNetwork=yes: it keeps only a loopback device of its own, and
+// serves through the listening socket that bitpoll.socket passes in.
+func (c *Config) NetworkNeeds() []string {
+	var needs []string
+	if m := c.Mail; m != nil && m.Backend != "console" {
+		needs = append(needs, "mail")
+	}
+	if c.Database.URL != "" && !databaseLocal(c.Database.URL) {
+		needs = append(needs, "database.url")
+	}
+	if len(c.Outbound.Allow) > 0 {
+		needs = append(needs, "outbound.allow")
+	}
+	return needs
+}
+
+// databaseLocal reports whether a database URL is reached without the
+// network: SQLite, or PostgreSQL over a unix socket (no host, and a host
+// query parameter that is a socket directory).
+func databaseLocal(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "sqlite":
+		return true
+	case "postgres", "postgresql":
+		return u.Hostname() == "" && strings.HasPrefix(u.Query().Get("host"), "/")
+	}
+	return false
+}
+
 // OutboundOpen reports whether outbound traffic is open to every address.
 func (c *Config) OutboundOpen() bool {
 	_, open, _ := c.outbound()
@@ -430,17 +468,18 @@ func (c *Config) Spec(p unitgen.Paths) (unitgen.Spec, error) {
 	s := unitgen.Spec{
 		// The socket's generation is the installer's to set; 1 renders a
 		// valid preview.
-		Generation:    1,
-		DatabaseStamp: settings.Database.Stamp(),
-		Listen:        c.listenString(),
-		SocketGroup:   c.Listen.SocketGroup,
-		Workers:       c.Workers,
-		Timeout:       time.Duration(c.Timeout) * time.Second,
-		Project:       "bitpoll",
-		Paths:         p,
-		Credentials:   creds,
-		OutboundAllow: allow,
-		OutboundAny:   open,
+		Generation:     1,
+		DatabaseStamp:  settings.Database.Stamp(),
+		Listen:         c.listenString(),
+		SocketGroup:    c.Listen.SocketGroup,
+		Workers:        c.Workers,
+		Timeout:        time.Duration(c.Timeout) * time.Second,
+		Project:        "bitpoll",
+		Paths:          p,
+		Credentials:    creds,
+		OutboundAllow:  allow,
+		OutboundAny:    open,
+		PrivateNetwork: len(c.NetworkNeeds()) == 0,
 	}
 	if err := s.Validate(); err != nil {
 		return unitgen.Spec{}, fmt.Errorf("config %s: %w", c.file, err)

@@ -173,6 +173,54 @@ func TestSpec(t *testing.T) {
 	}
 }
 
+// TestNetworkNeeds checks which configs run the service without a
+// network (PrivateNetwork=yes) and which keys keep it, and that the units'
+// Spec follows.
+func TestNetworkNeeds(t *testing.T) {
+	tests := []struct {
+		body string
+		want string // NetworkNeeds joined by ","; "" means no network
+	}{
+		{"", ""},
+		{"[database]\nurl = \"sqlite:////var/lib/bitpoll/other.sqlite3\"", ""},
+		{"[database]\nurl = \"postgresql://bitpoll@/bitpoll?host=/run/postgresql\"", ""},
+		{"[database]\nurl = \"postgresql://bitpoll@localhost/bitpoll\"", "database.url"},
+		{"[database]\nurl = \"postgresql://bitpoll@127.0.0.1:5432/bitpoll\"", "database.url"},
+		{"[database]\nurl = \"postgresql://bitpoll@192.0.2.10/bitpoll\"\n[outbound]\nallow = [\"192.0.2.10\"]", "database.url,outbound.allow"},
+		{"[mail]\nbackend = \"console\"", ""},
+		{"[mail]\nfrom = \"bitpoll@example.org\"", "mail"},
+		{"[mail]\nhost = \"localhost\"\nport = 25", "mail"},
+		{"[outbound]\nallow = []", ""},
+		{"[outbound]\nallow = [\"192.0.2.25\"]", "outbound.allow"},
+		{"[outbound]\nallow = [\"any\"]", "outbound.allow"},
+		{"[listen]\nsocket = \"/run/bitpoll/bitpoll.sock\"", ""},
+	}
+	for _, tt := range tests {
+		toml := "base_url = \"http://localhost:8000\"\n" + tt.body
+		c, err := Parse([]byte(toml), "bitpoll.toml")
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", toml, err)
+		}
+		if got := strings.Join(c.NetworkNeeds(), ","); got != tt.want {
+			t.Errorf("NetworkNeeds(%q) = %q, want %q", tt.body, got, tt.want)
+		}
+		s, err := c.Spec(unitgen.DefaultPaths())
+		if err != nil {
+			t.Fatalf("Spec(%q) = %v", tt.body, err)
+		}
+		if s.PrivateNetwork != (tt.want == "") {
+			t.Errorf("Spec(%q).PrivateNetwork = %v, want %v", tt.body, s.PrivateNetwork, tt.want == "")
+		}
+	}
+	def, err := Parse(DefaultFile, "default.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if needs := def.NetworkNeeds(); len(needs) != 0 {
+		t.Errorf("the default file needs the network for %q, want none: it is the config that runs with PrivateNetwork=yes", needs)
+	}
+}
+
 func TestSettings(t *testing.T) {
 	s, err := parseCase(t, "ok_full").Settings(unitgen.DefaultPaths())
 	if err != nil {

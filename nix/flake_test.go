@@ -281,13 +281,22 @@ func TestAssertions(t *testing.T) {
 		module, want string
 	}{
 		{`{ lib, ... }: { services.bitpoll.allowedHosts = lib.mkForce [ ]; }`, "services.bitpoll.allowedHosts is empty"},
-		{`{ services.bitpoll.database.createLocally = true; }`, `set database.type = "postgresql"`},
+		{`{ services.bitpoll.database.createLocally = true; }`, "needs the NixOS PostgreSQL module"},
+		{`{ services.bitpoll.database.url = "postgresql://bitpoll:secret@db.example.org/bitpoll"; }`, "services.bitpoll.database.url contains a password"},
+		{`{ services.bitpoll.database.passwordFile = "/etc/bitpoll/db"; }`, "services.bitpoll.database.passwordFile is for PostgreSQL"},
+		{`{ services.bitpoll.database.type = "postgresql"; }`, "Set services.bitpoll.database.url, as database.url in bitpoll.toml"},
+		{`{ services.bitpoll.outboundAny = true; }`, `Write outboundAllow = [ "any" ]`},
+		{`{ services.bitpoll.outboundAllow = [ "any" "192.0.2.25" ]; }`, `"any" opens outbound to everything`},
+		{`{ services.bitpoll.listenAddress = "/run/bitpoll.sock"; }`, "set listenSocket to it"},
+		{`{ services.bitpoll.listenSocket = "/run//bitpoll.sock"; }`, "services.bitpoll.listenSocket \"/run//bitpoll.sock\" is not clean"},
 		{`{ services.bitpoll.nginx.enable = true; }`, "needs the NixOS nginx module"},
 		{`{ services.bitpoll.settings.django.SECRET_KEY = "x"; }`, "use secretKeyFile"},
 		{`{ services.bitpoll.listenAddress = "localhost"; }`, `services.bitpoll.listenAddress "localhost" is not an IP address, and systemd's ListenStream= does not resolve names`},
 		{`{ services.bitpoll.outboundAllow = [ "192.0.2.25" "mail.example.org" ]; }`, `services.bitpoll.outboundAllow: "mail.example.org" is not an IP address or prefix`},
-		{`{ services.bitpoll.outboundAllow = [ "::/0" ]; }`, `set outboundAny = true`},
+		{`{ services.bitpoll.outboundAllow = [ "::/0" ]; }`, `write [ "any" ] to open outbound`},
 		{`{ services.bitpoll.secretKeyFile = "/etc/bitpoll/my secret"; }`, "services.bitpoll.secretKeyFile"},
+		{`{ services.bitpoll.settings.static_root = "/srv/my static"; }`, `services.bitpoll.settings.static_root "/srv/my static" is not a plain absolute path`},
+		{`{ services.bitpoll.listenSocketGroup = "nginx"; }`, "services.bitpoll.listenSocketGroup is only used with listenSocket"},
 		{`{ imports = [ (` + withNginx + `) ]; services.bitpoll.nginx = { enable = true; hostName = "poll.example.org"; }; }`, "add it to allowedHosts"},
 	}
 	for _, tt := range tests {

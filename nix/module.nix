@@ -55,7 +55,23 @@ let
   # The Go side's rules for the options that render into unit files.
   validate = import ./validate.nix;
   listenAddressError = validate.listenAddressError cfg.listenAddress;
-  outboundErrors = builtins.filter (e: e != null) (map validate.outboundError cfg.outboundAllow);
+  listenSocketError =
+    if cfg.listenSocket == null then null else validate.listenSocketError cfg.listenSocket;
+  outboundErrors = builtins.filter (e: e != null) (
+    map validate.outboundError cfg.outboundAllow ++ [ (validate.outboundListError cfg.outboundAllow) ]
+  );
+  databaseURLError =
+    if cfg.database.url == null then null else validate.databaseURLError cfg.database.url;
+  # ["any"], as in bitpoll.toml: no IP allow-list.
+  outboundOpen = cfg.outboundAllow == [ "any" ];
+  # Nothing needs the network: the units get a private one (see networkNeeds).
+  privateNetwork =
+    validate.networkNeeds {
+      inherit (cfg) settings outboundAllow;
+    } == [ ];
+  # What createLocally connects to: peer authentication as the service
+  # user over the local server's socket directory.
+  localDatabaseURL = "postgresql://bitpoll@/bitpoll?host=/run/postgresql";
 
   secretKeyFile = if cfg.secretKeyFile != null then cfg.secretKeyFile else "${secretsDir}/secret_key";
   fieldEncryptionKeyFile =
@@ -72,38 +88,35 @@ let
   ++ optional (cfg.database.passwordFile != null) "db_password:${cfg.database.passwordFile}"
   ++ optional (cfg.emailPasswordFile != null) "email_password:${cfg.emailPasswordFile}";
 
-  isUnixListen = lib.hasPrefix "/" cfg.listenAddress;
+  isUnixListen = cfg.listenSocket != null;
   listenStream =
     if isUnixListen then
-      cfg.listenAddress
-    else if cfg.listenAddress == "" then
-      toString cfg.port
+      cfg.listenSocket
     else if lib.hasInfix ":" cfg.listenAddress then
       "[${cfg.listenAddress}]:${toString cfg.port}"
     else
       "${cfg.listenAddress}:${toString cfg.port}";
   upstream =
     if isUnixListen then
-      "unix:${cfg.listenAddress}"
-    else if cfg.listenAddress == "" || cfg.listenAddress == "0.0.0.0" then
+      "unix:${cfg.listenSocket}"
+    else if cfg.listenAddress == "0.0.0.0" then
       "127.0.0.1:${toString cfg.port}"
     else if cfg.listenAddress == "::" then
       "[::1]:${toString cfg.port}"
     else
       listenStream;
 
+  # The shim's database settings, as the Go config writes them: SQLite in
+  # the state directory, or the URL.
   databaseSettings =
-    if cfg.database.type == "sqlite" then
+    if cfg.database.url == null then
       {
         engine = "sqlite";
         path = "${stateDir}/db.sqlite3";
       }
     else
-      lib.filterAttrs (_: v: v != null) {
-        engine = "postgresql";
-        inherit (cfg.database) name user port;
-        host = if cfg.database.createLocally then "/run/postgresql" else cfg.database.host;
-      };
+      { inherit (cfg.database) url; };
+  isSqlite = (cfg.settings.database.engine or null) == "sqlite";
 
   settingsFile = format.generate "bitpoll-settings.json" cfg.settings;
 
@@ -139,7 +152,7 @@ let
       echo "migrations of ${migrationStamp} already applied"
       exit 0
     fi
-    ${lib.optionalString (cfg.database.type == "sqlite") ''
+    ${lib.optionalString isSqlite ''
       # A snapshot first, so that a rollback can restore the data the
       # old code knew.
       if [ -e ${stateDir}/db.sqlite3 ]; then
@@ -172,7 +185,12 @@ let
     ]
     ++ optional (cfg.database.createLocally) "/run/postgresql";
   }
-  // lib.optionalAttrs (!cfg.outboundAny) {
+  // lib.optionalAttrs privateNetwork {
+    # Only a loopback device of the units' own: the listening socket is
+    # passed in by bitpoll.socket, so serving needs no network.
+    PrivateNetwork = true;
+  }
+  // lib.optionalAttrs (!outboundOpen) {
     IPAddressDeny = "any";
     IPAddressAllow = [ "localhost" ] ++ cfg.outboundAllow;
   };
@@ -224,6 +242,29 @@ let
   '';
 in
 {
+  # Options that bitpoll.toml says another way: the same setting has one
+  # name on each side (the README's table pairs them).
+  imports = [
+    (lib.mkRemovedOptionModule [ "services" "bitpoll" "outboundAny" ] ''
+      Write outboundAllow = [ "any" ], as outbound.allow in bitpoll.toml.
+    '')
+  ]
+  ++ map
+    (
+      name:
+      lib.mkRemovedOptionModule [ "services" "bitpoll" "database" name ] ''
+        Set services.bitpoll.database.url, as database.url in bitpoll.toml:
+        postgresql://USER@HOST:PORT/NAME, or null for SQLite.
+      ''
+    )
+    [
+      "type"
+      "name"
+      "user"
+      "host"
+      "port"
+    ];
+
   options.services.bitpoll = {
     enable = mkEnableOption "Bitpoll, the Django app for polls and meeting scheduling";
 
@@ -246,9 +287,29 @@ in
       default = "127.0.0.1";
       example = "::";
       description = ''
-        The address bitpoll.socket listens on: an IP address, "" for every
-        address, or the absolute path of a unix socket (then port is unused).
-        Not a host name: systemd binds addresses and does not resolve names.
+        The IP address bitpoll.socket listens on; "::" is every address,
+        IPv4's too. Not a host name: systemd binds addresses and does not
+        resolve names. Unused with listenSocket.
+      '';
+    };
+
+    listenSocket = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/bitpoll/bitpoll.sock";
+      description = ''
+        The absolute path of a unix socket that bitpoll.socket listens on
+        instead of listenAddress and port, for a proxy on this host.
+      '';
+    };
+
+    listenSocketGroup = mkOption {
+      type = types.nullOr (types.strMatching "[a-z_][a-z0-9_-]*");
+      default = null;
+      example = "nginx";
+      description = ''
+        The group that may connect to listenSocket (mode 0660); null lets
+        every user connect (mode 0666).
       '';
     };
 
@@ -307,49 +368,29 @@ in
       description = ''
         Addresses or prefixes, beyond localhost, the service may connect to
         (IPAddressAllow=): a mail relay, a remote PostgreSQL, CalDAV servers.
+        [ "any" ] drops the allow-list: the service may connect anywhere.
+        Empty, with no mail and a local database, the units get
+        PrivateNetwork=yes: no network at all, not even localhost.
       '';
     };
 
-    outboundAny = mkOption {
-      type = types.bool;
-      default = false;
-      description = "Drop the IP allow-list: the service may connect anywhere.";
-    };
-
     database = {
-      type = mkOption {
-        type = types.enum [
-          "sqlite"
-          "postgresql"
-        ];
-        default = "sqlite";
-        description = "The database: SQLite in ${stateDir}, or PostgreSQL.";
+      url = mkOption {
+        type = types.nullOr types.str;
+        default = if cfg.database.createLocally then localDatabaseURL else null;
+        defaultText = lib.literalMD "null (SQLite in ${stateDir}); with `createLocally`, `${localDatabaseURL}`";
+        example = "postgresql://bitpoll@db.example.org/bitpoll";
+        description = ''
+          The database: null for SQLite in ${stateDir}, or a URL,
+          postgresql://USER@HOST:PORT/NAME (?host=/run/postgresql for a
+          unix socket) or sqlite:////var/lib/bitpoll/NAME. No password:
+          that goes in passwordFile.
+        '';
       };
       createLocally = mkOption {
         type = types.bool;
         default = false;
         description = "Create the PostgreSQL database and its user on this host (peer authentication over /run/postgresql).";
-      };
-      name = mkOption {
-        type = types.str;
-        default = "bitpoll";
-        description = "The PostgreSQL database name.";
-      };
-      user = mkOption {
-        type = types.str;
-        default = "bitpoll";
-        description = "The PostgreSQL user.";
-      };
-      host = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "db.example.org";
-        description = "The PostgreSQL host or socket directory; with createLocally, /run/postgresql.";
-      };
-      port = mkOption {
-        type = types.nullOr types.port;
-        default = null;
-        description = "The PostgreSQL port; null for the default.";
       };
       passwordFile = mkOption {
         type = secretPath;
@@ -436,6 +477,27 @@ in
           message = "services.bitpoll.outboundAllow: ${lib.concatStringsSep "; " outboundErrors}.";
         }
         {
+          assertion = listenSocketError == null;
+          message = "services.bitpoll.listenSocket ${toString listenSocketError}.";
+        }
+        {
+          # It goes into Environment=, a unit line.
+          assertion = builtins.match "/[A-Za-z0-9._+@/-]*" cfg.settings.static_root != null;
+          message = "services.bitpoll.settings.static_root ${builtins.toJSON cfg.settings.static_root} is not a plain absolute path; use letters, digits and . _ + @ / - only.";
+        }
+        {
+          assertion = cfg.listenSocketGroup != null -> isUnixListen;
+          message = "services.bitpoll.listenSocketGroup is only used with listenSocket: set listenSocket, or unset listenSocketGroup.";
+        }
+        {
+          assertion = databaseURLError == null;
+          message = "services.bitpoll.database.url ${toString databaseURLError}.";
+        }
+        {
+          assertion = cfg.database.passwordFile != null -> cfg.database.url != null;
+          message = "services.bitpoll.database.passwordFile is for PostgreSQL: set database.url, or unset passwordFile.";
+        }
+        {
           assertion = cfg.allowedHosts != [ ];
           message = ''services.bitpoll.allowedHosts is empty: list the host names Bitpoll is served under, e.g. allowedHosts = [ "bitpoll.example.org" ];'';
         }
@@ -452,20 +514,8 @@ in
           message = "services.bitpoll.database.createLocally needs the NixOS PostgreSQL module, which this system's nixpkgs lacks: point database.host at an existing server instead.";
         }
         {
-          assertion = cfg.database.createLocally -> cfg.database.type == "postgresql";
-          message = ''services.bitpoll.database.createLocally creates a PostgreSQL database: set database.type = "postgresql", or turn createLocally off for SQLite.'';
-        }
-        {
-          assertion = cfg.database.createLocally -> cfg.database.user == cfg.database.name && cfg.database.user == "bitpoll";
-          message = ''services.bitpoll.database.createLocally uses peer authentication as the service user "bitpoll": leave database.user and database.name at "bitpoll" (they are ${builtins.toJSON cfg.database.user} and ${builtins.toJSON cfg.database.name}).'';
-        }
-        {
-          assertion = cfg.database.createLocally -> cfg.database.host == null;
-          message = "services.bitpoll.database.host is set with createLocally, which always uses /run/postgresql: unset host, or turn createLocally off for a remote database.";
-        }
-        {
-          assertion = cfg.database.type == "postgresql" -> cfg.database.createLocally || cfg.database.host != null;
-          message = "services.bitpoll.database.type is postgresql without a host: set database.host, or database.createLocally = true.";
+          assertion = cfg.database.createLocally -> cfg.database.url == localDatabaseURL;
+          message = "services.bitpoll.database.createLocally connects as the service user over /run/postgresql: leave database.url at ${builtins.toJSON localDatabaseURL} (it is ${builtins.toJSON cfg.database.url}), or turn createLocally off for another server.";
         }
         {
           assertion = !(cfg.settings ? django && (cfg.settings.django ? SECRET_KEY || cfg.settings.django ? FIELD_ENCRYPTION_KEY));
@@ -477,6 +527,8 @@ in
         }
       ];
 
+      warnings = optional outboundOpen "services.bitpoll.outboundAllow = [ \"any\" ]: bitpoll.service has no IP allow-list, so systemd-analyze security rates it above 1.0; list the mail relay's and CalDAV servers' addresses instead.";
+
       environment.systemPackages = [ manage ];
 
       systemd.sockets.bitpoll = {
@@ -485,15 +537,18 @@ in
         listenStreams = [ listenStream ];
         socketConfig =
           if isUnixListen then
-            {
-              SocketMode = "0666";
+            lib.optionalAttrs (cfg.listenSocketGroup != null) {
+              SocketGroup = cfg.listenSocketGroup;
+            }
+            // {
+              SocketMode = if cfg.listenSocketGroup != null then "0660" else "0666";
               RemoveOnStop = true;
             }
           else
             {
               NoDelay = true;
             }
-            // lib.optionalAttrs (cfg.listenAddress == "" || cfg.listenAddress == "::") {
+            // lib.optionalAttrs (cfg.listenAddress == "::") {
               # Both families on one socket, whatever the host's sysctl says.
               BindIPv6Only = "both";
             };
@@ -587,10 +642,10 @@ in
     (lib.optionalAttrs (hasModule "postgresql") (mkIf cfg.database.createLocally {
       services.postgresql = {
         enable = true;
-        ensureDatabases = [ cfg.database.name ];
+        ensureDatabases = [ "bitpoll" ];
         ensureUsers = [
           {
-            name = cfg.database.user;
+            name = "bitpoll";
             ensureDBOwnership = true;
           }
         ];

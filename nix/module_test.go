@@ -168,8 +168,8 @@ func TestMigrationStamp(t *testing.T) {
 	in {
 		example = text { };
 		workers = text { services.bitpoll.workers = 4; };
-		postgresql = text { services.bitpoll.database = { type = "postgresql"; host = "db.example.org"; }; };
-		otherHost = text { services.bitpoll.database = { type = "postgresql"; host = "db2.example.org"; }; };
+		postgresql = text { services.bitpoll.database.url = "postgresql://bitpoll@db.example.org/bitpoll"; };
+		otherHost = text { services.bitpoll.database.url = "postgresql://bitpoll@db2.example.org/bitpoll"; };
 	}`)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +215,7 @@ func TestPostgresqlLocal(t *testing.T) {
 		Requires  []string          `json:"requires"`
 		Binds     []string          `json:"binds"`
 	}
-	evalExample(t, `{ imports = [ (`+withPostgresql+`) ]; services.bitpoll.database = { type = "postgresql"; createLocally = true; }; }`,
+	evalExample(t, `{ imports = [ (`+withPostgresql+`) ]; services.bitpoll.database.createLocally = true; }`,
 		`config: let m = config.systemd.services.bitpoll-migrate; in {
 			failed = `+failedAssertions+`;
 			databases = config.services.postgresql.ensureDatabases;
@@ -233,7 +233,7 @@ func TestPostgresqlLocal(t *testing.T) {
 	if len(got.Users) != 1 || got.Users[0]["name"] != "bitpoll" || got.Users[0]["ensureDBOwnership"] != true {
 		t.Errorf("services.postgresql.ensureUsers = %v, want bitpoll owning its database", got.Users)
 	}
-	want := map[string]string{"engine": "postgresql", "name": "bitpoll", "user": "bitpoll", "host": "/run/postgresql"}
+	want := map[string]string{"url": "postgresql://bitpoll@/bitpoll?host=/run/postgresql"}
 	if fmt.Sprint(got.Database) != fmt.Sprint(want) {
 		t.Errorf("settings.database = %v, want %v", got.Database, want)
 	}

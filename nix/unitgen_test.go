@@ -62,35 +62,13 @@ func TestModuleMatchesUnitgen(t *testing.T) {
 		Listen: "127.0.0.1:8080", Workers: 2, Timeout: 30 * time.Second, Project: "bitpoll",
 		Paths: unitgen.DefaultPaths(), Credentials: unitgen.RequiredCredentials,
 		Generation: 1, DatabaseStamp: "000000000000",
+		// SQLite, no mail, no allow-list: the example needs no network.
+		PrivateNetwork: true,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range units {
-		want := map[string][]string{}
-		var names []string
-		for _, o := range u.Options {
-			key := o.Section + "." + o.Name
-			if _, ok := want[key]; !ok {
-				names = append(names, key)
-			}
-			want[key] = append(want[key], o.Value)
-		}
-		switch u.Name {
-		case unitgen.SocketUnit:
-			compareSocket(t, want, got.Socket.ListenStreams, got.Socket.SocketConfig)
-		case unitgen.ServiceTemplate, unitgen.MigrateTemplate:
-			// NixOS runs one generation at a time: bitpoll.service and
-			// bitpoll-migrate.service are the templates' counterparts.
-			svc, ok := got.Services[strings.TrimSuffix(u.Name, "@.service")]
-			if !ok {
-				t.Fatalf("the module has no %s", u.Name)
-			}
-			compareService(t, u.Name, names, want, svc)
-		default:
-			t.Errorf("unitgen renders %s, which this test does not know: compare it too", u.Name)
-		}
-	}
+	compareUnits(t, units, nixSide{Services: got.Services, Socket: got.Socket})
 }
 
 func compareSocket(t *testing.T, want map[string][]string, listen []string, cfg map[string]any) {
@@ -152,6 +130,11 @@ func compareService(t *testing.T, unit string, names []string, want map[string][
 		case "LoadCredential":
 			if !slices.Equal(envNames(got), envNames(vals)) {
 				t.Errorf("%s LoadCredential = %q, want unitgen's credentials %q", unit, got, vals)
+			}
+		case "IPAddressAllow":
+			// One line or several, an address or its /32: the same list.
+			if !slices.Equal(allowWords(got), allowWords(vals)) {
+				t.Errorf("%s IPAddressAllow = %q, want unitgen's %q", unit, got, vals)
 			}
 		case "RootDirectory", "BindReadOnlyPaths", "TemporaryFileSystem":
 			if len(got) == 0 {

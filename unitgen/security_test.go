@@ -154,3 +154,26 @@ func TestSecurityOutboundOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityPrivateNetwork is the bar for a config that needs no
+// network: with PrivateNetwork=true the service rates 0.6 or lower, the
+// report counts the directive as met, and the default units, which keep
+// the network, rate above it.
+func TestSecurityPrivateNetwork(t *testing.T) {
+	private := exampleSpec()
+	private.PrivateNetwork = true
+	for _, a := range analyzers(t) {
+		version, exposure, report := a.score(t, writeService(t, private))
+		_, withNet, _ := a.score(t, writeService(t, exampleSpec()))
+		t.Logf("%s: exposure %.1f with PrivateNetwork=true, %.1f without", version, exposure, withNet)
+		if exposure > 0.6 {
+			t.Errorf("%s: systemd-analyze security with PrivateNetwork=true = %.1f, want 0.6 or lower\n%s", version, exposure, report)
+		}
+		if exposure >= withNet {
+			t.Errorf("%s: exposure with PrivateNetwork=true = %.1f, want below the %.1f of the units with network", version, exposure, withNet)
+		}
+		if !regexp.MustCompile(`(?m)^✓ PrivateNetwork=`).MatchString(report) {
+			t.Errorf("%s: the report does not count PrivateNetwork= as met:\n%s", version, report)
+		}
+	}
+}

@@ -122,6 +122,12 @@ type Spec struct {
 	OutboundAllow []netip.Prefix
 	// OutboundAny drops the IP allow-list; see OutboundWarning.
 	OutboundAny bool
+	// PrivateNetwork gives the service a network namespace of its own with
+	// only a loopback device (PrivateNetwork=yes), for a config that needs
+	// no outbound connection: the listening socket is passed in by
+	// bitpoll.socket, so serving needs no network at all. It cannot be
+	// combined with OutboundAllow or OutboundAny.
+	PrivateNetwork bool
 	// InterpreterDirs are extra read-only directories the venv's
 	// interpreter lives in when it is not under /usr.
 	InterpreterDirs []string
@@ -275,6 +281,9 @@ func (s *Spec) Validate() error {
 		} else if a.Bits() == 0 {
 			add(fmt.Errorf("outbound allow-list entry %q allows every address; to open outbound to everything say so with OutboundAny", a))
 		}
+	}
+	if s.PrivateNetwork && (s.OutboundAny || len(s.OutboundAllow) > 0) {
+		add(errors.New("a private network cannot reach the outbound allow-list; drop PrivateNetwork or the allow-list"))
 	}
 	for _, d := range s.InterpreterDirs {
 		add(checkPath("interpreter directory", d))
@@ -440,6 +449,10 @@ func view(s Spec) []*unit.UnitOption {
 	o := []*unit.UnitOption{
 		opt("Service", "RootDirectory", p.Root),
 		opt("Service", "BindReadOnlyPaths", strings.Join(ro, " ")),
+	}
+	if s.PrivateNetwork {
+		// Nothing but the service's own loopback device: see Spec.
+		o = append(o, opt("Service", "PrivateNetwork", "true"))
 	}
 	if !s.OutboundAny {
 		allow := []string{"localhost"}

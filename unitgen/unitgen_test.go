@@ -133,6 +133,11 @@ func TestValidate(t *testing.T) {
 		{"unknown credential", func(s *Spec) { s.Credentials = append(RequiredCredentials, "api_token") }, `credential "api_token" is unknown`},
 		{"allow all", func(s *Spec) { s.OutboundAllow = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")} }, "allows every address; to open outbound to everything"},
 		{"invalid prefix", func(s *Spec) { s.OutboundAllow = []netip.Prefix{{}} }, "invalid prefix"},
+		{"private network", func(s *Spec) { s.PrivateNetwork = true }, ""},
+		{"private network and allow-list", func(s *Spec) {
+			s.PrivateNetwork, s.OutboundAllow = true, []netip.Prefix{netip.MustParsePrefix("192.0.2.25/32")}
+		}, "a private network cannot reach the outbound allow-list"},
+		{"private network and open", func(s *Spec) { s.PrivateNetwork, s.OutboundAny = true, true }, "a private network cannot reach"},
 		{"interpreter dir", func(s *Spec) { s.InterpreterDirs = []string{"opt/python"} }, `interpreter directory "opt/python" is not a plain absolute path`},
 	}
 	for _, tt := range tests {
@@ -175,7 +180,9 @@ func TestRenderGolden(t *testing.T) {
 	unix.InterpreterDirs = []string{"/opt/python3.13"}
 	open := exampleSpec()
 	open.Listen, open.OutboundAny = ":8000", true
-	for name, s := range map[string]Spec{"default": exampleSpec(), "unix": unix, "open": open} {
+	private := exampleSpec()
+	private.PrivateNetwork = true
+	for name, s := range map[string]Spec{"default": exampleSpec(), "unix": unix, "open": open, "private": private} {
 		units, err := Render(s)
 		if err != nil {
 			t.Fatalf("Render(%s) = %v", name, err)
@@ -304,6 +311,35 @@ func TestOutboundAllowList(t *testing.T) {
 	}
 	if got := values(units[1], "IPAddressDeny"); len(got) != 0 {
 		t.Errorf("with OutboundAny, IPAddressDeny = %q, want none", got)
+	}
+}
+
+// TestPrivateNetwork checks that PrivateNetwork=true is in both the
+// service and the migration template when the spec asks for it, beside
+// the localhost-only allow-list, and in neither when it does not.
+func TestPrivateNetwork(t *testing.T) {
+	for _, private := range []bool{false, true} {
+		s := exampleSpec()
+		s.PrivateNetwork = private
+		units, err := Render(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string(nil)
+		if private {
+			want = []string{"true"}
+		}
+		for _, u := range units[1:] {
+			if got := values(u, "PrivateNetwork"); strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("PrivateNetwork spec %v: %s PrivateNetwork = %q, want %q", private, u.Name, got, want)
+			}
+			if got := strings.Join(values(u, "IPAddressAllow"), ""); got != "localhost" {
+				t.Errorf("PrivateNetwork spec %v: %s IPAddressAllow = %q, want \"localhost\"", private, u.Name, got)
+			}
+		}
+		if got := values(units[0], "PrivateNetwork"); len(got) != 0 {
+			t.Errorf("%s PrivateNetwork = %q, want none: the socket listens in the host's network", units[0].Name, got)
+		}
 	}
 }
 
