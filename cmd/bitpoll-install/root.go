@@ -83,6 +83,7 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newExportCommand(g),
 		newAuditCommand(g),
 		newVerifyCommand(g),
+		newSBOMCommand(g),
 		newUnitCommand(g),
 		newNginxCommand(g),
 		newManageCommand(g),
