@@ -264,10 +264,21 @@ func TestCheckSampleRolls(t *testing.T) {
 	}
 }
 
-// BenchmarkCheck rehashes a generated store path of 64 MiB in files of
-// 1 KiB to 1 MiB and, in the same run, sha256sum of the same files on as
-// many processes as Check has workers; both rates are reported in MB/s.
+// BenchmarkCheck rehashes a generated store path and, in the same run,
+// runs sha256sum on the same files, split over as many processes as Check
+// has workers; both rates are reported in MB/s. "large" is 64 MiB in
+// files of 1 KiB to 1 MiB; "venv" is 5,000 files of 256 B to 32 KiB, the
+// shape of a Python venv (the fixture app's has 4,858 files, 32 MiB).
 func BenchmarkCheck(b *testing.B) {
+	b.Run("large", func(b *testing.B) {
+		benchCheck(b, func(i int) int { return 1 << (10 + i%11) }, func(_ int, total int64) bool { return total < 64<<20 })
+	})
+	b.Run("venv", func(b *testing.B) {
+		benchCheck(b, func(i int) int { return 256 << (i % 8) }, func(i int, _ int64) bool { return i < 5000 })
+	})
+}
+
+func benchCheck(b *testing.B, size func(i int) int, more func(i int, total int64) bool) {
 	sha256sum, err := exec.LookPath("sha256sum")
 	if err != nil {
 		b.Fatalf("sha256sum is not installed (coreutils): %v", err)
@@ -282,20 +293,20 @@ func BenchmarkCheck(b *testing.B) {
 	var total int64
 	p, _, err := s.Build(context.Background(), Key("bench"), "bitpoll", "1", func(dir string) error {
 		buf := make([]byte, 1<<20)
-		for i := 0; total < 64<<20; i++ {
-			size := 1 << (10 + i%11) // 1 KiB .. 1 MiB
-			if _, err := rand.Read(buf[:size]); err != nil {
+		for i := 0; more(i, total); i++ {
+			n := size(i)
+			if _, err := rand.Read(buf[:n]); err != nil {
 				return err
 			}
 			name := fmt.Sprintf("d%d/f%d", i%16, i)
 			if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755); err != nil {
 				return err
 			}
-			if err := os.WriteFile(filepath.Join(dir, name), buf[:size], 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, name), buf[:n], 0o644); err != nil {
 				return err
 			}
 			names = append(names, name)
-			total += int64(size)
+			total += int64(n)
 		}
 		return nil
 	})

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/bitpoll-install/bitpoll-install/workers"
@@ -223,6 +224,8 @@ func modeString(m fs.FileMode) string {
 	return fmt.Sprintf("%04o", v)
 }
 
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
 // hashFile returns the hex sha256 of the file at p and its length.
 func hashFile(p string) (string, int64, error) {
 	f, err := os.Open(p)
@@ -231,7 +234,11 @@ func hashFile(p string) (string, int64, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	buf := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(buf)
+	// Hiding the file's WriteTo makes io.CopyBuffer use buf, not a new
+	// buffer for every one of a venv's thousands of small files.
+	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, *buf)
 	if err != nil {
 		return "", 0, fmt.Errorf("read %q: %w", p, err)
 	}
