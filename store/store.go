@@ -2,11 +2,13 @@
 // points generations at them, as DESIGN.md lays out under "The store and
 // generations (FHS)". A store path is built aside under a .partial name,
 // made read-only, synced and renamed into place, so a crash at any point
-// leaves either no path or a complete one. Generations are numbered
-// symlinks into the store, and `current` moves between them by rename(2).
+// leaves either no path or a complete one. Sealing records every entry's
+// mode, size and sha256 (SealFile), which Check rehashes later.
+// Generations are numbered symlinks into the store, and `current` moves
+// between them by rename(2).
 //
 // The package does not know what goes into a store path; the caller's
-// build function fills it. Hashing a path's content is left to verify.
+// build function fills it.
 package store
 
 import (
@@ -40,7 +42,7 @@ type Phase string
 
 const (
 	PhaseBuilt     Phase = "built"     // build func returned; path is the .partial dir, not yet sealed
-	PhaseSealed    Phase = "sealed"    // marker written, tree read-only and synced; not yet renamed
+	PhaseSealed    Phase = "sealed"    // marker and seal record written, tree read-only and synced; not yet renamed
 	PhaseStored    Phase = "stored"    // renamed into place and store dir synced; path is final
 	PhaseLinked    Phase = "linked"    // generation symlink created and synced; path is the link
 	PhaseSwitching Phase = "switching" // temporary current link made; not yet renamed over current
@@ -265,6 +267,17 @@ func (s *Store) build(final, key string, build func(dir string) error) (err erro
 	}
 	if err := seal(dir); err != nil {
 		return fmt.Errorf("make read-only: %w", err)
+	}
+	// The record goes in last, into the sealed tree: the root is made
+	// writable for it, and read-only again after.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	if err := writeSeal(dir); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o555); err != nil {
+		return err
 	}
 	if err := syncTree(dir); err != nil {
 		return err

@@ -22,7 +22,7 @@ const (
 	exitOK       = 0
 	exitFailure  = 1
 	exitUsage    = 2
-	exitFindings = 3 // audit found vulnerabilities
+	exitFindings = 3 // audit found vulnerabilities, verify a changed store
 	// exitInterrupted is the shell's code for a process ended by SIGINT
 	// (128+2), for a command that stops early on Ctrl-C or SIGTERM.
 	exitInterrupted = 130

@@ -48,7 +48,8 @@ Exit codes:
   0  success
   1  failure (the message says what went wrong and what to do)
   2  usage error (a bad flag or argument)
-  3  audit found known vulnerabilities
+  3  findings: audit found known vulnerabilities, or verify found the
+     store changed
   130  interrupted (Ctrl-C or SIGTERM); the message says whether anything
        was switched`
 
@@ -81,6 +82,8 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newDevCommand(g),
 		newExportCommand(g),
 		newAuditCommand(g),
+		newVerifyCommand(g),
+		newSBOMCommand(g),
 		newUnitCommand(g),
 		newNginxCommand(g),
 		newManageCommand(g),
