@@ -1,6 +1,8 @@
 package resolve
 
 import (
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +34,9 @@ type AppSource struct {
 	URL string
 	// Requirements is the requirements file inside the tree.
 	Requirements string
+	// Unpack bounds what an archive source may unpack to; zero means
+	// safearchive's defaults.
+	Unpack safearchive.Limits
 }
 
 // PinnedApp is a pinned source tree, unpacked in Dir.
@@ -135,7 +140,7 @@ func pinTree(ctx context.Context, src AppSource, dir string) (*PinnedApp, error)
 			getSrc = abs
 		}
 	}
-	if err := fetch.Get(ctx, getSrc, dir); err != nil {
+	if err := fetch.GetLimited(ctx, getSrc, dir, src.Unpack); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", src.Src, err)
 	}
 	tree, err := treehash.GitTree(dir)

@@ -109,7 +109,7 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 	rep := newReporter(g)
 	start := time.Now()
 	l, err := resolve.Lock(ctx, idx, resolve.LockOptions{
-		App:          resolve.AppSource{Src: o.AppSource, Version: o.AppVersion, URL: o.AppURL, Requirements: o.Requirements},
+		App:          resolve.AppSource{Src: o.AppSource, Version: o.AppVersion, URL: o.AppURL, Requirements: o.Requirements, Unpack: o.Unpack},
 		Extra:        o.Extra,
 		Targets:      o.Targets,
 		Glibc:        o.Glibc,

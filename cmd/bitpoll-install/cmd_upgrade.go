@@ -90,7 +90,7 @@ func (o *upgradeOptions) relock(ctx context.Context, g *globalOptions) (*lockfil
 	}
 	idx := g.indexClient(index.Options{CacheDir: g.cacheDir(), UserAgent: "bitpoll-install/" + version, Unpack: o.Unpack})
 	l, err := resolve.Lock(ctx, idx, resolve.LockOptions{
-		App:     resolve.AppSource{Src: src, Version: o.AppVersion},
+		App:     resolve.AppSource{Src: src, Version: o.AppVersion, Unpack: o.Unpack},
 		Extra:   base.ExtraRequirements,
 		Targets: base.Targets,
 		Glibc:   base.Glibc,
