@@ -394,6 +394,19 @@ func databaseLocal(raw string) bool {
 	return false
 }
 
+// databaseSocketDir is the socket directory a PostgreSQL URL's host
+// parameter names, or "" for none: the service must see it to connect.
+func databaseSocketDir(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return ""
+	}
+	if h := u.Query().Get("host"); strings.HasPrefix(h, "/") {
+		return h
+	}
+	return ""
+}
+
 // OutboundOpen reports whether outbound traffic is open to every address.
 func (c *Config) OutboundOpen() bool {
 	_, open, _ := c.outbound()
@@ -468,18 +481,19 @@ func (c *Config) Spec(p unitgen.Paths) (unitgen.Spec, error) {
 	s := unitgen.Spec{
 		// The socket's generation is the installer's to set; 1 renders a
 		// valid preview.
-		Generation:     1,
-		DatabaseStamp:  settings.Database.Stamp(),
-		Listen:         c.listenString(),
-		SocketGroup:    c.Listen.SocketGroup,
-		Workers:        c.Workers,
-		Timeout:        time.Duration(c.Timeout) * time.Second,
-		Project:        "bitpoll",
-		Paths:          p,
-		Credentials:    creds,
-		OutboundAllow:  allow,
-		OutboundAny:    open,
-		PrivateNetwork: len(c.NetworkNeeds()) == 0,
+		Generation:        1,
+		DatabaseStamp:     settings.Database.Stamp(),
+		Listen:            c.listenString(),
+		SocketGroup:       c.Listen.SocketGroup,
+		Workers:           c.Workers,
+		Timeout:           time.Duration(c.Timeout) * time.Second,
+		Project:           "bitpoll",
+		Paths:             p,
+		Credentials:       creds,
+		OutboundAllow:     allow,
+		OutboundAny:       open,
+		PrivateNetwork:    len(c.NetworkNeeds()) == 0,
+		DatabaseSocketDir: databaseSocketDir(c.Database.URL),
 	}
 	if err := s.Validate(); err != nil {
 		return unitgen.Spec{}, fmt.Errorf("config %s: %w", c.file, err)

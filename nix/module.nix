@@ -69,6 +69,8 @@ let
     validate.networkNeeds {
       inherit (cfg) settings outboundAllow;
     } == [ ];
+  databaseSocketDir =
+    if cfg.database.url == null then null else validate.databaseSocketDir cfg.database.url;
   # What createLocally connects to: peer authentication as the service
   # user over the local server's socket directory.
   localDatabaseURL = "postgresql://bitpoll@/bitpoll?host=/run/postgresql";
@@ -183,7 +185,8 @@ let
       "-/etc/ssl/certs"
       "-/etc/static/ssl/certs"
     ]
-    ++ optional (cfg.database.createLocally) "/run/postgresql";
+    # A PostgreSQL server's socket directory (createLocally's too).
+    ++ optional (databaseSocketDir != null) databaseSocketDir;
   }
   // lib.optionalAttrs privateNetwork {
     # Only a loopback device of the units' own: the listening socket is

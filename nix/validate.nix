@@ -13,6 +13,7 @@ let
     head
     length
     match
+    replaceStrings
     split
     stringLength
     substring
@@ -146,6 +147,17 @@ in
       "${builtins.toJSON u} has scheme ${builtins.toJSON (head (match "([^:]*):.*" u))}; want postgresql:// or sqlite:////"
     else
       "${builtins.toJSON u} is not a URL; ${example}";
+
+  # The socket directory a PostgreSQL URL's host parameter names, or null:
+  # the units' empty root must show it (Go's databaseSocketDir).
+  databaseSocketDir =
+    u:
+    let
+      pg = match "postgres(ql)?://[^?#]*[?]([^#]*).*" u;
+      host = if pg == null then null else match "(.*&)?host=([^&]*).*" (elemAt pg 1);
+      dir = if host == null then "" else replaceStrings [ "%2F" "%2f" ] [ "/" "/" ] (elemAt host 1);
+    in
+    if substring 0 1 dir == "/" then dir else null;
 
   # What in a configuration needs the network, by option, as the Go
   # config's NetworkNeeds says it: mail (settings.email, unless its backend

@@ -251,3 +251,30 @@ func TestNetworkNeedsParity(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseSocketDirParity checks that both sides show the service the
+// same PostgreSQL socket directory for a database URL, or none.
+func TestDatabaseSocketDirParity(t *testing.T) {
+	cases := []string{
+		"postgresql://bitpoll@/bitpoll?host=/run/postgresql",
+		"postgresql:///bitpoll?sslmode=disable&host=%2Fvar%2Frun%2Fpg",
+		"postgres://bitpoll@/bitpoll?host=/srv/pg&sslmode=disable",
+		"postgresql://bitpoll@localhost/bitpoll",
+		"postgresql://bitpoll@/bitpoll?host=db.example.org",
+		"sqlite:////var/lib/bitpoll/db.sqlite3",
+	}
+	got := nixValidate(t, "databaseSocketDir", cases)
+	for i, u := range cases {
+		c, err := config.Parse([]byte("base_url = \"https://poll.example.org\"\n[database]\nurl = "+strconv.Quote(u)+"\n"), "bitpoll.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.Spec(unitgen.DefaultPaths())
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if got[i] != s.DatabaseSocketDir {
+			t.Errorf("database url %q: the module shows socket directory %q, the Go units %q", u, got[i], s.DatabaseSocketDir)
+		}
+	}
+}

@@ -131,6 +131,10 @@ type Spec struct {
 	// InterpreterDirs are extra read-only directories the venv's
 	// interpreter lives in when it is not under /usr.
 	InterpreterDirs []string
+	// DatabaseSocketDir is the directory of a PostgreSQL server's unix
+	// socket (a database URL's host parameter), which the service's empty
+	// root must show.
+	DatabaseSocketDir string
 	// Generation is the generation the socket starts when a connection
 	// comes and none runs (at boot, or after a crash): its Service=.
 	Generation int
@@ -288,6 +292,9 @@ func (s *Spec) Validate() error {
 	for _, d := range s.InterpreterDirs {
 		add(checkPath("interpreter directory", d))
 	}
+	if s.DatabaseSocketDir != "" {
+		add(checkPath("database socket directory", s.DatabaseSocketDir))
+	}
 	return errors.Join(errs...)
 }
 
@@ -441,8 +448,8 @@ func view(s Spec) []*unit.UnitOption {
 	ro := []string{p.Opt, "/usr", "-/bin", "-/lib", "-/lib64", p.Settings,
 		"-/etc/hosts", "-/etc/resolv.conf", "-/etc/nsswitch.conf", "-/etc/host.conf", "-/etc/gai.conf",
 		"-/etc/localtime", "-/etc/ssl/certs"}
-	for _, d := range s.InterpreterDirs {
-		if !slices.Contains(ro, d) {
+	for _, d := range append(slices.Clone(s.InterpreterDirs), s.DatabaseSocketDir) {
+		if d != "" && !slices.Contains(ro, d) {
 			ro = append(ro, d)
 		}
 	}
