@@ -243,8 +243,8 @@ func TestResolveSdistForTargetsWithoutWheel(t *testing.T) {
 	}
 	// The lock these entries make passes Check and selects per target.
 	l := &lockfile.Lock{LockVersion: lockfile.Version, CreatedBy: "test", RequiresPython: ">=3.12,<3.14", Glibc: "2.28",
-		Targets: []string{"cp312-aarch64", "cp312-x86_64", "cp313-aarch64", "cp313-x86_64"},
-		App:     lockfile.App{Name: "bitpoll", Version: "0.11.0", URL: "https://example.org/bitpoll", Tree: strings.Repeat("a", 40), Requirements: "requirements.txt"},
+		Targets:  []string{"cp312-aarch64", "cp312-x86_64", "cp313-aarch64", "cp313-x86_64"},
+		App:      lockfile.App{Name: "bitpoll", Version: "0.11.0", URL: "https://example.org/bitpoll", Tree: strings.Repeat("a", 40), Requirements: "requirements.txt"},
 		Packages: pkgs}
 	if err := l.Check(); err != nil {
 		t.Fatalf("Check() = %v", err)
