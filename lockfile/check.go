@@ -106,11 +106,16 @@ func (l *Lock) check() ErrorList {
 		env := pep508.LinuxCPython(t.Minor, t.Arch)
 		for i := range l.Packages {
 			pkg := &l.Packages[i]
-			if !filesOK[i] || !pkg.selects(env) {
+			unmarked := pkg.Sdist != nil && len(pkg.Wheels) > 0 && len(pkg.SdistTargets) == 0 // reported once, above
+			if !filesOK[i] || unmarked || !pkg.selects(env) {
 				continue
 			}
 			if _, ok := pkg.Pick(t); !ok {
-				p.add(index("packages", i), "%s %s has no wheel for target %s and no sdist (add a wheel or sdist, or narrow the marker)", pkg.Name, pkg.Version, t)
+				if pkg.Sdist != nil {
+					p.add(index("packages", i), "%s %s has no wheel for target %s and its sdist is not marked for it (add %q to sdist-targets, or re-lock)", pkg.Name, pkg.Version, t, t.String())
+				} else {
+					p.add(index("packages", i), "%s %s has no wheel for target %s and no sdist (add a wheel or sdist, or narrow the marker)", pkg.Name, pkg.Version, t)
+				}
 			}
 		}
 	}
@@ -215,6 +220,7 @@ func (p *problems) pkg(at string, pkg *Package, targets []wheeltag.Target) (file
 			}
 		}
 	}
+	p.sdistTargets(at, pkg, targets)
 	names := map[string]bool{}
 	for i := range pkg.Wheels {
 		w := &pkg.Wheels[i]
@@ -241,6 +247,55 @@ func (p *problems) pkg(at string, pkg *Package, targets []wheeltag.Target) (file
 		}
 	}
 	return filesOK
+}
+
+// sdistTargets checks that a package with both wheels and an sdist says
+// which targets build the sdist, and that each one named is a target of the
+// lock without a fitting wheel: the fallback is explicit, never silent.
+func (p *problems) sdistTargets(at string, pkg *Package, targets []wheeltag.Target) {
+	st := join(at, "sdist-targets")
+	switch {
+	case len(pkg.SdistTargets) == 0:
+		if pkg.Sdist != nil && len(pkg.Wheels) > 0 {
+			p.add(at, "%s %s has wheels and an sdist but no sdist-targets (name the targets without a wheel that build the sdist, or re-lock)", pkg.Name, pkg.Version)
+		}
+		return
+	case pkg.Sdist == nil:
+		p.add(st, "set without an sdist (it names the targets that build the sdist; remove it or add the sdist)")
+		return
+	case len(pkg.Wheels) == 0:
+		p.add(st, "set on a package without wheels, which builds its sdist on every target (remove sdist-targets)")
+		return
+	}
+	byName := map[string]wheeltag.Target{}
+	for _, t := range targets {
+		byName[t.String()] = t
+	}
+	seen := map[string]bool{}
+	for i, s := range pkg.SdistTargets {
+		ip := index(st, i)
+		if seen[s] {
+			p.add(ip, "duplicate target %q (list each target once)", s)
+			continue
+		}
+		seen[s] = true
+		if targets == nil {
+			continue // the lock's targets did not parse; reported there
+		}
+		t, ok := byName[s]
+		if !ok {
+			p.add(ip, "%q is not a target of the lock (want one of %s)", s, targetList(targets))
+			continue
+		}
+		for _, w := range pkg.Wheels {
+			if f, err := wheeltag.ParseFilename(w.Name); err == nil {
+				if _, fits := t.Rank(f); fits {
+					p.add(ip, "%q has the wheel %q, so it must not build the sdist (remove the target from sdist-targets)", s, w.Name)
+					break
+				}
+			}
+		}
+	}
 }
 
 func anyRank(targets []wheeltag.Target, f wheeltag.Filename) bool {

@@ -69,6 +69,9 @@ func Format(l *Lock) ([]byte, error) {
 		if p.Sdist != nil {
 			w.line("sdist = " + inlineFile(p.Sdist))
 		}
+		if len(p.SdistTargets) > 0 {
+			w.array("sdist-targets", sorted(p.SdistTargets))
+		}
 		for _, f := range sortedFiles(p.Wheels) {
 			w.table("[[packages.wheels]]")
 			w.str("name", f.Name)

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 )
 
 // Version is the lock-version this package reads and writes.
@@ -74,8 +75,15 @@ type Package struct {
 	// BuildRequires names (normalised) the locked packages an sdist entry
 	// needs in its isolated build environment. Only set with Sdist.
 	BuildRequires []string
-	Sdist         *File // set only when no target has a wheel
-	Wheels        []File
+	// Sdist is the source distribution, set when some target the package
+	// is needed on has no wheel for it.
+	Sdist *File
+	// SdistTargets names the targets ("cp313-aarch64") that build Sdist
+	// because no wheel fits them, when the package has wheels for others.
+	// It is empty for a package with no wheels, which builds its sdist on
+	// every target. A target it does not name never falls back to Sdist.
+	SdistTargets []string
+	Wheels       []File
 }
 
 // File is a wheel or an sdist.
@@ -100,6 +108,11 @@ func (l *Lock) Digest() string {
 		fmt.Fprintf(h, "%s %s", p.Name, p.Version)
 		if p.Sdist != nil {
 			fmt.Fprintf(h, " %s", p.Sdist.SHA256)
+		}
+		if len(p.SdistTargets) > 0 {
+			// Only written when set, so the digest of a lock without
+			// per-target sdists is what it always was.
+			fmt.Fprintf(h, " sdist-targets=%s", strings.Join(sorted(p.SdistTargets), ","))
 		}
 		for _, f := range sortedFiles(p.Wheels) {
 			fmt.Fprintf(h, " %s", f.SHA256)

@@ -169,3 +169,30 @@ func TestPackagesDigest(t *testing.T) {
 		t.Errorf("Parse(lock without packages-digest) = %v, want it accepted", err)
 	}
 }
+
+// TestDigestCoversSdistTargets: the marking of which targets build an sdist
+// is part of the packages digest, so an edit of sdist-targets alone is
+// refused offline; a lock without the field keeps the digest it always had
+// (the canonical format case, written before the field existed, still
+// formats byte for byte).
+func TestDigestCoversSdistTargets(t *testing.T) {
+	a := readArchive(t, "testdata/format/sdist_targets.txtar")
+	text := a.files["want.lock"]
+	if _, err := Parse([]byte(text), "bitpoll.lock"); err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(text, `sdist-targets = ["cp313-aarch64"]`, `sdist-targets = ["cp313-aarch64", "cp313-aarch64"]`, 1)
+	if edited == text {
+		t.Fatal("the format case has no sdist-targets line")
+	}
+	_, err := Parse([]byte(edited), "bitpoll.lock")
+	if err == nil || !strings.Contains(err.Error(), "app.packages-digest:") {
+		t.Errorf("Parse(lock with sdist-targets edited) = %v, want a packages-digest mismatch", err)
+	}
+	l := &Lock{Packages: []Package{{Name: "x", Version: "1", Sdist: &File{SHA256: "aa"}, Wheels: []File{{SHA256: "bb"}}}}}
+	before := l.Digest()
+	l.Packages[0].SdistTargets = []string{"cp313-aarch64"}
+	if l.Digest() == before {
+		t.Errorf("Digest() did not change when sdist-targets was set")
+	}
+}

@@ -16,7 +16,7 @@ import (
 var (
 	topKeys     = []string{"lock-version", "created-by", "requires-python", "glibc", "targets", "extra-requirements", "exclude-newer", "app", "packages"}
 	appKeys     = []string{"name", "version", "url", "commit", "tree", "nar-hash", "requirements", "packages-digest"}
-	packageKeys = []string{"name", "version", "marker", "requires-python", "build-only", "build-requires", "sdist", "wheels"}
+	packageKeys = []string{"name", "version", "marker", "requires-python", "build-only", "build-requires", "sdist", "sdist-targets", "wheels"}
 	fileKeys    = []string{"name", "url", "size", "upload-time", "hashes"}
 	hashKeys    = []string{"sha256"}
 )
@@ -313,6 +313,7 @@ func (d *decoder) pkg(path string, v any) Package {
 		f := d.file(join(path, "sdist"), v)
 		p.Sdist = &f
 	}
+	p.SdistTargets = d.stringList(m, path, "sdist-targets")
 	if v, ok := m["wheels"]; ok {
 		list, ok := v.([]any)
 		if !ok {

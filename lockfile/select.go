@@ -2,6 +2,7 @@ package lockfile
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
@@ -10,7 +11,9 @@ import (
 
 // Pick returns the file an installer should use for pkg on t: its best
 // wheel by tag rank (ties go to the lexically first name), or else its
-// sdist. It reports false when pkg has neither for t.
+// sdist when the lock marks it for t: a package without wheels builds its
+// sdist everywhere, one with wheels only on the targets its sdist-targets
+// name. It reports false when pkg has no file for t.
 func (pkg *Package) Pick(t wheeltag.Target) (Selected, bool) {
 	best, bestRank := -1, 0
 	for i, w := range pkg.Wheels {
@@ -26,10 +29,22 @@ func (pkg *Package) Pick(t wheeltag.Target) (Selected, bool) {
 	if best >= 0 {
 		return Selected{Package: pkg, File: pkg.Wheels[best]}, true
 	}
-	if pkg.Sdist != nil {
+	if pkg.SdistFor(t.String()) {
 		return Selected{Package: pkg, File: *pkg.Sdist, IsSdist: true}, true
 	}
 	return Selected{}, false
+}
+
+// SdistFor reports whether pkg's sdist is marked for target t ("cp313-aarch64"):
+// it has an sdist, and either no wheels or t among its sdist-targets.
+func (pkg *Package) SdistFor(t string) bool {
+	if pkg.Sdist == nil {
+		return false
+	}
+	if len(pkg.SdistTargets) == 0 {
+		return len(pkg.Wheels) == 0
+	}
+	return slices.Contains(pkg.SdistTargets, t)
 }
 
 // ParsedTargets returns the lock's targets with its glibc floor.

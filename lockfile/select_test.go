@@ -108,8 +108,24 @@ func TestPickPrefersBetterWheel(t *testing.T) {
 		}
 	}
 	p.Wheels = p.Wheels[1:]
+	// With wheels for other targets, the sdist serves only the targets
+	// marked for it: no silent fallback.
+	if s, ok := p.Pick(target(t, "cp312-x86_64")); ok {
+		t.Errorf("Pick(cp312-x86_64) without a py3 wheel and no sdist-targets = %q, want none", s.File.Name)
+	}
+	p.SdistTargets = []string{"cp312-x86_64"}
 	if s, ok := p.Pick(target(t, "cp312-x86_64")); !ok || !s.IsSdist {
-		t.Errorf("Pick(cp312-x86_64) without a py3 wheel = %q, %v, want the sdist", s.File.Name, ok)
+		t.Errorf("Pick(cp312-x86_64) marked in sdist-targets = %q, %v, want the sdist", s.File.Name, ok)
+	}
+	if s, ok := p.Pick(target(t, "cp313-x86_64")); !ok || s.IsSdist {
+		t.Errorf("Pick(cp313-x86_64) with a wheel and the sdist marked elsewhere = %q, %v, want the wheel", s.File.Name, ok)
+	}
+	if s, ok := p.Pick(target(t, "cp313-aarch64")); ok {
+		t.Errorf("Pick(cp313-aarch64), neither a wheel nor marked = %q, want none", s.File.Name)
+	}
+	// A package without wheels builds its sdist everywhere.
+	if s, ok := (&Package{Sdist: p.Sdist}).Pick(target(t, "cp313-aarch64")); !ok || !s.IsSdist {
+		t.Errorf("Pick(cp313-aarch64) of an sdist-only package = %q, %v, want the sdist", s.File.Name, ok)
 	}
 	p.Sdist = nil
 	if s, ok := p.Pick(target(t, "cp312-x86_64")); ok {

@@ -146,23 +146,9 @@ func TestFlakeShow(t *testing.T) {
 			t.Errorf("nix flake show: no %s", path)
 		}
 	}
-	// Only the systems the committed lock has wheels for: one per CPU of
-	// its targets, as lockfile reads them.
-	l, err := lockfile.ReadFile(filepath.Join(repoRoot(t), "bitpoll.lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets, err := l.ParsedTargets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, tg := range targets {
-		if s := tg.Arch + "-linux"; !slices.Contains(want, s) {
-			want = append(want, s)
-		}
-	}
-	slices.Sort(want)
+	// Only the systems the committed lock serves: one per CPU of its
+	// targets, as lockfile reads them.
+	want := lockSystems(t)
 	for _, output := range []string{"packages", "checks", "devShells", "apps", "formatter"} {
 		m, _ := show[output].(map[string]any)
 		var got []string
@@ -186,19 +172,28 @@ func TestFlakeCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	drvs, checked := parseCheckLog(string(log))
-	for attr, suffix := range map[string]string{
-		"packages.x86_64-linux.bitpoll":         "-bitpoll-0.11.0.drv",
-		"packages.x86_64-linux.bitpoll-install": "-bitpoll-install-0.1.0.drv",
-		"packages.x86_64-linux.default":         "-bitpoll-0.11.0.drv",
-		"devShells.x86_64-linux.default":        ".drv",
-		"formatter.x86_64-linux":                ".drv",
-		"checks.x86_64-linux.bitpoll":           "-bitpoll-0.11.0.drv",
-		"checks.x86_64-linux.bitpoll-install":   "-bitpoll-install-0.1.0.drv",
-		"checks.x86_64-linux.module-units":      "-bitpoll-example-units.drv",
-		"checks.x86_64-linux.vm":                "-vm-test-run-bitpoll.drv",
-	} {
-		if !strings.HasPrefix(drvs[attr], "/nix/store/") || !strings.HasSuffix(drvs[attr], suffix) {
-			t.Errorf("nix flake check: derivation %s evaluated to %q, want a store path ending in %q", attr, drvs[attr], suffix)
+	// Every system the committed lock serves evaluates, aarch64-linux
+	// (where libsass is built from its marked sdist) as well as x86_64-linux.
+	systems := lockSystems(t)
+	if !slices.Contains(systems, "aarch64-linux") || !slices.Contains(systems, "x86_64-linux") {
+		t.Errorf("the committed lock serves %q, want x86_64-linux and aarch64-linux", systems)
+	}
+	for _, sys := range systems {
+		for attr, suffix := range map[string]string{
+			"packages.SYS.bitpoll":         "-bitpoll-0.11.0.drv",
+			"packages.SYS.bitpoll-install": "-bitpoll-install-0.1.0.drv",
+			"packages.SYS.default":         "-bitpoll-0.11.0.drv",
+			"devShells.SYS.default":        ".drv",
+			"formatter.SYS":                ".drv",
+			"checks.SYS.bitpoll":           "-bitpoll-0.11.0.drv",
+			"checks.SYS.bitpoll-install":   "-bitpoll-install-0.1.0.drv",
+			"checks.SYS.module-units":      "-bitpoll-example-units.drv",
+			"checks.SYS.vm":                "-vm-test-run-bitpoll.drv",
+		} {
+			attr = strings.Replace(attr, "SYS", sys, 1)
+			if !strings.HasPrefix(drvs[attr], "/nix/store/") || !strings.HasSuffix(drvs[attr], suffix) {
+				t.Errorf("nix flake check: derivation %s evaluated to %q, want a store path ending in %q", attr, drvs[attr], suffix)
+			}
 		}
 	}
 	for _, what := range []string{"NixOS module 'nixosModules.default'", "NixOS configuration 'nixosConfigurations.example'",
@@ -215,6 +210,28 @@ func TestFlakeCheck(t *testing.T) {
 			t.Errorf("%s = %s, %v, want the installer's bin/bitpoll-install", attr, out, err)
 		}
 	}
+}
+
+// lockSystems is the sorted Nix systems of the committed lock's targets,
+// one per CPU, as lockfile reads them.
+func lockSystems(t *testing.T) []string {
+	t.Helper()
+	l, err := lockfile.ReadFile(filepath.Join(repoRoot(t), "bitpoll.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, err := l.ParsedTargets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, tg := range targets {
+		if s := tg.Arch + "-linux"; !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // parseCheckLog reads the log of nix flake check: the derivation each
@@ -311,12 +328,22 @@ func TestAssertions(t *testing.T) {
 // TestPackageWheels instantiates the package and compares the wheels its
 // derivation closure fetches with lockfile's selection for the target.
 func TestPackageWheels(t *testing.T) {
-	out, err := flake(t, "eval", "--raw", "FLAKE#packages.x86_64-linux.bitpoll.drvPath")
+	for _, sys := range lockSystems(t) {
+		t.Run(sys, func(t *testing.T) { packageFiles(t, sys) })
+	}
+}
+
+// packageFiles checks that system's bitpoll package fetches exactly the
+// files lockfile selects for its target: wheels, and on aarch64-linux
+// libsass's marked sdist with the build-only wheels it builds with.
+func packageFiles(t *testing.T, sys string) {
+	arch := strings.TrimSuffix(sys, "-linux")
+	out, err := flake(t, "eval", "--raw", "FLAKE#packages."+sys+".bitpoll.drvPath")
 	if err != nil {
 		t.Fatal(err)
 	}
 	drv := strings.TrimSpace(string(out))
-	out, err = flake(t, "eval", "--raw", "FLAKE#packages.x86_64-linux.bitpoll.python.python.pythonVersion")
+	out, err = flake(t, "eval", "--raw", "FLAKE#packages."+sys+".bitpoll.python.python.pythonVersion")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +391,7 @@ func TestPackageWheels(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, _ := wheeltag.ParseGlibc(l.Glibc)
-	tg, err := wheeltag.ParseTarget("cp3"+strings.TrimPrefix(pyVersion, "3.")+"-x86_64", g)
+	tg, err := wheeltag.ParseTarget("cp3"+strings.TrimPrefix(pyVersion, "3.")+"-"+arch, g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,8 +400,26 @@ func TestPackageWheels(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{}
+	sdists := 0
 	for _, s := range sel {
 		want[s.File.URL] = s.File.SHA256
+		if s.IsSdist {
+			sdists++
+		}
+	}
+	if sdists > 0 {
+		// The build-only packages the sdists build with, as install
+		// fetches them.
+		for i := range l.Packages {
+			if p := &l.Packages[i]; p.BuildOnly {
+				if s, ok := p.Pick(tg); ok {
+					want[s.File.URL] = s.File.SHA256
+				}
+			}
+		}
+	}
+	if arch == "aarch64" && sdists == 0 {
+		t.Errorf("lockfile selects no sdist for %s; want libsass's marked sdist", tg)
 	}
 	for url, sha := range want {
 		if got[url] != sha {
@@ -386,7 +431,7 @@ func TestPackageWheels(t *testing.T) {
 			t.Errorf("%s: the derivation fetches %s, which lockfile does not select for %s", drv, url, tg)
 		}
 	}
-	t.Logf("%s: %d wheels for %s, as the lock selects", drv, len(got), tg)
+	t.Logf("%s: %d files (%d sdists) for %s, as the lock selects", drv, len(got), sdists, tg)
 }
 
 // TestDevShell checks the dev shell's environment: Go and the lock's

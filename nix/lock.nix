@@ -485,7 +485,9 @@ let
       env = markerEnv "3.${toString minor}" arch;
 
       # The best wheel by tag rank, ties to the lexically first name; else
-      # the sdist; else null.
+      # the sdist where the lock marks it for this target (a package with
+      # no wheels everywhere, one with wheels on the targets its
+      # sdist-targets name); else null.
       pick =
         pkg:
         let
@@ -511,10 +513,17 @@ let
         in
         if best != null then
           fileOf pkg best.w false
-        else if pkg ? sdist then
+        else if sdistFor pkg then
           fileOf pkg pkg.sdist true
         else
           null;
+
+      sdistFor =
+        pkg:
+        pkg ? sdist
+        && (
+          if (pkg.sdist-targets or [ ]) == [ ] then (pkg.wheels or [ ]) == [ ] else elem target pkg.sdist-targets
+        );
 
       wanted = filter (
         p: !(p.build-only or false) && (!(p ? marker) || p.marker == "" || evalMarker env p.marker)

@@ -161,9 +161,20 @@ func TestSelectTestdataLocks(t *testing.T) {
 // TestSelectGeneratedLocks compares them on random locks that lockfile
 // accepts: random wheel tags, markers, sdists and build-only packages.
 func TestSelectGeneratedLocks(t *testing.T) {
+	marked := 0
+	defer func() {
+		if marked == 0 {
+			t.Error("no generated lock has a package with sdist-targets: the per-target sdist is not exercised")
+		}
+	}()
 	for seed := range uint64(6) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			l := generateLock(rand.New(rand.NewPCG(seed, 7)))
+			for _, p := range l.Packages {
+				if len(p.SdistTargets) > 0 {
+					marked++
+				}
+			}
 			data, err := lockfile.Format(l)
 			if err != nil {
 				t.Fatalf("generated lock does not pass Check: %v", err)
@@ -186,7 +197,7 @@ func TestSelectErrors(t *testing.T) {
 		want         string
 	}{
 		{"3.11", "x86_64", "bitpoll.lock has no target cp311-x86_64"},
-		{"3.13", "aarch64", "bitpoll.lock has no target cp313-aarch64"},
+		{"3.15", "aarch64", "bitpoll.lock has no target cp315-aarch64"},
 		{"3", "x86_64", `invalid python version "3"`},
 	}
 	for _, tt := range tests {
@@ -214,6 +225,26 @@ func TestSelectErrors(t *testing.T) {
 	_, err = evalJSON(t, expr)
 	if want := "no wheel and no sdist for cffi 2.0.0"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("select(cp312-aarch64) error = %v, want one containing %q", err, want)
+	}
+
+	// A package with wheels whose sdist is not marked for a target never
+	// falls back to it there.
+	data, err = os.ReadFile("testdata/locks/sdist_targets.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := strings.Replace(string(data), "sdist-targets = [\"cp313-aarch64\"]\n", "", 1)
+	if cut == string(data) {
+		t.Fatal("testdata/locks/sdist_targets.lock has no sdist-targets line")
+	}
+	if err := os.WriteFile(p, []byte(cut), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expr = fmt.Sprintf("(import %s).select { lock = builtins.fromTOML (builtins.readFile %s); python = \"3.13\"; arch = \"aarch64\"; }",
+		nixStr(filepath.Join(repoRoot(t), "nix/lock.nix")), nixStr(p))
+	_, err = evalJSON(t, expr)
+	if want := "no wheel and no sdist for libsass 0.23.0"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("select(cp313-aarch64) with libsass's sdist unmarked: error = %v, want one containing %q", err, want)
 	}
 }
 
@@ -480,15 +511,23 @@ func generateLock(r *rand.Rand) *lockfile.Lock {
 			f, _ := wheeltag.ParseFilename(w.Name)
 			return !slices.ContainsFunc(targets, func(t wheeltag.Target) bool { _, ok := t.Rank(f); return ok })
 		})
-		uncovered := slices.ContainsFunc(targets, func(t wheeltag.Target) bool {
+		// A package with wheels marks its sdist for exactly the selected
+		// targets no wheel fits (sdist-targets); one without builds it
+		// everywhere.
+		var uncovered []string
+		for _, t := range targets {
 			m, _ := pep508.ParseMarker(p.Marker)
-			_, ok := p.Pick(t)
-			return m.Evaluate(pep508.LinuxCPython(t.Minor, t.Arch), nil) && !ok
-		})
-		if uncovered || len(p.Wheels) == 0 || r.IntN(4) == 0 {
+			if _, ok := p.Pick(t); m.Evaluate(pep508.LinuxCPython(t.Minor, t.Arch), nil) && !ok {
+				uncovered = append(uncovered, t.String())
+			}
+		}
+		if len(uncovered) > 0 || len(p.Wheels) == 0 {
 			f := file(name+"-2.0.tar.gz", next())
 			p.Sdist = &f
 			p.BuildRequires = build[:1+r.IntN(len(build))]
+			if len(p.Wheels) > 0 {
+				p.SdistTargets = uncovered
+			}
 		}
 		l.Packages = append(l.Packages, p)
 	}

@@ -1,8 +1,9 @@
 # The Python environment of bitpoll.lock for the host's target: every
 # locked wheel fetched by its URL and sha256 and installed as is, manylinux
-# wheels patched to find their libraries in the store, and each sdist entry
-# built with the build-only packages the lock names (as the Go installer
-# does). No nixpkgs Python package is used, so the set equals the lock's.
+# wheels patched to find their libraries in the store, and each sdist the
+# lock selects for this target (an sdist-only package, or one whose
+# sdist-targets name it, like libsass on aarch64) built from source with the
+# build-only packages the lock names (as the Go installer does). No nixpkgs Python package is used, so the set equals the lock's.
 {
   lib,
   stdenv,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,49 +99,70 @@ func TestLockBitpollFromMirror(t *testing.T) {
 	}
 }
 
-// TestLockAarch64NamesLibsass locks real Bitpoll for both CPU types, which
-// must fail naming libsass, its version and the target: the reason the
-// committed lock covers x86_64 only. For aarch64 alone, where libsass has no
-// wheel at all, it is locked as a marked sdist with its build requirements.
-func TestLockAarch64NamesLibsass(t *testing.T) {
+// TestLockDefaultTargetsMarksLibsassSdist locks real Bitpoll 0.11.0 for the
+// default targets, x86_64 and aarch64. libsass 0.23.0 has wheels for x86_64
+// only, so the lock carries its wheels and its sdist, the sdist marked for
+// exactly the aarch64 targets, with its build requirements locked
+// build-only for them.
+func TestLockDefaultTargetsMarksLibsassSdist(t *testing.T) {
 	mirror := testenv.BitpollMirror(t)
 	idx := needPyPI(t)
-	opts := LockOptions{
+	var n notes
+	l, err := Lock(context.Background(), idx, LockOptions{
 		App:       AppSource{Src: mirror, Version: "0.11.0"},
 		Extra:     DefaultExtra,
-		Targets:   []string{"cp313-x86_64", "cp313-aarch64"},
+		Targets:   DefaultTargets,
 		Glibc:     DefaultGlibc,
 		CreatedBy: "bitpoll-install test",
 		WorkDir:   t.TempDir(),
-	}
-	_, err := Lock(context.Background(), idx, opts, nil)
-	if err == nil {
-		t.Fatal("locked Bitpoll 0.11.0 for cp313-aarch64 beside x86_64, but libsass 0.23.0 has no aarch64 wheel")
-	}
-	for _, want := range []string{"libsass 0.23.0", "no wheel", "cp313-aarch64"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error = %q, want it to name %q", err, want)
-		}
-	}
-
-	opts.Targets = []string{"cp313-aarch64"}
-	opts.WorkDir = t.TempDir()
-	var n notes
-	l, err := Lock(context.Background(), idx, opts, &n)
+	}, &n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var libsass *lockfile.Package
+	byName := map[string]*lockfile.Package{}
 	for i := range l.Packages {
-		if l.Packages[i].Name == "libsass" {
-			libsass = &l.Packages[i]
+		byName[l.Packages[i].Name] = &l.Packages[i]
+	}
+	libsass := byName["libsass"]
+	if libsass == nil || libsass.Version != "0.23.0" || libsass.Sdist == nil || len(libsass.Wheels) == 0 || len(libsass.BuildRequires) == 0 {
+		t.Fatalf("libsass = %+v, want 0.23.0 with its wheels, its sdist and build requirements", libsass)
+	}
+	if want := []string{"cp312-aarch64", "cp313-aarch64", "cp314-aarch64"}; !slices.Equal(libsass.SdistTargets, want) {
+		t.Errorf("libsass sdist-targets = %q, want %q", libsass.SdistTargets, want)
+	}
+	for _, w := range libsass.Wheels {
+		if !strings.Contains(w.Name, "x86_64") {
+			t.Errorf("libsass wheel %s is not for x86_64", w.Name)
 		}
 	}
-	if libsass == nil || libsass.Sdist == nil || len(libsass.Wheels) != 0 || len(libsass.BuildRequires) == 0 {
-		t.Fatalf("libsass = %+v, want an sdist entry with build requirements for an aarch64-only lock", libsass)
+	for _, r := range libsass.BuildRequires {
+		if p := byName[r]; p == nil || (!p.BuildOnly && p.Marker != "") {
+			t.Errorf("libsass build requirement %s = %+v, want it locked", r, p)
+		}
 	}
-	if !n.has("libsass 0.23.0 has no wheel") {
-		t.Errorf("notes = %q, want the sdist fallback reported", n)
+	if !n.has("libsass 0.23.0 has no wheel for cp312-aarch64, cp313-aarch64, cp314-aarch64") {
+		t.Errorf("notes = %q, want the marked sdist reported", n)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatalf("Check() = %v", err)
+	}
+	ts, err := l.ParsedTargets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range ts {
+		sel, err := l.ForTarget(tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sel {
+			if s.IsSdist && s.Package.Name != "libsass" {
+				t.Errorf("ForTarget(%s) builds %s from source; only libsass lacks a wheel", tg, s.Package.Name)
+			}
+			if s.Package.Name == "libsass" && s.IsSdist != (tg.Arch == "aarch64") {
+				t.Errorf("ForTarget(%s) libsass = %s, want the sdist exactly on aarch64", tg, s.File.Name)
+			}
+		}
 	}
 }
 

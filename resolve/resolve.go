@@ -157,8 +157,8 @@ type pkg struct {
 	chosen    *release
 	needs     map[need]map[string]bool // need -> requested extras
 	files     map[int]index.File       // target index -> chosen file
-	sdist     bool
-	buildRq   []string // normalised names, for sdist packages
+	sdistT    map[int]bool             // target index -> its file is the sdist (no wheel fits)
+	buildRq   []string                 // normalised names, for packages built from their sdist
 	buildReqs []pep508.Requirement
 	// expanded records which (need, extra) pairs had their dependencies added.
 	expanded map[need]map[string]bool
@@ -200,7 +200,7 @@ func (r *resolver) run(ctx context.Context) ([]lockfile.Package, error) {
 func (r *resolver) pkg(name string) *pkg {
 	p := r.pkgs[name]
 	if p == nil {
-		p = &pkg{name: name, needs: map[need]map[string]bool{}, files: map[int]index.File{}, expanded: map[need]map[string]bool{}}
+		p = &pkg{name: name, needs: map[need]map[string]bool{}, files: map[int]index.File{}, sdistT: map[int]bool{}, expanded: map[need]map[string]bool{}}
 		r.pkgs[name] = p
 	}
 	return p
@@ -514,7 +514,7 @@ func (r *resolver) targetNames(p *pkg) string {
 }
 
 // coversTargets reports whether rel can be installed on every target p is
-// needed on: by a wheel, or by an sdist when it has no wheel for any target.
+// needed on: by a wheel, or else by its sdist.
 func (r *resolver) coversTargets(p *pkg, rel *release) bool {
 	for n := range p.needs {
 		if _, _, err := r.pickFile(rel, n.target); err != nil {
@@ -525,8 +525,8 @@ func (r *resolver) coversTargets(p *pkg, rel *release) bool {
 }
 
 // pickFile chooses rel's file for target ti: the wheel of best tag priority
-// whose Requires-Python admits the target, else the sdist when no target
-// has a wheel (an sdist-only release).
+// whose Requires-Python admits the target, else the sdist, which the lock
+// then marks for that target (sdist-targets) when other targets have wheels.
 func (r *resolver) pickFile(rel *release, ti int) (index.File, bool, error) {
 	t := r.in.Targets[ti]
 	best, bestRank := -1, 0
@@ -542,26 +542,13 @@ func (r *resolver) pickFile(rel *release, ti int) (index.File, bool, error) {
 	if best >= 0 {
 		return rel.wheels[best].file, false, nil
 	}
-	if rel.sdist != nil && !r.anyWheel(rel) && pythonAllows(rel.sdist.RequiresPython, t) {
+	if rel.sdist != nil && pythonAllows(rel.sdist.RequiresPython, t) {
 		return *rel.sdist, true, nil
 	}
 	return index.File{}, false, errNoFile
 }
 
 var errNoFile = errors.New("no file for target")
-
-// anyWheel reports whether rel has a wheel for any target of the lock: then
-// an sdist is never chosen, and the missing targets are errors.
-func (r *resolver) anyWheel(rel *release) bool {
-	for _, t := range r.in.Targets {
-		for _, w := range rel.wheels {
-			if _, ok := t.Rank(w.name); ok {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // pythonAllows reports whether a Requires-Python admits the target's CPython
 // minor version (some patch release of it).
@@ -596,13 +583,36 @@ func (r *resolver) selectFiles() error {
 				return r.noFileError(p, n.target)
 			}
 			p.files[n.target] = f
-			if sdist && !p.sdist {
-				p.sdist = true
-				r.notes = append(r.notes, fmt.Sprintf("%s %s has no wheel: locked as an sdist, built from source at install", p.name, p.chosen.version))
+			if sdist {
+				p.sdistT[n.target] = true
 			}
 		}
 	}
 	return nil
+}
+
+// wheelFile returns the wheel p uses on its lowest-numbered target that has
+// one, and false when p is built from its sdist everywhere.
+func (p *pkg) wheelFile() (index.File, bool) {
+	for _, ti := range sortedKeys(p.files) {
+		if !p.sdistT[ti] {
+			return p.files[ti], true
+		}
+	}
+	return index.File{}, false
+}
+
+// sdistNote tells how p's sdist entered the lock: on every target, or on
+// the named ones that lack a wheel.
+func (r *resolver) sdistNote(p *pkg) string {
+	if _, ok := p.wheelFile(); !ok {
+		return fmt.Sprintf("%s %s has no wheel: locked as an sdist, built from source at install", p.name, p.chosen.version)
+	}
+	var ts []string
+	for _, ti := range sortedKeys(p.sdistT) {
+		ts = append(ts, r.in.Targets[ti].String())
+	}
+	return fmt.Sprintf("%s %s has no wheel for %s: locked with its sdist marked for those targets (sdist-targets), built from source there at install", p.name, p.chosen.version, strings.Join(ts, ", "))
 }
 
 // noFileError names the package, version and target, and the nearest
@@ -648,7 +658,7 @@ func (r *resolver) fetchMetadata(ctx context.Context) error {
 	for _, name := range sortedKeys(r.pkgs) {
 		p := r.pkgs[name]
 		for _, f := range p.files {
-			if p.sdist || seen[f.URL] || r.metadata[f.URL] != nil {
+			if wheeltag.IsSdist(f.Filename) || seen[f.URL] || r.metadata[f.URL] != nil {
 				continue
 			}
 			seen[f.URL] = true
@@ -703,47 +713,30 @@ func (r *resolver) expand(ctx context.Context) (bool, error) {
 
 func (r *resolver) expandOne(ctx context.Context, p *pkg, n need, extra string) (bool, error) {
 	from := p.name + " " + p.chosen.version.String()
-	if p.sdist {
-		if extra != "" {
-			return false, nil
-		}
-		// An sdist's dependencies are only known once built; its build
-		// requirements are known now and are locked like any other package.
-		if p.buildReqs == nil {
-			raw, err := r.idx.SdistBuildRequires(ctx, p.files[n.target])
+	grew := false
+	wf := p.files[n.target]
+	if p.sdistT[n.target] {
+		if extra == "" {
+			g, err := r.expandBuild(ctx, p, n)
 			if err != nil {
-				return false, fmt.Errorf("read build requirements of %s: %w", from, err)
+				return false, err
 			}
-			p.buildReqs = []pep508.Requirement{}
-			for _, s := range raw {
-				req, err := pep508.ParseRequirement(s)
-				if err != nil {
-					return false, fmt.Errorf("%s: build requirement %q: %w", from, s, err)
-				}
-				p.buildReqs = append(p.buildReqs, req)
-				p.buildRq = append(p.buildRq, req.Name)
-			}
-			sort.Strings(p.buildRq)
-			p.buildRq = slices.Compact(p.buildRq)
-			r.notes = append(r.notes, fmt.Sprintf("%s is an sdist: its runtime dependencies are checked only when it is built; its build requirements (%s) are locked", from, strings.Join(raw, ", ")))
+			grew = g
 		}
-		grew := false
-		for _, req := range p.buildReqs {
-			if req.Marker != nil && !req.Marker.Evaluate(env(r.in.Targets[n.target]), nil) {
-				continue
-			}
-			if r.addDep(req, need{n.target, build}, constraint{from: from + " (build)", by: p.name, byVersion: p.chosen.version.String()}) {
-				grew = true
-			}
+		// An sdist's dependencies are only known once built. Where the
+		// same release has a wheel for another target, its metadata stands
+		// in, evaluated for this target.
+		var ok bool
+		if wf, ok = p.wheelFile(); !ok {
+			return grew, nil
 		}
-		return grew, nil
 	}
-	md := r.metadata[p.files[n.target].URL]
+	md := r.metadata[wf.URL]
 	if md == nil {
-		return false, fmt.Errorf("internal: no metadata for %s", p.files[n.target].Filename)
+		return false, fmt.Errorf("internal: no metadata for %s", wf.Filename)
 	}
 	if mv, err := pep440.Parse(md.Version); pep508.NormalizeName(md.Name) != p.name || err != nil || mv.Compare(p.chosen.version) != 0 {
-		return false, fmt.Errorf("metadata of %s says %s %s: the index is inconsistent", p.files[n.target].Filename, md.Name, md.Version)
+		return false, fmt.Errorf("metadata of %s says %s %s: the index is inconsistent", wf.Filename, md.Name, md.Version)
 	}
 	var extras []string
 	if extra != "" {
@@ -753,7 +746,6 @@ func (r *resolver) expandOne(ctx context.Context, p *pkg, n need, extra string) 
 		}
 	}
 	e := env(r.in.Targets[n.target])
-	grew := false
 	for _, s := range md.RequiresDist {
 		req, err := pep508.ParseRequirement(s)
 		if err != nil {
@@ -769,6 +761,45 @@ func (r *resolver) expandOne(ctx context.Context, p *pkg, n need, extra string) 
 			return false, fmt.Errorf("%s depends on a direct URL (%s): it cannot be locked from an index", from, s)
 		}
 		if r.addDep(req, n, constraint{from: from, by: p.name, byVersion: p.chosen.version.String()}) {
+			grew = true
+		}
+	}
+	return grew, nil
+}
+
+// expandBuild adds the build requirements of p's sdist for target n: they
+// are known now, from its pyproject.toml, and are locked like any other
+// package.
+func (r *resolver) expandBuild(ctx context.Context, p *pkg, n need) (bool, error) {
+	from := p.name + " " + p.chosen.version.String()
+	if p.buildReqs == nil {
+		raw, err := r.idx.SdistBuildRequires(ctx, p.files[n.target])
+		if err != nil {
+			return false, fmt.Errorf("read build requirements of %s: %w", from, err)
+		}
+		p.buildReqs = []pep508.Requirement{}
+		for _, s := range raw {
+			req, err := pep508.ParseRequirement(s)
+			if err != nil {
+				return false, fmt.Errorf("%s: build requirement %q: %w", from, s, err)
+			}
+			p.buildReqs = append(p.buildReqs, req)
+			p.buildRq = append(p.buildRq, req.Name)
+		}
+		sort.Strings(p.buildRq)
+		p.buildRq = slices.Compact(p.buildRq)
+		if _, ok := p.wheelFile(); ok {
+			r.notes = append(r.notes, fmt.Sprintf("%s: where it is built from its sdist, its runtime dependencies are taken from its wheels' metadata; its build requirements (%s) are locked", from, strings.Join(raw, ", ")))
+		} else {
+			r.notes = append(r.notes, fmt.Sprintf("%s is an sdist: its runtime dependencies are checked only when it is built; its build requirements (%s) are locked", from, strings.Join(raw, ", ")))
+		}
+	}
+	grew := false
+	for _, req := range p.buildReqs {
+		if req.Marker != nil && !req.Marker.Evaluate(env(r.in.Targets[n.target]), nil) {
+			continue
+		}
+		if r.addDep(req, need{n.target, build}, constraint{from: from + " (build)", by: p.name, byVersion: p.chosen.version.String()}) {
 			grew = true
 		}
 	}
@@ -805,23 +836,35 @@ func (r *resolver) packages() []lockfile.Package {
 		}
 		lp.Marker = r.marker(markerTargets)
 		seen := map[string]bool{}
+		wf, hasWheel := p.wheelFile()
+		if hasWheel {
+			lp.RequiresPython = normalizeRequiresPython(wf.RequiresPython)
+		}
+		if len(p.sdistT) > 0 {
+			r.notes = append(r.notes, r.sdistNote(p))
+		}
 		for _, ti := range sortedKeys(p.files) {
 			f := p.files[ti]
 			if lp.RequiresPython == "" {
 				lp.RequiresPython = normalizeRequiresPython(f.RequiresPython)
+			}
+			if p.sdistT[ti] && hasWheel {
+				// Explicit in the lock: the targets that build the sdist.
+				lp.SdistTargets = append(lp.SdistTargets, r.in.Targets[ti].String())
 			}
 			if seen[f.URL] {
 				continue
 			}
 			seen[f.URL] = true
 			lf := lockfile.File{Name: f.Filename, URL: f.URL, Size: f.Size, SHA256: f.SHA256, UploadTime: f.UploadTime.UTC().Format(time.RFC3339Nano)}
-			if p.sdist {
+			if p.sdistT[ti] {
 				lp.Sdist = &lf
 				lp.BuildRequires = p.buildRq
 			} else {
 				lp.Wheels = append(lp.Wheels, lf)
 			}
 		}
+		sort.Strings(lp.SdistTargets)
 		sort.Slice(lp.Wheels, func(i, j int) bool { return lp.Wheels[i].Name < lp.Wheels[j].Name })
 		out = append(out, lp)
 	}

@@ -182,20 +182,82 @@ func TestResolvePinConflict(t *testing.T) {
 }
 
 func TestResolveMissingWheelNamesNearest(t *testing.T) {
+	// Without an sdist to fall back on, a target with no wheel for a pin is
+	// an error naming the nearest versions that have one.
 	fi := newFakeIndex(t,
 		dist{name: "libsass", version: "0.22.0", wheelTags: []string{"cp37-abi3-manylinux_2_17_x86_64", "cp37-abi3-manylinux_2_17_aarch64"}, sdist: true},
-		dist{name: "libsass", version: "0.23.0", wheelTags: []string{"cp38-abi3-manylinux_2_5_x86_64.manylinux1_x86_64"}, sdist: true},
+		dist{name: "libsass", version: "0.23.0", wheelTags: []string{"cp38-abi3-manylinux_2_5_x86_64.manylinux1_x86_64"}},
 	)
 	_, _, err := resolveWith(t, fi, Input{
 		Requirements: mustReqs(t, "libsass==0.23.0"),
 		Targets:      mustTargets(t, "cp312-x86_64", "cp312-aarch64"),
 	})
 	if err == nil {
-		t.Fatal("locked a pin that has no wheel for cp312-aarch64 (an sdist must not be chosen where a wheel exists)")
+		t.Fatal("locked a pin that has neither a wheel nor an sdist for cp312-aarch64")
 	}
-	for _, want := range []string{"libsass 0.23.0", "cp312-aarch64", "0.22.0 (older)"} {
+	for _, want := range []string{"libsass 0.23.0", "no wheel and no sdist", "cp312-aarch64", "0.22.0 (older)"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error = %q, want it to contain %q", err, want)
+		}
+	}
+}
+
+// TestResolveSdistForTargetsWithoutWheel: a pin with wheels for x86_64 and
+// none for aarch64 is locked with its wheels and its sdist, the sdist
+// marked for exactly the aarch64 targets, its build requirements locked
+// build-only for those targets, and its runtime dependencies there taken
+// from the wheels' metadata.
+func TestResolveSdistForTargetsWithoutWheel(t *testing.T) {
+	fi := newFakeIndex(t,
+		dist{name: "libsass", version: "0.23.0", requires: []string{"six>=1"}, wheelTags: []string{"cp38-abi3-manylinux_2_5_x86_64.manylinux1_x86_64"}, sdist: true, buildRequires: []string{"setuptools>=61"}},
+		dist{name: "six", version: "1.17.0", wheelTags: []string{"py2.py3-none-any"}},
+		dist{name: "setuptools", version: "80.9.0", wheelTags: []string{"py3-none-any"}},
+	)
+	targets := mustTargets(t, "cp312-aarch64", "cp312-x86_64", "cp313-aarch64", "cp313-x86_64")
+	pkgs, n, err := resolveWith(t, fi, Input{Requirements: mustReqs(t, "libsass==0.23.0"), Targets: targets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := find(pkgs, "libsass")
+	if ls == nil || ls.Sdist == nil || ls.Sdist.Name != "libsass-0.23.0.tar.gz" {
+		t.Fatalf("libsass = %+v, want its sdist locked", ls)
+	}
+	if got := wheelNames(ls); !slices.Equal(got, []string{"libsass-0.23.0-cp38-abi3-manylinux_2_5_x86_64.manylinux1_x86_64.whl"}) {
+		t.Errorf("libsass wheels = %q, want the x86_64 wheel", got)
+	}
+	if want := []string{"cp312-aarch64", "cp313-aarch64"}; !slices.Equal(ls.SdistTargets, want) {
+		t.Errorf("libsass sdist-targets = %q, want %q", ls.SdistTargets, want)
+	}
+	if !slices.Equal(ls.BuildRequires, []string{"setuptools"}) || ls.Marker != "" {
+		t.Errorf("libsass build-requires = %q, marker %q; want [setuptools] and no marker", ls.BuildRequires, ls.Marker)
+	}
+	st := find(pkgs, "setuptools")
+	if st == nil || !st.BuildOnly || st.Marker != `platform_machine == "aarch64"` {
+		t.Errorf("setuptools = %+v, want build-only for the aarch64 targets", st)
+	}
+	if six := find(pkgs, "six"); six == nil || six.BuildOnly || six.Marker != "" {
+		t.Errorf("six = %+v, want a runtime entry on every target (the aarch64 ones from the wheel's metadata)", six)
+	}
+	if !n.has("libsass 0.23.0 has no wheel for cp312-aarch64, cp313-aarch64") {
+		t.Errorf("notes = %q, want the marked sdist reported with its targets", n)
+	}
+	// The lock these entries make passes Check and selects per target.
+	l := &lockfile.Lock{LockVersion: lockfile.Version, CreatedBy: "test", RequiresPython: ">=3.12,<3.14", Glibc: "2.28",
+		Targets:  []string{"cp312-aarch64", "cp312-x86_64", "cp313-aarch64", "cp313-x86_64"},
+		App:      lockfile.App{Name: "bitpoll", Version: "0.11.0", URL: "https://example.org/bitpoll", Tree: strings.Repeat("a", 40), Requirements: "requirements.txt"},
+		Packages: pkgs}
+	if err := l.Check(); err != nil {
+		t.Fatalf("Check() = %v", err)
+	}
+	for _, tg := range targets {
+		sel, err := l.ForTarget(tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sel {
+			if s.Package.Name == "libsass" && s.IsSdist != (tg.Arch == "aarch64") {
+				t.Errorf("ForTarget(%s) libsass = %s, want the sdist only on aarch64", tg, s.File.Name)
+			}
 		}
 	}
 }

@@ -57,9 +57,12 @@ func newLockCommand(g *globalOptions) *cobra.Command {
 The source is pinned by git commit, git tree id and, when the whole tree is at
 hand, its NAR hash. The app's requirements file is resolved for each target:
 the best wheel by tag priority, its metadata read through PEP 658 (no wheel
-is downloaded), and every dependency checked against the pins. A target
-without a wheel for a pin is an error; a pin that exists only as an sdist is
-locked as one, with its build requirements.
+is downloaded), and every dependency checked against the pins. A pin that
+exists only as an sdist is locked as one, with its build requirements. A pin
+with wheels for some targets and none for others (libsass on aarch64) is
+locked with its wheels and its sdist, the sdist marked for the targets
+without a wheel (sdist-targets) and built from source there at install. A
+target with neither is an error.
 
 With --check, validate an existing lock without touching the network; add
 --app-source DIR (a local tree or git repository) to check too that the lock

@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/resolve"
 )
 
 // release is one version of a project on the generated index.
@@ -231,5 +234,60 @@ func TestLockEndToEnd(t *testing.T) {
 	}
 	if string(first) != string(second) {
 		t.Errorf("a second lock with the same inputs differs:\n--- first\n%s\n--- second\n%s", first, second)
+	}
+}
+
+// TestLockBareDefaultsBitpoll runs lock with no target flags on real
+// Bitpoll 0.11.0 from the mirror against real PyPI: the defaults include
+// aarch64, where libsass has no wheel, and the lock must still succeed, with
+// libsass's sdist marked for the aarch64 targets. lock --check accepts the
+// result and refuses it once an aarch64 target is taken off the marking.
+func TestLockBareDefaultsBitpoll(t *testing.T) {
+	mirror := testenv.BitpollMirror(t)
+	testenv.NeedPyPI(t, "locks real Bitpoll against real PyPI")
+	out := filepath.Join(t.TempDir(), "bitpoll.lock")
+	r := runCLI(t, "--root", t.TempDir(), "lock", "--app-source", mirror, "--app-version", "0.11.0", "-o", out)
+	if r.code != exitOK {
+		t.Fatalf("lock with default targets = %d, want 0\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "for 6 targets") {
+		t.Errorf("lock stdout = %q, want the six default targets", r.stdout)
+	}
+	l, err := lockfile.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values(resolve.DefaultTargets))
+	if !slices.Equal(l.Targets, want) {
+		t.Errorf("lock targets = %q, want %q", l.Targets, want)
+	}
+	var libsass *lockfile.Package
+	for i := range l.Packages {
+		if l.Packages[i].Name == "libsass" {
+			libsass = &l.Packages[i]
+		}
+	}
+	if libsass == nil || libsass.Sdist == nil || len(libsass.Wheels) == 0 ||
+		!slices.Equal(libsass.SdistTargets, []string{"cp312-aarch64", "cp313-aarch64", "cp314-aarch64"}) {
+		t.Fatalf("libsass = %+v, want its x86_64 wheels and its sdist marked for the aarch64 targets", libsass)
+	}
+
+	if r := runCLI(t, "lock", "--check", out); r.code != exitOK {
+		t.Fatalf("lock --check of the fresh lock = %d, want 0\nstderr: %s", r.code, r.stderr)
+	}
+	body, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := strings.Replace(string(body), `sdist-targets = ["cp312-aarch64", "cp313-aarch64", "cp314-aarch64"]`, `sdist-targets = ["cp312-aarch64", "cp314-aarch64"]`, 1)
+	if cut == string(body) {
+		t.Fatal("the lock has no sdist-targets line to edit")
+	}
+	if err := os.WriteFile(out, []byte(cut), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, "lock", "--check", out)
+	if r.code == exitOK || !strings.Contains(r.stderr, `libsass 0.23.0 has no wheel for target cp313-aarch64 and its sdist is not marked for it (add "cp313-aarch64" to sdist-targets`) {
+		t.Errorf("lock --check with cp313-aarch64 unmarked = %d, stderr %q; want a failure naming the target and the fix", r.code, r.stderr)
 	}
 }
