@@ -119,7 +119,7 @@ func switchKilled(t *testing.T, rootfs string, c upgradeCase) {
 		t.Helper()
 		out, err := vm.bpi(args...)
 		if err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+			t.Fatalf("%s: %v\n%s\nthe journal's last lines:\n%s", strings.Join(args, " "), err, out, vm.journal())
 		}
 		return out
 	}
@@ -186,10 +186,16 @@ func killedIn(ctx context.Context, t *testing.T, vm *versionsMachine, phase stor
 	cmd := vm.m.Command(ctx, []string{"BITPOLL_CRASH_PHASE=" + string(phase)}, append([]string{"/srv/test/bitpoll-install"}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if !killed(err) {
-		journal, _ := vm.m.Exec(ctx, "journalctl", "--no-pager", "-n", "60")
-		t.Fatalf("%s, to be killed at %s, ended with %v; want death by SIGKILL (was the phase never reached?)\n%s\nthe journal's last lines:\n%s", args[0], phase, err, out, journal)
+		t.Fatalf("%s, to be killed at %s, ended with %v; want death by SIGKILL (was the phase never reached?)\n%s\nthe journal's last lines:\n%s", args[0], phase, err, out, vm.journal())
 	}
 	t.Logf("%s killed at %s after %v", args[0], phase, time.Since(began).Round(time.Millisecond))
+}
+
+// journal is the machine's last journal lines, to say why a command
+// failed.
+func (v *versionsMachine) journal() string {
+	out, _ := v.m.Exec(v.ctx, "journalctl", "--no-pager", "-n", "80")
+	return string(out)
 }
 
 // killed says whether err is that of a process that died of SIGKILL:
