@@ -75,10 +75,11 @@ var (
 //
 // Real Bitpoll (0.11.0 → master plus a migration, as in
 // TestUpgradeBitpollUnderLoad) passes the same checks, but each of its
-// 36 killed and repeated commands takes 5 to 30 s, about 13 minutes in
-// all; the fixture app takes the same switch path through systemd in a
-// fraction of that, and its new code fails on the old schema, which makes
-// the site's answer a check that code and schema agree.
+// 38 killed and repeated commands takes 5 to 50 s: 20 minutes in all, on
+// the same machine on which the fixture app took 7. The fixture app takes
+// the same switch path through systemd, and its new code fails on the old
+// schema, which makes the site's answer a check that code and schema
+// agree.
 func TestSwitchKilledFixture(t *testing.T) {
 	rootfs := nspawn.Rootfs(t)
 	testkit.NeedNetwork(t)
