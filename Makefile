@@ -14,6 +14,8 @@ lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	$(GO) vet -tags crashhook ./cmd/bitpoll-install
+	$(STATICCHECK) -tags crashhook ./cmd/bitpoll-install
 
 # go test ./... with the system tests' root file system as prereqs built
 # it, and the mirrors of ../shared/fixtures where they exist; ends with a

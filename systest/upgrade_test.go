@@ -214,31 +214,12 @@ func TestUpgradeBitpollUnderLoad(t *testing.T) {
 func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	host := t.TempDir()
-	if err := os.Rename(testkit.BuildCLI(t), filepath.Join(host, "bitpoll-install")); err != nil {
-		t.Fatal(err)
-	}
-	binds := []nspawn.Bind{{Host: host, Path: "/srv/test"}}
-	trees := []struct{ dir, ver string }{{c.old, c.oldVer}, {c.new, c.newVer}, {c.broken, c.newVer + "9"}}
+	trees := []appTree{{c.old, c.oldVer}, {c.new, c.newVer}, {c.broken, c.newVer + "9"}}
 	if c.dropping != "" {
-		trees = append(trees, struct{ dir, ver string }{c.dropping, c.newVer + "3"})
+		trees = append(trees, appTree{c.dropping, c.newVer + "3"})
 	}
-	for i, v := range trees {
-		if err := lockfile.WriteFile(filepath.Join(host, fmt.Sprintf("v%d.lock", i)), c.lock(v.dir, v.ver)); err != nil {
-			t.Fatal(err)
-		}
-		binds = append(binds, nspawn.Bind{Host: v.dir, Path: fmt.Sprintf("/srv/app%d", i)})
-	}
-	m := nspawn.Boot(ctx, t, nspawn.Options{Rootfs: rootfs, Binds: binds}, "bitpoll-upgrade")
-	port := testkit.FreePort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	writeConfig(t, m, fmt.Sprintf("base_url = %q\nallowed_hosts = [\"127.0.0.1\", \"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = %d\n", base, port))
-	bpi := func(args ...string) ([]byte, error) {
-		return m.Exec(ctx, append([]string{"/srv/test/bitpoll-install"}, args...)...)
-	}
-	version := func(i int) []string {
-		return []string{"--lock", fmt.Sprintf("/srv/test/v%d.lock", i), "--app-source", fmt.Sprintf("/srv/app%d", i), "--python", "/usr/bin/python3"}
-	}
+	vm := bootVersions(ctx, t, rootfs, testkit.BuildCLI(t), c.lock, trees, "bitpoll-upgrade", "")
+	m, base, bpi, version := vm.m, vm.base, vm.bpi, vm.version
 	if out, err := bpi(append([]string{"install"}, version(0)...)...); err != nil {
 		t.Fatalf("install %s: %v\n%s", c.oldVer, err, out)
 	}
@@ -323,6 +304,51 @@ func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
 	if c.dropping != "" {
 		dropAndRestore(ctx, t, m, base, page, bpi, version)
 	}
+}
+
+// appTree is one version of an app: its tree and the version to lock it
+// as.
+type appTree struct{ dir, ver string }
+
+// versionsMachine is a booted machine that holds the CLI in /srv/test
+// and, for each version i, its lock (/srv/test/vI.lock) and its tree
+// (/srv/appI), with a config that listens on a free port of loopback.
+type versionsMachine struct {
+	ctx  context.Context
+	m    *nspawn.Machine
+	base string // the site's URL, from the host
+}
+
+// bootVersions boots that machine with the CLI bin; config is added to
+// the top of bitpoll.toml.
+func bootVersions(ctx context.Context, t *testing.T, rootfs, bin string, lock func(dir, version string) *lockfile.Lock, trees []appTree, name, config string) *versionsMachine {
+	t.Helper()
+	host := t.TempDir()
+	if err := os.Rename(bin, filepath.Join(host, "bitpoll-install")); err != nil {
+		t.Fatal(err)
+	}
+	binds := []nspawn.Bind{{Host: host, Path: "/srv/test"}}
+	for i, v := range trees {
+		if err := lockfile.WriteFile(filepath.Join(host, fmt.Sprintf("v%d.lock", i)), lock(v.dir, v.ver)); err != nil {
+			t.Fatal(err)
+		}
+		binds = append(binds, nspawn.Bind{Host: v.dir, Path: fmt.Sprintf("/srv/app%d", i)})
+	}
+	m := nspawn.Boot(ctx, t, nspawn.Options{Rootfs: rootfs, Binds: binds}, name)
+	port := testkit.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	writeConfig(t, m, fmt.Sprintf("%sbase_url = %q\nallowed_hosts = [\"127.0.0.1\", \"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = %d\n", config, base, port))
+	return &versionsMachine{ctx: ctx, m: m, base: base}
+}
+
+// bpi runs the CLI inside, as root.
+func (v *versionsMachine) bpi(args ...string) ([]byte, error) {
+	return v.m.Exec(v.ctx, append([]string{"/srv/test/bitpoll-install"}, args...)...)
+}
+
+// version is the flags that install version i.
+func (v *versionsMachine) version(i int) []string {
+	return []string{"--lock", fmt.Sprintf("/srv/test/v%d.lock", i), "--app-source", fmt.Sprintf("/srv/app%d", i), "--python", "/usr/bin/python3"}
 }
 
 // dropAndRestore runs, in the booted machine, what a data-dropping

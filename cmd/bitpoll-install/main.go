@@ -33,7 +33,7 @@ var version = "0.1.0"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := execute(ctx, &globalOptions{stdout: os.Stdout, stderr: os.Stderr, hooks: phaseHooks()}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

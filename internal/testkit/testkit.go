@@ -134,15 +134,16 @@ func FreePort(tb testing.TB) int {
 }
 
 // BuildCLI builds bitpoll-install from source into a temporary directory,
-// statically, so that it also runs inside another root file system.
-func BuildCLI(tb testing.TB) string {
+// statically, so that it also runs inside another root file system, with
+// the build tags given (crashhook: a binary that kills itself at a phase).
+func BuildCLI(tb testing.TB, tags ...string) string {
 	tb.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		testenv.Skip(tb, "the go command is not on PATH: it builds the CLI this test runs")
 	}
 	bin := filepath.Join(tb.TempDir(), "bitpoll-install")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/bitpoll-install/bitpoll-install/cmd/bitpoll-install")
+	cmd := exec.Command(goTool, "build", "-tags", strings.Join(tags, ","), "-o", bin, "github.com/bitpoll-install/bitpoll-install/cmd/bitpoll-install")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("build the CLI: %v\n%s", err, out)
