@@ -105,13 +105,20 @@ func (r *systemdRunner) unitName(what string) string {
 
 func (r *systemdRunner) python(ctx context.Context, n int, args ...string) ([]byte, error) {
 	gen := filepath.Join(unitgen.DefaultPaths().Generations, strconv.Itoa(n))
-	argv := []string{"--quiet", "--wait", "--collect", "--pipe", "--service-type=exec", "--unit=" + r.unitName("run")}
+	name := r.unitName("run")
+	argv := []string{"--quiet", "--wait", "--collect", "--pipe", "--service-type=exec", "--unit=" + name}
 	argv = append(argv, instance(r.props, n)...)
 	argv = append(argv, "--", filepath.Join(gen, install.VenvDir, "bin", "python"))
 	cmd := exec.CommandContext(ctx, "systemd-run", append(argv, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
+	if err != nil && len(bytes.TrimSpace(out.Bytes())) == 0 {
+		// The unit failed before the program said anything (a sandbox
+		// setting, a resource): --quiet hid systemd's reason, the journal
+		// has it.
+		fmt.Fprintf(&out, "systemd-run printed nothing; the journal of %s:\n%s", name, journal(name, 20))
+	}
 	return out.Bytes(), err
 }
 
