@@ -134,7 +134,7 @@ func syncFile(path string) error {
 // the database as it was before pend.From's migrations, with
 // generation pend.To's schema. The service stops first (there is a gap);
 // the database it used is kept beside the restored one.
-func (s *switcher) restoreSnapshot(ctx context.Context, pend store.Pending) error {
+func (s *switcher) restoreSnapshot(ctx context.Context, pend *store.Pending) error {
 	from, err := s.st.ReadMeta(pend.From)
 	if err != nil {
 		return err
@@ -154,18 +154,33 @@ func (s *switcher) restoreSnapshot(ctx context.Context, pend store.Pending) erro
 			return err
 		}
 	}
-	stamp := time.Now().UTC().Format("20060102T150405Z")
 	db := s.p.sqlitePath()
-	if db == "" {
-		return s.pgRestore(ctx, from.Snapshot, stamp)
+	if pend.Replaced == "" {
+		// Recorded before anything moves: a rerun after a kill must keep
+		// the database this run replaces, not the restored copy.
+		stamp := time.Now().UTC().Format("20060102T150405Z")
+		pend.Replaced = db + ".replaced-" + stamp
+		if db == "" {
+			pend.Replaced = filepath.Join(filepath.Dir(from.Snapshot), "replaced-"+stamp+".pgdump")
+		}
+		if err := s.st.WritePending(*pend); err != nil {
+			return err
+		}
 	}
-	kept := db + ".replaced-" + stamp
-	if _, err := os.Stat(db); err == nil {
+	kept := pend.Replaced
+	if db == "" {
+		return s.pgRestore(ctx, from.Snapshot, kept)
+	}
+	if _, err := os.Stat(kept); errors.Is(err, fs.ErrNotExist) {
+		// Not yet moved aside (a rerun finds it moved, and db the
+		// restored copy or nothing).
 		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 			if err := os.Rename(db+suffix, kept+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("keep the current database beside the restored one: %w", err)
 			}
 		}
+	}
+	if _, err := os.Stat(kept); err == nil {
 		s.r.Restored = kept
 	}
 	if err := copyOwned(from.Snapshot, db, filepath.Dir(db)); err != nil {
@@ -499,10 +514,13 @@ func (a *afterExit) Read(p []byte) (int, error) {
 // pgRestore keeps the database as it is in a pg_dump archive beside
 // the snapshot (PostgreSQL's data is not a file to move aside), then
 // restores the snapshot.
-func (s *switcher) pgRestore(ctx context.Context, snap, stamp string) error {
-	kept := filepath.Join(filepath.Dir(snap), "replaced-"+stamp+".pgdump")
-	if err := s.pgDump(ctx, kept); err != nil {
-		return fmt.Errorf("keep the current database before restoring: %w", err)
+func (s *switcher) pgRestore(ctx context.Context, snap, kept string) error {
+	// A dump is renamed into place whole: one that exists was made by an
+	// earlier run of this switch, before the database was restored.
+	if _, err := os.Stat(kept); errors.Is(err, fs.ErrNotExist) {
+		if err := s.pgDump(ctx, kept); err != nil {
+			return fmt.Errorf("keep the current database before restoring: %w", err)
+		}
 	}
 	s.r.Restored = kept
 	if err := s.pgRestoreInto(ctx, snap); err != nil {

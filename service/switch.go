@@ -224,7 +224,7 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 		return nil, s.fail(pend, err)
 	}
 	if pend.RestoreSnapshot {
-		if err := s.restoreSnapshot(ctx, pend); err != nil {
+		if err := s.restoreSnapshot(ctx, &pend); err != nil {
 			return nil, err
 		}
 		s.phase(PhaseRestored, r.Restored)

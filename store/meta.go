@@ -84,9 +84,13 @@ type Pending struct {
 	RestoreSnapshot bool   `json:"restore_snapshot"`
 	// Added says this switch made generation To; a refused switch
 	// removes it again.
-	Added   bool      `json:"added"`
-	Started time.Time `json:"started"`
-	PID     int       `json:"pid"`
+	Added bool `json:"added"`
+	// Replaced is where a --restore-snapshot keeps the database it
+	// replaces, recorded before it moves: a rerun after a kill keeps
+	// that one and names it, rather than the restored copy.
+	Replaced string    `json:"replaced,omitempty"`
+	Started  time.Time `json:"started"`
+	PID      int       `json:"pid"`
 }
 
 func (s *Store) pendingPath() string {
