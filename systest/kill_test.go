@@ -37,6 +37,9 @@ type killStep struct {
 // new generation beside the old one before current moves; a rollback
 // starts the older code first, stops the newer, and only then has the
 // newer code reverse its migrations.
+// killSteps are the phases a test kills at.
+type killSteps struct{ build, upgrade, rollback []killStep }
+
 var (
 	// The first upgrade builds its store path and adds its generation
 	// before it records the switch.
@@ -76,7 +79,8 @@ var (
 // Real Bitpoll (0.11.0 → master plus a migration, as in
 // TestUpgradeBitpollUnderLoad) passes the same checks, but each of its
 // 38 killed and repeated commands takes 5 to 50 s: 20 minutes in all, on
-// the same machine on which the fixture app took 7. The fixture app takes
+// the same machine on which the fixture app took 7, so CI runs it at two
+// phases (TestSwitchKilledBitpoll). The fixture app takes
 // the same switch path through systemd, and its new code fails on the old
 // schema, which makes the site's answer a check that code and schema
 // agree.
@@ -91,6 +95,20 @@ func TestSwitchKilledFixture(t *testing.T) {
 		migration:  "polls.0002_poll_note",
 		createPoll: createFixturePoll,
 		pollPath:   func(slug string) string { return "/poll/" + slug + "/" },
+	}, killSteps{buildSteps, upgradeSteps, rollbackSteps})
+}
+
+// TestSwitchKilledBitpoll makes the same checks on real Bitpoll at the two
+// phases where two generations' code meets one schema: an upgrade killed
+// with both generations serving on the migrated schema, and a rollback
+// killed after the newer code reversed its migration but before current
+// moved. Every phase costs real Bitpoll half a minute or more, so the
+// others are the fixture app's (TestSwitchKilledFixture).
+func TestSwitchKilledBitpoll(t *testing.T) {
+	rootfs := nspawn.Rootfs(t)
+	switchKilled(t, rootfs, bitpollCase(t), killSteps{
+		upgrade:  []killStep{{phase: service.PhaseStarted, migrated: true}},
+		rollback: []killStep{{phase: service.PhaseReversed, migrated: true}},
 	})
 }
 
@@ -111,7 +129,7 @@ func TestSwitchKilledFixture(t *testing.T) {
 // generation 2, not further back), current points at it, the database
 // holds its schema, its recorded migrations are the database's, no record
 // is left, and the site answers with the poll made first.
-func switchKilled(t *testing.T, rootfs string, c upgradeCase) {
+func switchKilled(t *testing.T, rootfs string, c upgradeCase, steps killSteps) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -146,13 +164,13 @@ func switchKilled(t *testing.T, rootfs string, c upgradeCase) {
 
 	// What each generation's code needs of the database.
 	needs := map[int][]string{1: oldSchema, 2: oldSchema, 3: newSchema}
-	for _, step := range buildSteps {
+	for _, step := range steps.build {
 		killedIn(ctx, t, vm, step.phase, append([]string{"upgrade"}, vm.version(1)...)...)
 		checkKilled(ctx, t, vm, "upgrade", 2, 3, step, oldSchema, newSchema, needs, page)
 	}
-	for i := range max(len(upgradeSteps), len(rollbackSteps)) {
-		if i < len(upgradeSteps) {
-			step := upgradeSteps[i]
+	for i := range max(len(steps.upgrade), len(steps.rollback)) {
+		if i < len(steps.upgrade) {
+			step := steps.upgrade[i]
 			killedIn(ctx, t, vm, step.phase, append([]string{"upgrade"}, vm.version(1)...)...)
 			checkKilled(ctx, t, vm, "upgrade", 2, 3, step, oldSchema, newSchema, needs, page)
 			began := time.Now()
@@ -160,8 +178,8 @@ func switchKilled(t *testing.T, rootfs string, c upgradeCase) {
 			t.Logf("upgrade run again after the kill at %s: %v", step.phase, time.Since(began).Round(time.Millisecond))
 			checkFinished(ctx, t, vm, "upgrade killed at "+string(step.phase)+", then run again", 3, newSchema, page)
 		}
-		if i < len(rollbackSteps) {
-			step := rollbackSteps[i]
+		if i < len(steps.rollback) {
+			step := steps.rollback[i]
 			killedIn(ctx, t, vm, step.phase, "rollback")
 			checkKilled(ctx, t, vm, "rollback", 3, 2, step, newSchema, oldSchema, needs, page)
 			began := time.Now()
@@ -176,7 +194,7 @@ func switchKilled(t *testing.T, rootfs string, c upgradeCase) {
 			t.FailNow() // the next step starts from a state this one left wrong
 		}
 	}
-	t.Logf("%d kills in %v all told", len(buildSteps)+len(upgradeSteps)+len(rollbackSteps), time.Since(start).Round(time.Second))
+	t.Logf("%d kills in %v all told", len(steps.build)+len(steps.upgrade)+len(steps.rollback), time.Since(start).Round(time.Second))
 }
 
 // killedIn runs the crashhook binary with args inside, to kill itself at

@@ -178,6 +178,12 @@ func TestUpgradeFixtureUnderLoad(t *testing.T) {
 // the kind a real release adds, to cross a migration both ways.
 func TestUpgradeBitpollUnderLoad(t *testing.T) {
 	rootfs := nspawn.Rootfs(t)
+	upgradeUnderLoad(t, rootfs, bitpollCase(t))
+}
+
+// bitpollCase is real Bitpoll from the mirror: 0.11.0, then master with
+// one more migration, and a master that fails at import.
+func bitpollCase(t *testing.T) upgradeCase {
 	mirror := testkit.BitpollMirror(t)
 	idx := testkit.RealIndex(t)
 	ctx := context.Background()
@@ -192,7 +198,7 @@ func TestUpgradeBitpollUnderLoad(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(broken, "bitpoll", "urls.py"), []byte("raise RuntimeError(\"this generation is broken on purpose\")\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	upgradeUnderLoad(t, rootfs, upgradeCase{
+	return upgradeCase{
 		name: "bitpoll", old: old, new: newer, broken: broken, oldVer: "0.11.0", newVer: "0.11.0+master", target: "cp313-x86_64",
 		lock: func(dir, version string) *lockfile.Lock {
 			return testkit.LockTree(ctx, t, idx, dir, version, "cp313-x86_64")
@@ -208,7 +214,7 @@ func TestUpgradeBitpollUnderLoad(t *testing.T) {
 		},
 		pollPath: func(slug string) string { return "/poll/" + slug + "/" },
 		clients:  4, bound: 40 * time.Second,
-	})
+	}
 }
 
 func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
