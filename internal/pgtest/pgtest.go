@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 )
 
 // Superuser is the cluster's bootstrap superuser, reached over the unix
@@ -125,7 +125,7 @@ func Start(tb testing.TB) *Server {
 	if out, err := s.command("initdb", "-D", data, "-U", Superuser, "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C").CombinedOutput(); err != nil {
 		tb.Fatalf("initdb: %v\n%s", err, out)
 	}
-	s.Port = freePort(tb)
+	s.Port = testkit.FreePort(tb)
 	logf := filepath.Join(s.dir, "server.log")
 	log, err := os.Create(logf)
 	if err != nil {
@@ -170,16 +170,6 @@ func Start(tb testing.TB) *Server {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return s
-}
-
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // command runs one of the server's programs as the cluster's owner.
