@@ -98,6 +98,12 @@ func instance(props []string, n int) []string {
 	return out
 }
 
+// background is the CPU weight of what a switch runs beside the serving
+// generation (its checks, reversals and gate): a fifth of a service's
+// default 100, so that on a busy machine requests keep the CPU and the
+// switch takes longer instead.
+const background = "--property=CPUWeight=20"
+
 func (r *systemdRunner) unitName(what string) string {
 	r.seq++
 	return fmt.Sprintf("bitpoll-%s-%d-%d", what, os.Getpid(), r.seq)
@@ -107,7 +113,7 @@ func (r *systemdRunner) python(ctx context.Context, n int, args ...string) ([]by
 	gen := filepath.Join(unitgen.DefaultPaths().Generations, strconv.Itoa(n))
 	name := r.unitName("run")
 	argv := []string{"--quiet", "--wait", "--collect", "--pipe", "--service-type=exec", "--unit=" + name}
-	argv = append(argv, instance(r.props, n)...)
+	argv = append(append(argv, instance(r.props, n)...), background)
 	argv = append(argv, "--", filepath.Join(gen, install.VenvDir, "bin", "python"))
 	cmd := exec.CommandContext(ctx, "systemd-run", append(argv, args...)...)
 	var out bytes.Buffer
@@ -138,8 +144,7 @@ func (r *systemdRunner) startGate(ctx context.Context, n int, project string) (s
 	_ = exec.CommandContext(ctx, "systemctl", "stop", name+".socket", name+".service").Run()
 	argv := []string{"--quiet", "--collect", "--service-type=exec", "--unit=" + name,
 		"--socket-property=ListenStream=" + sock, "--socket-property=RemoveOnStop=yes", "--socket-property=SocketMode=0600"}
-	argv = append(argv, instance(r.props, n)...)
-	argv = append(argv, "--")
+	argv = append(append(argv, instance(r.props, n)...), background, "--")
 	cmd := exec.CommandContext(ctx, "systemd-run", append(argv, gunicornGateArgs(gen, "", project)...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", nil, fmt.Errorf("start the health gate of generation %d: %w\n%s", n, err, out)
