@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
@@ -31,7 +32,10 @@ func newDocsCommand(g *globalOptions, root *cobra.Command) *cobra.Command {
 			if err := doc.GenManTree(root, hdr, args[0]); err != nil {
 				return fmt.Errorf("write man pages: %w", err)
 			}
-			if !g.JSON {
+			if g.JSON {
+				pages, _ := filepath.Glob(filepath.Join(args[0], "*.1"))
+				writeJSONLine(g.stdout, docsRecord{"docs", args[0], len(pages)})
+			} else {
 				fmt.Fprintf(g.stderr, "wrote man pages to %s\n", args[0])
 			}
 			return nil
@@ -39,4 +43,10 @@ func newDocsCommand(g *globalOptions, root *cobra.Command) *cobra.Command {
 	}
 	c.AddCommand(man)
 	return c
+}
+
+type docsRecord struct {
+	MessageType string `json:"message_type"` // "docs"
+	Dir         string `json:"dir"`
+	Pages       int    `json:"pages"`
 }
