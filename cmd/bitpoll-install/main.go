@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -143,6 +144,8 @@ func (e *exitError) Error() string { return e.msg }
 // reportError prints err and returns its exit code; a usage error points
 // at help's --help.
 func reportError(g *globalOptions, err error, help string) int {
+	// A full disk, wherever it struck: name the file system and the fix.
+	err = install.NoSpace(err)
 	code := exitFailure
 	var ue *usageError
 	var ee *exitError
