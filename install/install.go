@@ -151,7 +151,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		defer unlock()
 	}
 	// Builds hold the lock, so nothing else is filling the caches now.
-	if n := sweepLeftovers(o.Layout); n > 0 {
+	if n := SweepLeftovers(o.Layout); n > 0 {
 		o.Progress.Log(fmt.Sprintf("removed %d leftovers of interrupted runs or older cache layouts", n))
 	}
 

@@ -210,6 +210,9 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 	if err := st.WritePending(pend); err != nil {
 		return nil, err
 	}
+	if err := p.clearUnswitched(); err != nil {
+		return nil, err
+	}
 	s.phase(PhasePending, "")
 	toMeta, err := st.ReadMeta(pend.To)
 	if err != nil {

@@ -131,11 +131,7 @@ func summary(verb string, total time.Duration, build []timedPhase, sw []service.
 		seen[p.Name] = true
 	}
 	for _, p := range build {
-		_, named := buildSteps[store.Phase(p.name)]
-		if _, ok := doneSteps[store.Phase(p.name)]; ok {
-			named = true
-		}
-		if named && !seen[p.name] {
+		if named(p.name) && !seen[p.name] {
 			parts = append(parts, p.name+" "+seconds(p.d))
 		}
 	}
@@ -152,12 +148,22 @@ func summary(verb string, total time.Duration, build []timedPhase, sw []service.
 func phasesMS(build []timedPhase, sw []service.Phase) map[string]int64 {
 	m := map[string]int64{}
 	for _, p := range build {
-		m[p.name] = p.d.Milliseconds()
+		if named(p.name) {
+			m[p.name] = p.d.Milliseconds()
+		}
 	}
 	for _, p := range sw {
 		m[p.Name] = p.Duration.Milliseconds()
 	}
 	return m
+}
+
+// named reports whether a step is one the phase lines name; the others
+// (a rename, a file's write) are too small for the summary.
+func named(step string) bool {
+	_, build := buildSteps[store.Phase(step)]
+	_, done := doneSteps[store.Phase(step)]
+	return build || done
 }
 
 func seconds(d time.Duration) string {
