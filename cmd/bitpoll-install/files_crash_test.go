@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -23,7 +24,23 @@ func TestServiceFilesKilled(t *testing.T) {
 	e := newGenEnv(t)
 	v1 := e.version(testkit.FixtureApp(), "1.0.0")
 	install := append([]string{"install"}, v1...)
-	e.must(install...)
+	r := e.must(install...)
+	// The first install, in text: a line as each build step starts, in
+	// order, and the steps' times at the end.
+	at := 0
+	for _, step := range []string{"fetching and verifying the app source...", "fetching the locked files...", "creating the venv...",
+		"installing the wheels...", "compiling bytecode...", "preparing the app: collectstatic and translations...",
+		"the store path is sealed and on disk (", "the migrations are applied (", "the health gate passed ("} {
+		i := strings.Index(r.stderr[at:], "\n"+step)
+		if i < 0 {
+			t.Errorf("install's phase lines lack %q after byte %d:\n%s", step, at, r.stderr)
+			continue
+		}
+		at += i + 1
+	}
+	if !regexp.MustCompile(`\ndone in [0-9.]+ s: fetch-app [0-9.]+ s, fetch-files [0-9.]+ s, venv [0-9.]+ s, install-wheels [0-9.]+ s, compile [0-9.]+ s, prepare-app [0-9.]+ s, .*migrated [0-9.]+ s, gate-passed [0-9.]+ s`).MatchString(r.stdout) {
+		t.Errorf("install's summary:\n%s\nwant a line with each step's time", r.stdout)
+	}
 	config := filepath.Join(e.root, "etc/bitpoll/bitpoll.toml")
 	base, err := os.ReadFile(config)
 	if err != nil {

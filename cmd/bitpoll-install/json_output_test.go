@@ -255,6 +255,26 @@ func TestJSONOutputGenerations(t *testing.T) {
 			if last.typ() != "switch" {
 				t.Errorf("%s: the last record is %q, want the switch", c.args[0], last.typ())
 			}
+			if c.args[0] != "install" {
+				break
+			}
+			// The build's steps start in order and are timed in the switch.
+			var started []string
+			for _, r := range recs {
+				if r.typ() == "phase" && r["status"] == "started" {
+					started = append(started, r["phase"].(string))
+				}
+			}
+			want := []string{"fetch-app", "fetch-files", "venv", "install-wheels", "compile", "prepare-app", "manifest"}
+			if !slices.Equal(started, want) {
+				t.Errorf("install's started phases = %q, want %q", started, want)
+			}
+			phases, _ := last["phases_ms"].(map[string]any)
+			for _, p := range append(want, "sealed", "migrated", "gate-passed", "current-switched") {
+				if _, ok := phases[p]; !ok {
+					t.Errorf("install's switch record has no time for %s: %v", p, phases)
+				}
+			}
 		case "run":
 			var sources []string
 			for _, r := range recs {
