@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,5 +46,47 @@ func TestWriteFailureLeavesNothing(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("%d entries beside path after a failed write, want no temporary file left", len(ents))
+	}
+}
+
+// TestWriteSteps: the steps come in order; until the rename, path holds
+// the old content and a temporary file named for this process exists.
+func TestWriteSteps(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "settings.json")
+	if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var steps []Step
+	err := WriteSteps(p, []byte("new"), 0o644, func(s Step) {
+		steps = append(steps, s)
+		got, _ := os.ReadFile(p)
+		want := "old"
+		if s == Renamed {
+			want = "new"
+		}
+		if string(got) != want {
+			t.Errorf("at %s, path holds %q, want %q", s, got, want)
+		}
+		temps, _ := filepath.Glob(filepath.Join(dir, ".settings.json.tmp-*"))
+		if (len(temps) == 1) != (s != Renamed) {
+			t.Errorf("at %s, temporary files %q", s, temps)
+		}
+		for _, tmp := range temps {
+			if pid, ok := TempPID(filepath.Base(tmp)); !ok || pid != os.Getpid() {
+				t.Errorf("TempPID(%q) = %d, %v; want this process, %d", filepath.Base(tmp), pid, ok, os.Getpid())
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(steps); got != "[temp-created temp-written renamed]" {
+		t.Errorf("steps = %s", got)
+	}
+	for _, name := range []string{"settings.json", ".settings.json.tmp-", ".x.tmp-12a-3", "x.tmp-12-3", ".x.tmp--3"} {
+		if pid, ok := TempPID(name); ok {
+			t.Errorf("TempPID(%q) = %d, true; want no process id", name, pid)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -330,6 +331,8 @@ func hint(err error) string {
 		re *httpretry.RedirectError
 	)
 	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return "the disk is full, not the network"
 	case errors.As(err, &he), errors.As(err, &se) && se.Actual > se.Expected:
 		return "the file at the URL is not the locked one; check the lock's URL, or re-lock if the file was replaced upstream"
 	case errors.As(err, &re):

@@ -158,7 +158,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		defer unlock()
 	}
 	// Builds hold the lock, so nothing else is filling the caches now.
-	if n := sweepLeftovers(o.Layout); n > 0 {
+	if n := SweepLeftovers(o.Layout); n > 0 {
 		o.Progress.Log(fmt.Sprintf("removed %d leftovers of interrupted runs or older cache layouts", n))
 	}
 
@@ -170,6 +170,13 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		key = store.Key("venv-only", key)
 	}
 	final := st.Path(key, name, l.App.Version)
+	if _, err := os.Lstat(final); err != nil {
+		d := &fetch.Downloader{CacheDir: o.Layout.CacheDir()}
+		cached := func(sha256 string) bool { _, err := os.Stat(d.Path(sha256)); return err == nil }
+		if err := checkSpace(name+" "+l.App.Version, filepath.Dir(final), o.Layout.CacheDir(), sel, cached); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Interp: interp, Target: target}
 	path, built, err := st.Build(ctx, key, name, l.App.Version, func(dir string) error {
 		b := &builder{o: o, lock: l, sel: sel, interp: interp, target: target, dir: dir, final: final, msgfmt: msgfmt != ""}
@@ -552,19 +559,21 @@ func (b *builder) prepareApp(ctx context.Context) error {
 		return err
 	}
 	py := filepath.Join(b.dir, VenvDir, "bin", "python")
-	run := func(args ...string) error {
+	// writes is what each command writes, for a message on a full disk
+	// that names no file.
+	run := func(writes string, args ...string) error {
 		cmd := exec.CommandContext(ctx, py, append([]string{"manage.py"}, args...)...)
 		cmd.Dir = filepath.Join(b.dir, AppDir)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("manage.py %s: %w\n%s", strings.Join(args, " "), err, tail(out))
+			return pythonFailure("manage.py "+strings.Join(args, " "), writes, err, out)
 		}
 		return nil
 	}
 	// Static files and translations touch different files: made at once.
 	var g errgroup.Group
 	g.Go(func() error {
-		if err := run("collectstatic", "--noinput"); err != nil {
+		if err := run(filepath.Join(b.dir, StaticDir), "collectstatic", "--noinput"); err != nil {
 			return err
 		}
 		if !b.has("whitenoise") {
@@ -576,14 +585,14 @@ func (b *builder) prepareApp(ctx context.Context) error {
 		cmd := exec.CommandContext(ctx, py, "-m", "whitenoise.compress", "--quiet", filepath.Join(b.dir, StaticDir))
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("compress static files: %w\n%s", err, tail(out))
+			return pythonFailure("compress static files", filepath.Join(b.dir, StaticDir), err, out)
 		}
 		return nil
 	})
 	if !b.msgfmt {
 		b.o.Progress.Log("msgfmt (gettext) is not installed: translations are not compiled; install gettext and run this again, which builds a new store path with them")
 	} else {
-		g.Go(func() error { return run("compilemessages") })
+		g.Go(func() error { return run(filepath.Join(b.dir, AppDir), "compilemessages") })
 	}
 	return g.Wait()
 }

@@ -212,8 +212,19 @@ type ServeOptions struct {
 	Workers  int
 	Stdout   io.Writer
 	Stderr   io.Writer
+	// Output, if set, gives the writers for a child process's output by
+	// its name ("migrate", "gunicorn"); otherwise Stdout and Stderr.
+	Output func(source string) (stdout, stderr io.Writer)
+	// Log, if set, receives messages of our own; otherwise Stderr.
+	Log func(msg string)
 	// Ready, if set, is called once the server answers.
 	Ready func(url string)
+}
+
+// ControlDir is where gunicorn's control socket goes for a port, under
+// the state directory: never the user's home, and one per server.
+func ControlDir(stateDir string, port int) string {
+	return filepath.Join(stateDir, "run", "gunicorn-"+strconv.Itoa(port))
 }
 
 // Serve migrates the SQLite database in StateDir and runs gunicorn on the
@@ -228,10 +239,13 @@ func Serve(ctx context.Context, res *Result, o ServeOptions) error {
 	if err := os.MkdirAll(filepath.Join(o.StateDir, "media"), 0o755); err != nil {
 		return err
 	}
-	secrets := SecretWriter{Dir: o.Secrets}
-	if o.Stderr != nil {
-		secrets.Log = func(msg string) { fmt.Fprintln(o.Stderr, msg) }
+	if o.Output == nil {
+		o.Output = func(string) (io.Writer, io.Writer) { return o.Stdout, o.Stderr }
 	}
+	if o.Log == nil && o.Stderr != nil {
+		o.Log = func(msg string) { fmt.Fprintln(o.Stderr, msg) }
+	}
+	secrets := SecretWriter{Dir: o.Secrets, Log: o.Log}
 	if err := secrets.Write(); err != nil {
 		return err
 	}
@@ -250,7 +264,8 @@ func Serve(ctx context.Context, res *Result, o ServeOptions) error {
 	app := filepath.Join(res.Path, AppDir)
 	py := filepath.Join(res.Path, VenvDir, "bin", "python")
 	migrate := exec.CommandContext(ctx, py, "manage.py", "migrate", "--noinput")
-	migrate.Dir, migrate.Env, migrate.Stdout, migrate.Stderr = app, env, o.Stderr, o.Stderr
+	migrate.Dir, migrate.Env = app, env
+	migrate.Stdout, migrate.Stderr = o.Output("migrate")
 	if err := migrate.Run(); err != nil {
 		return fmt.Errorf("migrate the database in %s: %w", o.StateDir, err)
 	}
@@ -265,10 +280,18 @@ func Serve(ctx context.Context, res *Result, o ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("pass the socket to gunicorn: %w", err)
 	}
+	// gunicorn 25.1 and later open a control socket in $XDG_RUNTIME_DIR,
+	// or else in ~/.gunicorn: one of our own, per port, keeps it under
+	// the state directory (--root) and apart from another run's.
+	control := ControlDir(o.StateDir, o.Port)
+	if err := os.MkdirAll(control, 0o700); err != nil {
+		return fmt.Errorf("create gunicorn's control directory: %w", err)
+	}
 	gunicorn := exec.Command(filepath.Join(res.Path, VenvDir, "bin", "gunicorn"),
 		"--bind", "fd://3", "--workers", strconv.Itoa(o.Workers),
 		"--access-logfile", "-", res.Project+".wsgi")
-	gunicorn.Dir, gunicorn.Env, gunicorn.Stdout, gunicorn.Stderr = app, env, o.Stdout, o.Stderr
+	gunicorn.Dir, gunicorn.Env = app, append(env, "XDG_RUNTIME_DIR="+control)
+	gunicorn.Stdout, gunicorn.Stderr = o.Output("gunicorn")
 	gunicorn.ExtraFiles = []*os.File{sock} // fd 3
 	err = gunicorn.Start()
 	sock.Close() // gunicorn holds it now

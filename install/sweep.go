@@ -1,12 +1,15 @@
 package install
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -15,12 +18,13 @@ import (
 const buildTempPrefix = ".build-"
 
 // outsideLockAge is how old a temporary file beside the settings or the
-// units must be before a sweep takes it for a dead process's: they are
-// written outside the store lock, and a live writer renames its file
-// within milliseconds.
+// units must be before a sweep takes it for a dead process's when its
+// name does not say whose it is (atomicfile's before it named the
+// writer's process id): a live writer renames its file within
+// milliseconds.
 const outsideLockAge = time.Minute
 
-// sweepLeftovers removes what killed runs left in l, and returns how many
+// SweepLeftovers removes what killed runs left in l, and returns how many
 // entries it removed. The caller holds the store lock, which every build
 // holds, so nothing in the cache or the store is being made now:
 //   - in the cache: unpacked wheels and bytecode entries built aside, the
@@ -31,10 +35,11 @@ const outsideLockAge = time.Minute
 //   - in the store: .partial- directories of any build, not only of the
 //     path being built;
 //   - beside the settings file and the units: atomic writes' temporary
-//     files older than outsideLockAge.
+//     files of processes that are gone (or, for a name without the
+//     writer's process id, older than outsideLockAge).
 //
 // A leftover costs space, never correctness: none of it is ever read.
-func sweepLeftovers(l store.Layout) int {
+func SweepLeftovers(l store.Layout) int {
 	cache := l.CacheDir()
 	n := 0
 	for _, pattern := range []string{
@@ -57,7 +62,14 @@ func sweepLeftovers(l store.Layout) int {
 		stale, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
 		for _, p := range stale {
 			fi, err := os.Lstat(p)
-			if err != nil || !fi.Mode().IsRegular() || time.Since(fi.ModTime()) < outsideLockAge || !ours(filepath.Base(p)) {
+			if err != nil || !fi.Mode().IsRegular() || !ours(filepath.Base(p)) {
+				continue
+			}
+			if pid, ok := atomicfile.TempPID(filepath.Base(p)); ok {
+				if alive(pid) {
+					continue
+				}
+			} else if time.Since(fi.ModTime()) < outsideLockAge {
 				continue
 			}
 			if os.Remove(p) == nil {
@@ -66,6 +78,12 @@ func sweepLeftovers(l store.Layout) int {
 		}
 	}
 	return n
+}
+
+// alive reports whether process pid exists (as another's, or ours).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // ours reports whether a temporary file's name is one of an atomic write

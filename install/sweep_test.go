@@ -2,7 +2,9 @@ package install
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,11 +13,17 @@ import (
 
 // TestSweepLeftovers: what killed runs leave in the cache, the store and
 // beside the settings and units goes; finished entries, fresh temporary
-// files outside the store lock and files of others stay.
+// files of live writers and files of others stay.
 func TestSweepLeftovers(t *testing.T) {
 	l := store.Layout{Root: t.TempDir()}
 	cache := l.CacheDir()
 	old := time.Now().Add(-2 * outsideLockAge)
+	// A process that has ended: its temporary files are leftovers at once.
+	done := exec.Command("true")
+	if err := done.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead, live := strconv.Itoa(done.Process.Pid), strconv.Itoa(os.Getpid())
 	mk := func(p string, dir bool, mtime time.Time) string {
 		t.Helper()
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -51,17 +59,20 @@ func TestSweepLeftovers(t *testing.T) {
 		mk(filepath.Join(l.StoreDir(), "0123456789abcdfghijklmnpqrsvwxyz-other-1.0.partial-7"), true, time.Time{}),
 		mk(filepath.Join(l.EtcDir(), ".settings.json.tmp-1"), false, old),
 		mk(filepath.Join(l.Root, "etc/systemd/system", ".bitpoll.service.tmp-1"), false, old),
+		mk(filepath.Join(l.EtcDir(), ".settings.json.tmp-"+dead+"-123"), false, time.Time{}),
+		mk(filepath.Join(l.Root, "etc/systemd/system", ".bitpoll@.service.tmp-"+dead+"-456"), false, time.Time{}),
 	}
 	gone[3] = filepath.Dir(filepath.Dir(gone[3]))
 	gone[4], gone[5] = filepath.Dir(gone[4]), filepath.Dir(gone[5])
 	kept := []string{
 		mk(filepath.Join(cache, unpackedDir, "abc", "sha256-x"), false, time.Time{}),
-		mk(filepath.Join(l.EtcDir(), ".settings.json.tmp-2"), false, time.Time{}), // may be live
+		mk(filepath.Join(l.EtcDir(), ".settings.json.tmp-2"), false, time.Time{}),    // may be live
+		mk(filepath.Join(l.EtcDir(), ".settings.json.tmp-"+live+"-789"), false, old), // its writer lives
 		mk(filepath.Join(l.Root, "etc/systemd/system", ".other.service.tmp-1"), false, old),
 		mk(filepath.Join(l.EtcDir(), "bitpoll.toml"), false, time.Time{}),
 	}
-	if n := sweepLeftovers(l); n != len(gone) {
-		t.Errorf("sweepLeftovers removed %d entries, want %d", n, len(gone))
+	if n := SweepLeftovers(l); n != len(gone) {
+		t.Errorf("SweepLeftovers removed %d entries, want %d", n, len(gone))
 	}
 	for _, p := range gone {
 		if _, err := os.Lstat(p); err == nil {

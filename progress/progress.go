@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -61,9 +60,11 @@ func New(w io.Writer, asJSON bool) Reporter {
 	}
 }
 
+// isTerminal reports whether w is a terminal: an *os.File, or a writer
+// wrapping one that tells its descriptor.
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && f.Fd() != ^uintptr(0) && term.IsTerminal(int(f.Fd()))
 }
 
 // counts is the state every Reporter keeps; the caller holds the lock.
@@ -92,7 +93,7 @@ func (c *counts) add(name string, n int64) {
 }
 
 func (c *counts) summary() string {
-	return fmt.Sprintf("fetched %d of %d files, %s in %s", c.done, c.total, formatBytes(c.bytes), time.Since(c.started).Round(time.Millisecond))
+	return fmt.Sprintf("fetched %d of %d files, %s in %s", c.done, c.total, FormatBytes(c.bytes), time.Since(c.started).Round(time.Millisecond))
 }
 
 // plain writes one line per finished item and a summary, for logs and pipes.
@@ -119,7 +120,7 @@ func (p *plain) Done(name string) {
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
 	p.c.done++
-	fmt.Fprintf(p.w, "fetched %s (%s) [%d/%d]\n", name, formatBytes(p.c.perItem[name]), p.c.done, p.c.total)
+	fmt.Fprintf(p.w, "fetched %s (%s) [%d/%d]\n", name, FormatBytes(p.c.perItem[name]), p.c.done, p.c.total)
 }
 
 func (p *plain) Log(msg string) {
@@ -146,14 +147,17 @@ type jsonReporter struct {
 
 func newJSON(w io.Writer) *jsonReporter { return &jsonReporter{enc: json.NewEncoder(w)} }
 
+// The JSON records; their message types are unique among all of the
+// command line's records ("log" is a child process's line there, so a
+// message of ours is a "note").
 type jsonStart struct {
-	MessageType string `json:"message_type"` // "start"
+	MessageType string `json:"message_type"` // "fetch_start"
 	Total       int    `json:"total"`
 	TotalBytes  int64  `json:"total_bytes"`
 }
 
 type jsonDone struct {
-	MessageType string `json:"message_type"` // "done"
+	MessageType string `json:"message_type"` // "fetched"
 	Name        string `json:"name"`
 	Bytes       int64  `json:"bytes"`
 	Done        int    `json:"done"`
@@ -161,12 +165,12 @@ type jsonDone struct {
 }
 
 type jsonLog struct {
-	MessageType string `json:"message_type"` // "log"
+	MessageType string `json:"message_type"` // "note"
 	Message     string `json:"message"`
 }
 
 type jsonSummary struct {
-	MessageType string  `json:"message_type"` // "summary"
+	MessageType string  `json:"message_type"` // "fetch_summary"
 	Done        int     `json:"done"`
 	Total       int     `json:"total"`
 	Bytes       int64   `json:"bytes"`
@@ -177,7 +181,7 @@ func (j *jsonReporter) Start(total int, totalBytes int64) {
 	j.c.mu.Lock()
 	defer j.c.mu.Unlock()
 	j.c.start(total, totalBytes)
-	j.enc.Encode(jsonStart{"start", total, totalBytes})
+	j.enc.Encode(jsonStart{"fetch_start", total, totalBytes})
 }
 
 // Add only counts: a line per chunk would drown the reader.
@@ -191,19 +195,19 @@ func (j *jsonReporter) Done(name string) {
 	j.c.mu.Lock()
 	defer j.c.mu.Unlock()
 	j.c.done++
-	j.enc.Encode(jsonDone{"done", name, j.c.perItem[name], j.c.done, j.c.total})
+	j.enc.Encode(jsonDone{"fetched", name, j.c.perItem[name], j.c.done, j.c.total})
 }
 
 func (j *jsonReporter) Log(msg string) {
 	j.c.mu.Lock()
 	defer j.c.mu.Unlock()
-	j.enc.Encode(jsonLog{"log", msg})
+	j.enc.Encode(jsonLog{"note", msg})
 }
 
 func (j *jsonReporter) Finish() {
 	j.c.mu.Lock()
 	defer j.c.mu.Unlock()
-	j.enc.Encode(jsonSummary{"summary", j.c.done, j.c.total, j.c.bytes, time.Since(j.c.started).Seconds()})
+	j.enc.Encode(jsonSummary{"fetch_summary", j.c.done, j.c.total, j.c.bytes, time.Since(j.c.started).Seconds()})
 }
 
 // bar draws a byte progress bar on a terminal, with the item count in its
@@ -277,8 +281,8 @@ func (b *bar) Finish() {
 	}
 }
 
-// formatBytes prints n in the largest binary unit that keeps it at 1 or more.
-func formatBytes(n int64) string {
+// FormatBytes prints n in the largest binary unit that keeps it at 1 or more.
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

@@ -61,17 +61,17 @@ func TestJSON(t *testing.T) {
 		}
 		types = append(types, mt)
 		switch mt {
-		case "done":
+		case "fetched":
 			if m["bytes"] != 1000.0 {
-				t.Errorf("done line %q has bytes %v, want 1000", line, m["bytes"])
+				t.Errorf("fetched line %q has bytes %v, want 1000", line, m["bytes"])
 			}
-		case "summary":
+		case "fetch_summary":
 			if m["bytes"] != 2000.0 || m["done"] != 2.0 || m["total"] != 2.0 {
 				t.Errorf("summary line %q, want 2 of 2 done and 2000 bytes", line)
 			}
 		}
 	}
-	want := []string{"start", "log", "done", "done", "summary"}
+	want := []string{"fetch_start", "note", "fetched", "fetched", "fetch_summary"}
 	if fmt.Sprint(types) != fmt.Sprint(want) {
 		t.Errorf("JSON message types = %v, want %v", types, want)
 	}
@@ -150,7 +150,7 @@ func TestConcurrent(t *testing.T) {
 		}
 		summary := "fetched 16 of 16 files, 1.6 KiB"
 		if asJSON {
-			summary = `{"message_type":"summary","done":16,"total":16,"bytes":1600,`
+			summary = `{"message_type":"fetch_summary","done":16,"total":16,"bytes":1600,`
 		}
 		if !strings.Contains(buf.String(), summary) {
 			t.Errorf("reporter (json %v) output = %q, want a summary with %q", asJSON, buf.String(), summary)
@@ -171,8 +171,8 @@ func TestFormatBytes(t *testing.T) {
 		{3 << 30, "3.0 GiB"},
 	}
 	for _, tt := range tests {
-		if got := formatBytes(tt.n); got != tt.want {
-			t.Errorf("formatBytes(%d) = %q, want %q", tt.n, got, tt.want)
+		if got := FormatBytes(tt.n); got != tt.want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
 }

@@ -47,7 +47,7 @@ func (p *Plan) writeSecrets() error {
 		case err == nil && len(bytes.TrimSpace(old)) == 0:
 			// Empty: an interrupted write of an older version; nothing
 			// can have used it.
-			if _, err := writeFileAtomic(path, key, 0o600); err != nil {
+			if _, err := writeFileAtomic(path, key, 0o600, p.o.Hooks); err != nil {
 				return err
 			}
 			if p.o.Log != nil {
@@ -56,7 +56,7 @@ func (p *Plan) writeSecrets() error {
 		case err == nil && !bytes.Equal(bytes.TrimRight(old, "\n"), key):
 			return fmt.Errorf("--secret-key-file: %s already holds a different key, and secrets are never overwritten: remove it first if you mean to replace it (every session ends)", path)
 		case os.IsNotExist(err):
-			if _, err := writeFileAtomic(path, key, 0o600); err != nil {
+			if _, err := writeFileAtomic(path, key, 0o600, p.o.Hooks); err != nil {
 				return err
 			}
 		case err != nil:

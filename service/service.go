@@ -8,10 +8,12 @@ package service
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,12 +178,14 @@ type Result struct {
 	Switched   bool     // current moved
 	Units      []string // unit files that changed
 	Settings   bool     // the settings file changed
-	Snapshot   string   // the database snapshot taken before migrating, if any
-	Reversed   []string // migrations reversed with the newer code
-	Applied    []string // migrations applied
-	Restored   string   // with --restore-snapshot: where the replaced database was kept
-	Started    bool     // systemd runs the generation
-	Ready      time.Duration
+	// GunicornConf: gunicorn's config changed (a new installer's).
+	GunicornConf bool
+	Snapshot     string   // the database snapshot taken before migrating, if any
+	Reversed     []string // migrations reversed with the newer code
+	Applied      []string // migrations applied
+	Restored     string   // with --restore-snapshot: where the replaced database was kept
+	Started      bool     // systemd runs the generation
+	Ready        time.Duration
 	// Phases are the switch's steps with their times, in order.
 	Phases []Phase
 }
@@ -193,26 +197,16 @@ type Phase struct {
 }
 
 // writeFiles writes the secrets, the settings and the units for
-// generation n, and reports what changed.
+// generation n, and reports what changed since the current generation
+// was switched to: what this call changed, and what a killed run changed
+// before it could record its switch (see unswitched).
 func (p *Plan) writeFiles(n int, r *Result) error {
 	o := p.o
 	if err := p.writeSecrets(); err != nil {
 		return err
 	}
-	var err error
-	if r.Settings, err = writeFileAtomic(filepath.Join(o.Layout.Root, p.spec.Paths.Settings), p.data, 0o644); err != nil {
-		return err
-	}
 	if err := os.MkdirAll(filepath.Join(o.Layout.Root, p.spec.Paths.Root), 0o755); err != nil {
 		return fmt.Errorf("create the service's root directory: %w", err)
-	}
-	// gunicorn's config goes with the units: every generation's instance
-	// reads it when it starts.
-	conf := p.spec.Paths.GunicornConf
-	if changed, err := writeFileAtomic(filepath.Join(o.Layout.Root, conf), shim.GunicornConf, 0o644); err != nil {
-		return err
-	} else if changed {
-		r.Units = append(r.Units, filepath.Base(conf))
 	}
 	spec := p.spec
 	spec.Generation = n
@@ -220,31 +214,126 @@ func (p *Plan) writeFiles(n int, r *Result) error {
 	if err != nil {
 		return err
 	}
+	type file struct {
+		name, path string
+		data       []byte
+	}
+	// gunicorn's config goes with the units: every generation's instance
+	// reads it when it starts.
+	files := []file{{settingsName, filepath.Join(o.Layout.Root, p.spec.Paths.Settings), p.data},
+		{gunicornConfName, filepath.Join(o.Layout.Root, p.spec.Paths.GunicornConf), shim.GunicornConf}}
 	for _, u := range units {
 		data, err := u.Bytes()
 		if err != nil {
 			return err
 		}
-		changed, err := writeFileAtomic(filepath.Join(o.Layout.Root, UnitDir, u.Name), data, 0o644)
-		if err != nil {
+		files = append(files, file{u.Name, filepath.Join(o.Layout.Root, UnitDir, u.Name), data})
+	}
+	changed, err := p.readUnswitched()
+	if err != nil {
+		return err
+	}
+	var now []string
+	for _, f := range files {
+		if old, err := os.ReadFile(f.path); err != nil || !bytes.Equal(old, f.data) {
+			now = append(now, f.name)
+		}
+	}
+	if len(now) > 0 {
+		// Recorded before the first file changes, kept until the switch
+		// is recorded (clearUnswitched).
+		for _, name := range now {
+			if !slices.Contains(changed, name) {
+				changed = append(changed, name)
+			}
+		}
+		data, _ := json.Marshal(changed)
+		if err := atomicfile.Write(p.unswitchedPath(), append(data, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", p.unswitchedPath(), err)
+		}
+	}
+	for _, f := range files {
+		if _, err := writeFileAtomic(f.path, f.data, 0o644, o.Hooks); err != nil {
 			return err
 		}
-		if changed {
-			r.Units = append(r.Units, u.Name)
+	}
+	for _, name := range changed {
+		switch {
+		case name == settingsName:
+			r.Settings = true
+		case name == gunicornConfName:
+			r.GunicornConf = true
+		case !slices.Contains(r.Units, name):
+			r.Units = append(r.Units, name)
 		}
 	}
 	return nil
 }
 
+// settingsName and gunicornConfName stand for the settings file and
+// gunicorn's config among the changed files.
+const (
+	settingsName     = "settings.json"
+	gunicornConfName = "gunicorn.conf.py"
+)
+
+// unswitchedPath lists the settings and unit files changed for a switch
+// that is not recorded yet. Without it, a kill after the files were
+// written and before the switch was recorded would leave a rerun that
+// finds the files as it would write them, and nothing to roll out.
+func (p *Plan) unswitchedPath() string {
+	return filepath.Join(p.o.Layout.EtcDir(), ".unswitched.json")
+}
+
+func (p *Plan) readUnswitched() ([]string, error) {
+	data, err := os.ReadFile(p.unswitchedPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var names []string
+	if err == nil {
+		err = json.Unmarshal(data, &names)
+	}
+	if err != nil {
+		// Written atomically by us: a bad one means every file may have
+		// changed, which a new generation covers.
+		return []string{settingsName}, nil
+	}
+	return names, nil
+}
+
+// clearUnswitched forgets the changed files once the switch that rolls
+// them out is recorded: a rerun after a kill from there on finishes it.
+func (p *Plan) clearUnswitched() error {
+	if err := os.Remove(p.unswitchedPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("forget the changed files: %w", err)
+	}
+	return nil
+}
+
+// The steps of writing the settings file, a unit or a secret, for
+// Options.Hooks (with the file's path): tests kill the process at each.
+const (
+	PhaseFileTemp    store.Phase = "file-temp-created"
+	PhaseFileWritten store.Phase = "file-temp-written"
+	PhaseFileRenamed store.Phase = "file-renamed"
+)
+
+var fileSteps = map[atomicfile.Step]store.Phase{
+	atomicfile.TempCreated: PhaseFileTemp,
+	atomicfile.TempWritten: PhaseFileWritten,
+	atomicfile.Renamed:     PhaseFileRenamed,
+}
+
 // writeFileAtomic replaces path with data (see atomicfile.Write) unless
 // it already holds it, and reports whether it changed anything.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) (bool, error) {
+func writeFileAtomic(path string, data []byte, mode fs.FileMode, h store.Hooks) (bool, error) {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return false, nil
 	}
 	err := os.MkdirAll(filepath.Dir(path), 0o755)
 	if err == nil {
-		err = atomicfile.Write(path, data, mode)
+		err = atomicfile.WriteSteps(path, data, mode, func(s atomicfile.Step) { h.Call(fileSteps[s], path) })
 	}
 	if err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)

@@ -56,7 +56,7 @@ func (p *Plan) Deploy(ctx context.Context, st *store.Store, storePath string) (*
 		return nil, err
 	}
 	same := hasCur && filepath.Base(cur.Target) == filepath.Base(storePath)
-	if same && len(r.Units) == 0 && !r.Settings {
+	if same && len(r.Units) == 0 && !r.Settings && !r.GunicornConf {
 		r.Generation = cur
 		if p.o.Systemd {
 			return r, p.ensureRunning(ctx, cur.N, r)
@@ -208,6 +208,9 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 	}
 	r.Previous = pend.From
 	if err := st.WritePending(pend); err != nil {
+		return nil, err
+	}
+	if err := p.clearUnswitched(); err != nil {
 		return nil, err
 	}
 	s.phase(PhasePending, "")

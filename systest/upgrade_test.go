@@ -465,12 +465,12 @@ func phases(out []byte) string {
 			Type   string           `json:"message_type"`
 			Phases map[string]int64 `json:"phases_ms"`
 		}
-		if json.Unmarshal([]byte(line), &m) == nil && m.Type == "summary" && m.Phases != nil {
+		if json.Unmarshal([]byte(line), &m) == nil && m.Type == "switch" && m.Phases != nil {
 			b, _ := json.Marshal(m.Phases)
 			return string(b)
 		}
 	}
-	return "(no summary)"
+	return "(no switch record)"
 }
 
 func fileHash(t *testing.T, path string) [32]byte {

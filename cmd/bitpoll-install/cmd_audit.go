@@ -67,6 +67,9 @@ func runAudit(ctx context.Context, g *globalOptions, o auditOptions) error {
 		return err
 	}
 	printFindings(g, findings)
+	if g.JSON {
+		writeJSONLine(g.stdout, auditRecord{"audit", o.Lock, len(l.Packages), len(findings), list(unaudited)})
+	}
 	switch {
 	case len(unaudited) > 0:
 		sort.Strings(unaudited)
@@ -129,10 +132,8 @@ func audit(ctx context.Context, idx *index.Client, l *lockfile.Lock) ([]finding,
 func printFindings(g *globalOptions, findings []finding) {
 	for _, f := range findings {
 		if g.JSON {
-			writeJSONLine(g.stdout, map[string]any{
-				"message_type": "vulnerability", "package": f.Package, "version": f.Version,
-				"id": f.Vuln.ID, "aliases": f.Vuln.Aliases, "fixed_in": f.Vuln.FixedIn, "link": f.Vuln.Link, "summary": f.Vuln.Summary,
-			})
+			writeJSONLine(g.stdout, vulnerabilityRecord{"vulnerability", f.Package, f.Version,
+				f.Vuln.ID, list(f.Vuln.Aliases), list(f.Vuln.FixedIn), optional(f.Vuln.Link), optional(f.Vuln.Summary)})
 			continue
 		}
 		fixed := "no fix released"
@@ -149,6 +150,26 @@ func printFindings(g *globalOptions, findings []finding) {
 		}
 		fmt.Fprintf(g.stdout, "%s %s: %s: %s; %s\n", f.Package, f.Version, id, summary, fixed)
 	}
+}
+
+type vulnerabilityRecord struct {
+	MessageType string   `json:"message_type"` // "vulnerability"
+	Package     string   `json:"package"`
+	Version     string   `json:"version"`
+	ID          string   `json:"id"`
+	Aliases     []string `json:"aliases"`
+	FixedIn     []string `json:"fixed_in"`
+	Link        *string  `json:"link"`
+	Summary     *string  `json:"summary"`
+}
+
+// auditRecord ends audit's output, before the error record of exit 1 or 3.
+type auditRecord struct {
+	MessageType     string   `json:"message_type"` // "audit"
+	Lock            string   `json:"lock"`
+	Packages        int      `json:"packages"`
+	Vulnerabilities int      `json:"vulnerabilities"`
+	Unaudited       []string `json:"unaudited"` // "name version (why)"
 }
 
 func firstLine(s string) string {

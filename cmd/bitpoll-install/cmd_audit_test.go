@@ -122,7 +122,7 @@ func TestAudit(t *testing.T) {
 			}
 			stderr := r.stderr
 			if tt.json && tt.code != exitOK {
-				stderr = checkJSONError(t, r.stderr, tt.code)
+				stderr = checkJSONError(t, r.stdout, tt.code)
 			}
 			for _, want := range tt.stderr {
 				want = strings.ReplaceAll(want, "$URL", srv.URL)

@@ -72,8 +72,11 @@ func runDev(ctx context.Context, g *globalOptions, o devOptions, args []string) 
 	if err != nil {
 		return err
 	}
+	printBuild(g, res)
+	stdout, stderr, flush := g.childOutput("manage.py")
+	defer flush()
 	return install.Dev(ctx, res, install.DevOptions{
 		Checkout: checkout, StateDir: install.DevStateDir(layout.StateDir(), checkout), Port: o.Port, Args: args,
-		Stdin: os.Stdin, Stdout: g.stdout, Stderr: g.stderr,
+		Stdin: os.Stdin, Stdout: stdout, Stderr: stderr,
 	})
 }

@@ -71,6 +71,73 @@ func TestDocsMan(t *testing.T) {
 	}
 }
 
+// TestManSections: every page has EXIT STATUS, with 3 only where audit
+// can return it, and FILES, both before SEE ALSO.
+func TestManSections(t *testing.T) {
+	dir := t.TempDir()
+	if r := runCLI(t, "docs", "man", dir); r.code != exitOK {
+		t.Fatalf("docs man = %d\n%s", r.code, r.stderr)
+	}
+	pages, _ := filepath.Glob(filepath.Join(dir, "*.1"))
+	if len(pages) < 10 {
+		t.Fatalf("docs man wrote %d pages", len(pages))
+	}
+	for _, p := range pages {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, name := string(data), filepath.Base(p)
+		exit, files, see := strings.Index(page, ".SH EXIT STATUS\n"), strings.Index(page, ".SH FILES\n"), strings.Index(page, ".SH SEE ALSO")
+		if exit < 0 || files < exit || (see >= 0 && see < files) {
+			t.Errorf("%s: EXIT STATUS at %d, FILES at %d, SEE ALSO at %d; want them in that order", name, exit, files, see)
+			continue
+		}
+		status := page[exit:files]
+		for _, code := range []string{".B 0\nsuccess", ".B 1\n", ".B 2\nusage error", ".B 130\ninterrupted"} {
+			if !strings.Contains(status, code) {
+				t.Errorf("%s: EXIT STATUS lacks %q:\n%s", name, code, status)
+			}
+		}
+		audit := name == "bitpoll-install-audit.1" || name == "bitpoll-install.1"
+		if got := strings.Contains(status, ".B 3\naudit found"); got != audit {
+			t.Errorf("%s: EXIT STATUS lists 3 = %v, want %v", name, got, audit)
+		}
+		for _, f := range []string{"/etc/bitpoll/bitpoll.toml", "/opt/bitpoll/current", "/var/cache/bitpoll-install/", "--root"} {
+			if !strings.Contains(page[files:], f) {
+				t.Errorf("%s: FILES does not name %s", name, f)
+			}
+		}
+	}
+}
+
+// TestCompleteTarget: --target completes target names, never files:
+// lock offers the targets it knows, export pylock those of its lock.
+func TestCompleteTarget(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("cp313-file-not-a-target", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lock := writeLock(t, t.TempDir(), smallLock()) // cp312-x86_64 and cp313-x86_64
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lock", "--target", ""}, "cp312-x86_64\ncp313-x86_64\ncp314-x86_64\ncp312-aarch64\ncp313-aarch64\ncp314-aarch64\n:4\n"},
+		{[]string{"lock", "--target", "cp313"}, "cp313-x86_64\ncp313-aarch64\n:4\n"},
+		{[]string{"export", "pylock", "--lock", lock, "--target", ""}, "cp312-x86_64\ncp313-x86_64\n:4\n"},
+		{[]string{"export", "pylock", "--lock", lock, "--target", "cp313"}, "cp313-x86_64\n:4\n"},
+		// The built-in lock's targets, when --lock is left out.
+		{[]string{"export", "pylock", "--target", "cp31"}, "cp312-x86_64\ncp313-x86_64\ncp314-x86_64\n:4\n"},
+	}
+	for _, tt := range tests {
+		r := runCLI(t, append([]string{"__complete"}, tt.args...)...)
+		if r.code != exitOK || r.stdout != tt.want {
+			t.Errorf("completion of %q = %d, %q; want %q (:4 is no file completion)", tt.args, r.code, r.stdout, tt.want)
+		}
+	}
+}
+
 func TestCompletion(t *testing.T) {
 	tests := []struct{ shell, want string }{
 		{"bash", "complete -o default -F __start_bitpoll-install bitpoll-install"},

@@ -20,7 +20,7 @@ type exportOptions struct {
 
 func (o *exportOptions) AddFlags(c *cobra.Command) {
 	f := c.Flags()
-	f.StringVar(&o.Lock, "lock", "bitpoll.lock", "the lock `FILE` to export")
+	f.StringVar(&o.Lock, "lock", "", "the lock `FILE` (or https:// URL) to export (default: the lock install uses, built into this binary)")
 	f.StringVar(&o.Target, "target", "", "the `TARGET` to export, as in the lock's targets (cp313-x86_64); may be left out when the lock has only one")
 	f.StringVarP(&o.Output, "output", "o", "-", "write to `FILE` (- for standard output)")
 }
@@ -45,14 +45,25 @@ Packages needed only to build an sdist are left out.`,
 		},
 	}
 	o.AddFlags(pylock)
+	// The targets of the lock --lock names (so far on the command line).
+	_ = pylock.RegisterFlagCompletionFunc("target", completeTargets(func() []string {
+		l, err := (&buildOptions{Lock: o.Lock}).readLock()
+		if err != nil {
+			return nil
+		}
+		return l.Targets
+	}))
 	c.AddCommand(pylock)
 	return c
 }
 
 func runExportPylock(_ context.Context, g *globalOptions, o exportOptions) error {
-	l, err := lockfile.ReadFile(o.Lock)
+	l, err := (&buildOptions{Lock: o.Lock}).readLock()
 	if err != nil {
 		return err
+	}
+	if o.Lock == "" {
+		o.Lock = "the built-in bitpoll.lock"
 	}
 	if o.Target == "" {
 		if len(l.Targets) != 1 {
@@ -80,14 +91,29 @@ func runExportPylock(_ context.Context, g *globalOptions, o exportOptions) error
 		return fmt.Errorf("export %s for %s: %w", o.Lock, t, err)
 	}
 	if o.Output == "-" {
+		if g.JSON {
+			writeJSONLine(g.stdout, exportRecord{"export", nil, t.String(), optional(string(data))})
+			return nil
+		}
 		_, err = g.stdout.Write(data)
 		return err
 	}
 	if err := atomicfile.Write(o.Output, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", o.Output, err)
 	}
-	if !g.JSON {
+	if g.JSON {
+		writeJSONLine(g.stdout, exportRecord{"export", optional(o.Output), t.String(), nil})
+	} else {
 		fmt.Fprintf(g.stderr, "wrote %s for %s\n", o.Output, t)
 	}
 	return nil
+}
+
+// exportRecord is the pylock.toml written to File, or carried in Text
+// with -o -.
+type exportRecord struct {
+	MessageType string  `json:"message_type"` // "export"
+	File        *string `json:"file"`
+	Target      string  `json:"target"`
+	Text        *string `json:"text"`
 }

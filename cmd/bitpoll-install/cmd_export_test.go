@@ -213,3 +213,27 @@ func findPython(t *testing.T, uv, minor string) string {
 	testenv.Skipf(t, "no Python %s: neither uv python find nor pyenv knows one", minor)
 	return ""
 }
+
+// TestExportPylockDefaultLock: without --lock, export takes the lock
+// install takes, the one built in, and not a bitpoll.lock that happens to
+// lie in the working directory.
+func TestExportPylockDefaultLock(t *testing.T) {
+	committed, err := filepath.Abs(filepath.Join("..", "..", "bitpoll.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeLock(t, dir, smallLock()) // another lock, in the working directory
+	t.Chdir(dir)
+	r := runCLI(t, "export", "pylock", "--target", "cp313-x86_64")
+	want := runCLI(t, "export", "pylock", "--lock", committed, "--target", "cp313-x86_64")
+	if r.code != exitOK || want.code != exitOK {
+		t.Fatalf("export pylock = %d (%s), with --lock = %d (%s), want 0 for both", r.code, r.stderr, want.code, want.stderr)
+	}
+	if r.stdout != want.stdout {
+		t.Errorf("export pylock without --lock wrote another pylock than with --lock %s, the built-in lock:\n%s", committed, r.stdout)
+	}
+	if !strings.Contains(r.stdout, `name = "django"`) || strings.Contains(r.stdout, "files.example.invalid") {
+		t.Errorf("export pylock without --lock:\n%s\nwant the built-in lock's Django, not the working directory's lock", r.stdout)
+	}
+}

@@ -68,8 +68,7 @@ func runGC(ctx context.Context, g *globalOptions, o gcOptions) error {
 		return err
 	}
 	if g.JSON {
-		writeJSONLine(g.stdout, map[string]any{"message_type": "gc", "dry_run": o.DryRun, "generations": r.Generations,
-			"store_paths": r.StorePaths, "files": r.Files, "bytes_freed": r.Bytes})
+		writeJSONLine(g.stdout, gcRecord{"gc", o.DryRun, list(r.Generations), list(r.StorePaths), list(r.Files), r.Bytes})
 		return nil
 	}
 	verb := "removed"
@@ -89,6 +88,15 @@ func runGC(ctx context.Context, g *globalOptions, o gcOptions) error {
 		fmt.Fprintf(g.stdout, "freed %s\n", humanBytes(r.Bytes))
 	}
 	return nil
+}
+
+type gcRecord struct {
+	MessageType string   `json:"message_type"` // "gc"
+	DryRun      bool     `json:"dry_run"`
+	Generations []int    `json:"generations"`
+	StorePaths  []string `json:"store_paths"`
+	Files       []string `json:"files"`
+	BytesFreed  int64    `json:"bytes_freed"`
 }
 
 // storeRefs are the wheel hashes a store path was built from: the keys

@@ -29,17 +29,37 @@ generation is current. Reads only; takes no lock.`,
 	}
 }
 
+// generationInfo is one row of the listing.
 type generationInfo struct {
+	N          int
+	Current    bool
+	Created    string
+	AppVersion string
+	Python     string
+	StorePath  string
+	OwnBytes   int64
+	Shared     int64
+	Migrations map[string][]string
+	Snapshot   string
+}
+
+type generationRecord struct {
+	MessageType string        `json:"message_type"` // "generation"
+	Generation  generationOut `json:"generation"`
+}
+
+// generationOut is generationInfo with null for what is not known.
+type generationOut struct {
 	N          int                 `json:"generation"`
 	Current    bool                `json:"current"`
 	Created    string              `json:"created"`
-	AppVersion string              `json:"app_version"`
-	Python     string              `json:"python"`
+	AppVersion *string             `json:"app_version"`
+	Python     *string             `json:"python"`
 	StorePath  string              `json:"store_path"`
 	OwnBytes   int64               `json:"own_bytes"`
 	Shared     int64               `json:"shared_bytes"`
-	Migrations map[string][]string `json:"migrations"`
-	Snapshot   string              `json:"snapshot"`
+	Migrations map[string][]string `json:"migrations"` // null: not recorded
+	Snapshot   *string             `json:"snapshot"`
 }
 
 func runGenerations(_ context.Context, g *globalOptions) error {
@@ -72,7 +92,8 @@ func runGenerations(_ context.Context, g *globalOptions) error {
 	}
 	if g.JSON {
 		for _, i := range infos {
-			writeJSONLine(g.stdout, map[string]any{"message_type": "generation", "generation": i})
+			writeJSONLine(g.stdout, generationRecord{"generation", generationOut{i.N, i.Current, i.Created,
+				optional(i.AppVersion), optional(i.Python), i.StorePath, i.OwnBytes, i.Shared, i.Migrations, optional(i.Snapshot)}})
 		}
 		return nil
 	}

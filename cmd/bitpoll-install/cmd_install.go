@@ -22,7 +22,6 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/config"
 	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
-	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/unitgen"
@@ -121,7 +120,7 @@ func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (in
 	}
 	return install.Options{
 		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
-		Progress: progress.New(g.stderr, g.JSON), Hooks: g.hooks, CheckApp: appPinsChecker(l),
+		Progress: g.progress(), Hooks: g.hooks, CheckApp: appPinsChecker(l),
 	}, nil
 }
 
@@ -303,19 +302,18 @@ func (o installOptions) serviceOptions(g *globalOptions, cfg *config.Config, lay
 // rollback.
 func printSwitch(g *globalOptions, r *service.Result, res *install.Result) {
 	if g.JSON {
-		m := map[string]any{"message_type": "summary", "generation": r.Generation.N, "previous": r.Previous,
-			"switched": r.Switched, "store_path": r.Generation.Target, "units_changed": r.Units, "settings_changed": r.Settings,
-			"snapshot": r.Snapshot, "reversed": r.Reversed, "applied": r.Applied, "restored_from": r.Restored,
-			"started": r.Started, "ready_ms": r.Ready.Milliseconds()}
+		rec := switchRecord{MessageType: "switch", Generation: r.Generation.N, Switched: r.Switched,
+			StorePath: r.Generation.Target, UnitsChanged: list(r.Units), SettingsChanged: r.Settings,
+			Snapshot: optional(r.Snapshot), Reversed: list(r.Reversed), Applied: list(r.Applied),
+			RestoredFrom: optional(r.Restored), Started: r.Started, ReadyMS: r.Ready.Milliseconds(),
+			PhasesMS: phasesMS(g.clock.buildPhases(), r.Phases), Seconds: g.clock.elapsed().Seconds()}
+		if r.Previous > 0 {
+			rec.Previous = &r.Previous
+		}
 		if res != nil {
-			m["built"], m["python"], m["target"] = res.Built, res.Interp.String(), res.Target.String()
+			rec.Built, rec.Python, rec.Target = &res.Built, optional(res.Interp.String()), optional(res.Target.String())
 		}
-		phases := map[string]int64{}
-		for _, p := range r.Phases {
-			phases[p.Name] = p.Duration.Milliseconds()
-		}
-		m["phases_ms"] = phases
-		writeJSONLine(g.stdout, m)
+		writeJSONLine(g.stdout, rec)
 		return
 	}
 	w := g.stdout
@@ -326,11 +324,19 @@ func printSwitch(g *globalOptions, r *service.Result, res *install.Result) {
 		}
 		fmt.Fprintf(w, "%s %s\n", verb, res.Path)
 	}
-	if len(r.Units) > 0 {
-		fmt.Fprintf(w, "units changed: %s\n", strings.Join(r.Units, ", "))
-	}
+	// What changed besides the store path, by file.
+	var changed []string
 	if r.Settings {
-		fmt.Fprintln(w, "settings changed: "+layout.Settings)
+		changed = append(changed, filepath.Join(g.Root, layout.Settings))
+	}
+	if r.GunicornConf {
+		changed = append(changed, filepath.Join(g.Root, layout.GunicornConf))
+	}
+	for _, u := range r.Units {
+		changed = append(changed, filepath.Join(g.Root, service.UnitDir, u))
+	}
+	for _, c := range changed {
+		fmt.Fprintf(w, "changed %s\n", c)
 	}
 	if r.Restored != "" {
 		fmt.Fprintf(w, "restored the snapshot; the database it replaced is kept at %s\n", r.Restored)
@@ -344,19 +350,61 @@ func printSwitch(g *globalOptions, r *service.Result, res *install.Result) {
 	if len(r.Applied) > 0 {
 		fmt.Fprintf(w, "applied migrations: %s\n", strings.Join(r.Applied, ", "))
 	}
+	why := ""
+	if res != nil && !res.Built && len(changed) > 0 {
+		// The same store path: only the config made this generation.
+		why = fmt.Sprintf(" for the changed config (%s); the app is the same store path", plural(len(changed), "file", "files"))
+	}
 	switch {
 	case r.Switched && r.Previous > 0:
-		fmt.Fprintf(w, "generation %d is now current (was %d)\n", r.Generation.N, r.Previous)
+		fmt.Fprintf(w, "generation %d is now current (was %d)%s\n", r.Generation.N, r.Previous, why)
 	case r.Switched:
 		fmt.Fprintf(w, "generation %d is now current\n", r.Generation.N)
 	default:
 		fmt.Fprintf(w, "generation %d was already current; nothing changed\n", r.Generation.N)
 	}
-	if r.Started {
+	switch {
+	case r.Started:
 		fmt.Fprintf(w, "bitpoll@%d.service is running; logs: journalctl -u 'bitpoll@*'\n", r.Generation.N)
-	} else if g.Root != "" {
+	case g.Root != "" && r.Switched:
+		fmt.Fprintf(w, "systemd was left alone (--root %s): the units are written to %s, nothing runs them; "+
+			"to serve this generation in the foreground, run 'bitpoll-install --root %s run' with the same --lock and --app-source, "+
+			"and to put it under systemd, run install as root without --root\n",
+			g.Root, filepath.Join(g.Root, service.UnitDir), g.Root)
+	case g.Root != "":
 		fmt.Fprintf(w, "systemd was left alone (--root %s)\n", g.Root)
+	case r.Switched:
+		// --no-start: the files are written and current moved, and the
+		// running service was not told.
+		next := fmt.Sprintf("systemctl daemon-reload && systemctl start bitpoll.socket bitpoll@%d.service", r.Generation.N)
+		if r.Previous > 0 {
+			next += fmt.Sprintf(" && systemctl stop bitpoll@%d.service", r.Previous)
+		}
+		fmt.Fprintf(w, "systemd was left alone (--no-start): to serve generation %d, run %s\n", r.Generation.N, next)
 	}
+	fmt.Fprintln(w, summary("done", g.clock.elapsed(), g.clock.buildPhases(), r.Phases))
+}
+
+// switchRecord is what install, upgrade and rollback did.
+type switchRecord struct {
+	MessageType     string           `json:"message_type"` // "switch"
+	Generation      int              `json:"generation"`
+	Previous        *int             `json:"previous"` // null for the first generation
+	Switched        bool             `json:"switched"`
+	StorePath       string           `json:"store_path"`
+	Built           *bool            `json:"built"` // null for a rollback, which builds nothing
+	Python          *string          `json:"python"`
+	Target          *string          `json:"target"`
+	UnitsChanged    []string         `json:"units_changed"`
+	SettingsChanged bool             `json:"settings_changed"`
+	Snapshot        *string          `json:"snapshot"`
+	Reversed        []string         `json:"reversed"`
+	Applied         []string         `json:"applied"`
+	RestoredFrom    *string          `json:"restored_from"`
+	Started         bool             `json:"started"`
+	ReadyMS         int64            `json:"ready_ms"`
+	PhasesMS        map[string]int64 `json:"phases_ms"` // each step's time, by name
+	Seconds         float64          `json:"seconds"`   // the whole command's
 }
 
 // socketHolds reports whether the installed bitpoll.socket already listens

@@ -77,6 +77,7 @@ covers every pin of the tree's requirements file.`,
 		},
 	}
 	o.AddFlags(c)
+	_ = c.RegisterFlagCompletionFunc("target", completeTargets(func() []string { return resolve.DefaultTargets }))
 	return c
 }
 
@@ -92,7 +93,7 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 			}
 		}
 		if g.JSON {
-			writeJSONLine(g.stdout, map[string]any{"message_type": "check", "file": o.Check, "valid": true, "packages": len(l.Packages), "targets": l.Targets})
+			writeJSONLine(g.stdout, checkRecord{"check", o.Check, true, l.App.Name, l.App.Version, len(l.Packages), list(l.Targets)})
 		} else {
 			fmt.Fprintf(g.stdout, "%s: valid (%s %s, %d packages, targets %v)\n", o.Check, l.App.Name, l.App.Version, len(l.Packages), l.Targets)
 		}
@@ -126,12 +127,35 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 		return err
 	}
 	if g.JSON {
-		writeJSONLine(g.stdout, map[string]any{"message_type": "summary", "file": o.Output, "app": l.App.Name, "version": l.App.Version, "packages": len(l.Packages), "targets": l.Targets, "seconds": time.Since(start).Seconds()})
+		writeJSONLine(g.stdout, lockRecord{"lock", o.Output, l.App.Name, l.App.Version, len(l.Packages), list(l.Targets), time.Since(start).Seconds()})
 	} else {
 		fmt.Fprintf(g.stdout, "wrote %s: %s %s, %s for %s in %.1fs\n", o.Output, l.App.Name, l.App.Version,
 			plural(len(l.Packages), "package", "packages"), plural(len(l.Targets), "target", "targets"), time.Since(start).Seconds())
 	}
 	return nil
+}
+
+// checkRecord is lock --check's verdict on a valid lock (an invalid one
+// is an error record).
+type checkRecord struct {
+	MessageType string   `json:"message_type"` // "check"
+	File        string   `json:"file"`
+	Valid       bool     `json:"valid"`
+	App         string   `json:"app"`
+	Version     string   `json:"version"`
+	Packages    int      `json:"packages"`
+	Targets     []string `json:"targets"`
+}
+
+// lockRecord says what lock wrote.
+type lockRecord struct {
+	MessageType string   `json:"message_type"` // "lock"
+	File        string   `json:"file"`
+	App         string   `json:"app"`
+	Version     string   `json:"version"`
+	Packages    int      `json:"packages"`
+	Targets     []string `json:"targets"`
+	Seconds     float64  `json:"seconds"`
 }
 
 // parseTime accepts RFC 3339 or a plain date (midnight UTC).

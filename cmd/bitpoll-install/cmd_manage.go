@@ -40,13 +40,17 @@ func runManage(g *globalOptions, args []string) error {
 	if os.Geteuid() != 0 {
 		return &usageError{errors.New("manage starts a sandboxed unit as the service user: run it as root")}
 	}
-	argv, err := service.ManageCommand(store.Layout{}, term.IsTerminal(int(os.Stdin.Fd())), args)
+	// With --json its lines are log records, so it gets no terminal.
+	tty := !g.JSON && term.IsTerminal(int(os.Stdin.Fd()))
+	argv, err := service.ManageCommand(store.Layout{}, tty, args)
 	if err != nil {
 		return err
 	}
+	stdout, stderr, flush := g.childOutput("manage.py")
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, g.stdout, g.stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	err = cmd.Run()
+	flush()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return &exitError{code: ee.ExitCode()}

@@ -64,9 +64,15 @@ func runNginx(g *globalOptions, o nginxOptions) error {
 		}
 	}
 	if g.JSON {
-		writeJSONLine(g.stdout, map[string]any{"message_type": "nginx", "server_names": names, "text": string(block)})
+		writeJSONLine(g.stdout, nginxRecord{"nginx", list(names), string(block)})
 		return nil
 	}
 	_, err = g.stdout.Write(block)
 	return err
+}
+
+type nginxRecord struct {
+	MessageType string   `json:"message_type"` // "nginx"
+	ServerNames []string `json:"server_names"`
+	Text        string   `json:"text"`
 }

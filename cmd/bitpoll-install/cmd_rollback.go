@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
@@ -69,6 +70,10 @@ func runRollback(ctx context.Context, g *globalOptions, o rollbackOptions) error
 		return err
 	}
 	defer unlock()
+	// install and upgrade sweep as they build; a rollback builds nothing.
+	if n := install.SweepLeftovers(layout); n > 0 {
+		newReporter(g).Notef("removed %d leftovers of interrupted runs", n)
+	}
 	to := o.To
 	if to == 0 {
 		if to, err = previousGeneration(st); err != nil {

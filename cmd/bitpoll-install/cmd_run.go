@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -69,15 +70,60 @@ func runRun(ctx context.Context, g *globalOptions, o runOptions) error {
 	if _, _, err := store.Activate(ctx, layout, res.Path, g.hooks); err != nil {
 		return err
 	}
+	printBuild(g, res)
+	rep := newReporter(g)
+	var flushes []func()
+	defer func() {
+		for _, f := range flushes {
+			f()
+		}
+	}()
 	return install.Serve(ctx, res, install.ServeOptions{
 		Port: o.Port, Workers: o.Workers, StateDir: layout.StateDir(), Secrets: layout.SecretsDir(),
 		Stdout: g.stdout, Stderr: g.stderr,
+		Output: func(source string) (io.Writer, io.Writer) {
+			stdout, stderr, flush := g.childOutput(source)
+			flushes = append(flushes, flush)
+			return stdout, stderr
+		},
+		Log: func(msg string) { rep.Notef("%s", msg) },
 		Ready: func(url string) {
 			if g.JSON {
-				writeJSONLine(g.stderr, map[string]any{"message_type": "ready", "url": url})
+				writeJSONLine(g.stdout, readyRecord{"ready", url})
 			} else {
 				fmt.Fprintf(g.stderr, "Bitpoll is serving on %s (Ctrl-C stops it)\n", url)
 			}
 		},
 	})
+}
+
+type readyRecord struct {
+	MessageType string `json:"message_type"` // "ready"
+	URL         string `json:"url"`
+}
+
+// buildRecord is what run and dev built, before they serve.
+type buildRecord struct {
+	MessageType string           `json:"message_type"` // "build"
+	StorePath   string           `json:"store_path"`
+	Built       bool             `json:"built"`
+	Python      string           `json:"python"`
+	Target      string           `json:"target"`
+	PhasesMS    map[string]int64 `json:"phases_ms"`
+	Seconds     float64          `json:"seconds"`
+}
+
+// printBuild says which store path serves, and how long each step took.
+func printBuild(g *globalOptions, res *install.Result) {
+	phases := g.clock.buildPhases()
+	if g.JSON {
+		writeJSONLine(g.stdout, buildRecord{"build", res.Path, res.Built, res.Interp.String(), res.Target.String(),
+			phasesMS(phases, nil), g.clock.elapsed().Seconds()})
+		return
+	}
+	verb := "reused " + res.Path
+	if res.Built {
+		verb = "built " + res.Path
+	}
+	fmt.Fprintln(g.stderr, summary(verb, g.clock.elapsed(), phases, nil))
 }

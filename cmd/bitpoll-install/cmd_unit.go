@@ -89,7 +89,7 @@ func runUnit(g *globalOptions, o configOptions) error {
 			if err != nil {
 				return err
 			}
-			writeJSONLine(g.stdout, map[string]any{"message_type": "unit", "name": u.Name, "text": string(data)})
+			writeJSONLine(g.stdout, unitRecord{"unit", u.Name, string(data)})
 		}
 		return nil
 	}
@@ -99,4 +99,10 @@ func runUnit(g *globalOptions, o configOptions) error {
 	}
 	_, err = g.stdout.Write(text)
 	return err
+}
+
+type unitRecord struct {
+	MessageType string `json:"message_type"` // "unit"
+	Name        string `json:"name"`
+	Text        string `json:"text"`
 }

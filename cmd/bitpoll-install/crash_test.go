@@ -34,8 +34,10 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("helper for TestInstallKilledAtEachPhase; runs only when re-executed by it")
 	}
 	g := &globalOptions{stdout: os.Stdout, stderr: os.Stderr}
-	g.hooks.At = func(p store.Phase, _ string) {
-		if string(p) == phase {
+	// "PHASE@NAME" kills at PHASE only for the file named NAME.
+	want, file, _ := strings.Cut(phase, "@")
+	g.hooks.At = func(p store.Phase, path string) {
+		if string(p) == want && (file == "" || filepath.Base(path) == file) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			time.Sleep(time.Minute) // the signal arrives first
 		}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -510,9 +512,29 @@ func TestUpgradeRelocksAndConfigChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = e.must("upgrade", "--lock", v1[1], "--app-source", v2, "--app-version", "1.0.2", "--python", e.python)
-	if !strings.Contains(r.stdout, "generation 3 is now current (was 2)") || e.meta(3).StorePath != e.meta(2).StorePath {
-		t.Errorf("a config change printed:\n%s\nwant generation 3 on generation 2's store path", r.stdout)
+	if e.meta(3).StorePath != e.meta(2).StorePath {
+		t.Errorf("after a config change, generation 3 is on %s, want generation 2's store path %s", e.meta(3).StorePath, e.meta(2).StorePath)
 	}
+	// Text mode says what changed, and with --root what to run next.
+	for _, want := range []string{
+		"reused " + e.meta(2).StorePath + "\n",
+		"changed " + filepath.Join(e.root, "etc/systemd/system/bitpoll@.service") + "\n",
+		fmt.Sprintf("generation 3 is now current (was 2) for the changed config (%d files); the app is the same store path\n", strings.Count(r.stdout, "\nchanged ")),
+		"systemd was left alone (--root " + e.root + "): the units are written to " + filepath.Join(e.root, "etc/systemd/system") +
+			", nothing runs them; to serve this generation in the foreground, run 'bitpoll-install --root " + e.root +
+			" run' with the same --lock and --app-source, and to put it under systemd, run install as root without --root\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("a config change printed:\n%s\nwant %q", r.stdout, want)
+		}
+	}
+	if strings.Contains(r.stdout, "settings.json") {
+		t.Errorf("a change of workers alone printed:\n%s\nwant no change of the settings file", r.stdout)
+	}
+	if !regexp.MustCompile(`(?m)^done in [0-9.]+ s: .*gate-passed [0-9.]+ s.*current-switched [0-9.]+ s`).MatchString(r.stdout) {
+		t.Errorf("a config change printed:\n%s\nwant a last line with the time of each step", r.stdout)
+	}
+	t.Logf("a config change printed:\n%s\nand on standard error:\n%s", r.stdout, r.stderr)
 	r = e.must("upgrade", "--lock", v1[1], "--app-source", v2, "--app-version", "1.0.2", "--python", e.python)
 	if !strings.Contains(r.stdout, "generation 3 was already current; nothing changed") {
 		t.Errorf("the same upgrade again printed:\n%s\nwant nothing changed", r.stdout)

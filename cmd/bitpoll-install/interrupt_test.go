@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -55,7 +54,8 @@ func TestInterruptedRun(t *testing.T) {
 		}
 		msg := stderr.String()
 		if jsonOut {
-			msg = checkJSONError(t, lastLine(stderr.String()), exitInterrupted)
+			checkJSONOutput(t, args, stdout.String(), stderr.String())
+			msg = checkJSONError(t, stdout.String(), exitInterrupted)
 		}
 		if !strings.Contains(msg, want) || strings.Contains(msg, "context canceled") {
 			t.Errorf("interrupted run (json %v) said %q, want %q and no \"context canceled\"", jsonOut, stderr.String(), want)
@@ -64,17 +64,6 @@ func TestInterruptedRun(t *testing.T) {
 			t.Errorf("the interrupted run made current")
 		}
 	}
-}
-
-// lastLine is the last line of s, which must end in one JSON object.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-	last := lines[len(lines)-1]
-	var v map[string]any
-	if json.Unmarshal([]byte(last), &v) != nil {
-		return s
-	}
-	return last
 }
 
 // TestRunBusyPort: run on a port another server holds says so before it

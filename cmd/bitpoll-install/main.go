@@ -12,8 +12,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
+	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -43,9 +45,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return execute(ctx, &globalOptions{stdout: stdout, stderr: stderr}, args)
 }
 
+// lockedWriter makes each Write whole: the progress reporter, the phase
+// lines and child processes' output write lines from several goroutines.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+// Fd is the file's descriptor, so that the progress bar still finds
+// its terminal; an invalid one for other writers.
+func (l lockedWriter) Fd() uintptr {
+	if f, ok := l.w.(*os.File); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 // execute is run with the global options made by the caller, so that tests
 // can reach the index through an httptest server's TLS client.
 func execute(ctx context.Context, g *globalOptions, args []string) int {
+	// One lock for both: in a terminal they are the same screen.
+	mu := &sync.Mutex{}
+	g.stdout, g.stderr = lockedWriter{mu, g.stdout}, lockedWriter{mu, g.stderr}
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
@@ -74,7 +101,7 @@ func reportInterrupt(g *globalOptions) int {
 		}
 	}
 	if g.JSON {
-		writeJSONLine(g.stderr, map[string]any{"message_type": "error", "error": msg, "exit_code": exitInterrupted})
+		writeJSONLine(g.stdout, errorRecord{"error", msg, exitInterrupted})
 	} else {
 		fmt.Fprintf(g.stderr, "bitpoll-install: %s\n", msg)
 	}
@@ -117,6 +144,8 @@ func (e *exitError) Error() string { return e.msg }
 // reportError prints err and returns its exit code; a usage error points
 // at help's --help.
 func reportError(g *globalOptions, err error, help string) int {
+	// A full disk, wherever it struck: name the file system and the fix.
+	err = install.NoSpace(err)
 	code := exitFailure
 	var ue *usageError
 	var ee *exitError
@@ -130,7 +159,7 @@ func reportError(g *globalOptions, err error, help string) int {
 		}
 	}
 	if g.JSON {
-		writeJSONLine(g.stderr, map[string]any{"message_type": "error", "error": err.Error(), "exit_code": code})
+		writeJSONLine(g.stdout, errorRecord{"error", err.Error(), code})
 	} else {
 		fmt.Fprintf(g.stderr, "bitpoll-install: %v\n", err)
 		if code == exitUsage {

@@ -30,6 +30,9 @@ func runCLI(t *testing.T, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, &stdout, &stderr)
+	if hasFlag(args, "--json") {
+		checkJSONOutput(t, args, stdout.String(), stderr.String())
+	}
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
@@ -43,18 +46,22 @@ func runTLS(t *testing.T, srv *httptest.Server, args ...string) result {
 		return index.New(o)
 	}}
 	code := execute(context.Background(), g, args)
+	if hasFlag(args, "--json") {
+		checkJSONOutput(t, args, stdout.String(), stderr.String())
+	}
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
 // runCase is one testdata/run/*.txtar file: a comment, header lines
 // "args: ...", "exit: N", "stdout: TEXT" and "stderr: TEXT" (each TEXT must
-// appear in that stream), then "-- name --" files written to a fresh
-// working directory.
+// appear in that stream), "error: TEXT" (in the message of the --json
+// error record), then "-- name --" files written to a fresh working
+// directory.
 type runCase struct {
-	args           []string
-	exit           int
-	stdout, stderr []string
-	files          map[string]string
+	args                 []string
+	exit                 int
+	stdout, stderr, errs []string
+	files                map[string]string
 }
 
 func readRunCase(t *testing.T, path string) runCase {
@@ -81,6 +88,8 @@ func readRunCase(t *testing.T, path string) runCase {
 			c.stdout = append(c.stdout, value)
 		case "stderr":
 			c.stderr = append(c.stderr, value)
+		case "error":
+			c.errs = append(c.errs, value)
 		}
 	}
 	if c.exit < 0 {
@@ -115,13 +124,17 @@ func TestRun(t *testing.T) {
 					t.Errorf("run(%q) stdout = %q, want it to contain %q", c.args, r.stdout, want)
 				}
 			}
-			stderr := r.stderr
-			if c.exit != 0 && hasFlag(c.args, "--json") {
-				stderr = checkJSONError(t, r.stderr, c.exit)
-			}
 			for _, want := range c.stderr {
-				if !strings.Contains(stderr, want) {
-					t.Errorf("run(%q) stderr = %q, want it to contain %q", c.args, stderr, want)
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("run(%q) stderr = %q, want it to contain %q", c.args, r.stderr, want)
+				}
+			}
+			if len(c.errs) > 0 {
+				msg := checkJSONError(t, r.stdout, c.exit)
+				for _, want := range c.errs {
+					if !strings.Contains(msg, want) {
+						t.Errorf("run(%q) error = %q, want it to contain %q", c.args, msg, want)
+					}
 				}
 			}
 		})
@@ -137,21 +150,18 @@ func hasFlag(args []string, flag string) bool {
 	return false
 }
 
-// checkJSONError asserts that stderr is exactly one JSON line of
-// message_type "error" with the exit code, and returns its message.
-func checkJSONError(t *testing.T, stderr string, code int) string {
+// checkJSONError asserts that the last line of stdout is the JSON error
+// record with the exit code, and returns its message.
+func checkJSONError(t *testing.T, stdout string, code int) string {
 	t.Helper()
-	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
-	if len(lines) != 1 {
-		t.Fatalf("--json stderr has %d lines, want 1: %q", len(lines), stderr)
-	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 	var msg struct {
 		MessageType string `json:"message_type"`
 		Error       string `json:"error"`
 		ExitCode    int    `json:"exit_code"`
 	}
-	if err := json.Unmarshal([]byte(lines[0]), &msg); err != nil {
-		t.Fatalf("--json stderr %q is not JSON: %v", lines[0], err)
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &msg); err != nil {
+		t.Fatalf("--json output's last line %q is not JSON: %v", lines[len(lines)-1], err)
 	}
 	if msg.MessageType != "error" || msg.ExitCode != code || msg.Error == "" {
 		t.Errorf("--json error = %+v, want message_type \"error\", exit_code %d and a message", msg, code)

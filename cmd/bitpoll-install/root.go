@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/suggest"
@@ -31,6 +34,11 @@ type globalOptions struct {
 	// currentBefore is where each current link pointed when the command
 	// started, by path, to tell after an interrupt whether it moved.
 	currentBefore map[string]string
+	// clock times the phases hooks reports, for the phase lines and the
+	// summary.
+	clock        *phaseClock
+	progressOnce sync.Once
+	progressRep  progress.Reporter
 }
 
 func (g *globalOptions) indexClient(o index.Options) *index.Client {
@@ -58,7 +66,6 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		Use:           "bitpoll-install",
 		Short:         "Lock, install and run Bitpoll reproducibly",
 		Long:          rootLong,
-		Version:       version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRun: func(*cobra.Command, []string) {
@@ -66,10 +73,19 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 			for _, c := range g.currentLinks() {
 				g.currentBefore[c.path] = c.target
 			}
+			g.clock = newPhaseClock(g)
+			next := g.hooks.At
+			g.hooks.At = func(p store.Phase, path string) {
+				g.clock.at(p)
+				if next != nil {
+					next(p, path)
+				}
+			}
 		},
 	}
 	root.PersistentFlags().StringVar(&g.Root, "root", "", "prefix every system path (/opt/bitpoll, /etc/bitpoll, /var/...) with `DIR`")
-	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON lines instead of text")
+	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print JSON lines on standard output instead of text (see output.schema.json)")
+	showVersion := root.Flags().Bool("version", false, "print the version")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{flagError(c, err)} })
 	root.AddCommand(
 		newLockCommand(g),
@@ -89,13 +105,57 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newManageCommand(g),
 		newDocsCommand(g, root),
 	)
-	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	// Added now rather than at Execute, so that wrapArgs reaches it and the
 	// tree that tests and the docs walk is the one users run. It binds the
-	// output writer here, so SetOut must come first.
+	// output writer here: one that holds the script back for a record
+	// when --json is given.
+	script := &completionOutput{g: g}
+	root.SetOut(script)
 	root.InitDefaultCompletionCmd()
+	root.SetOut(g.stdout)
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			for _, sh := range c.Commands() {
+				run := sh.RunE
+				sh.RunE = func(cmd *cobra.Command, args []string) error {
+					if err := run(cmd, args); err != nil {
+						return err
+					}
+					if g.JSON {
+						writeJSONLine(g.stdout, completionRecord{"completion", cmd.Name(), script.buf.String()})
+					}
+					return nil
+				}
+			}
+		}
+	}
 	wrapArgs(root)
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		if !g.JSON {
+			help(c, args)
+			return
+		}
+		var buf bytes.Buffer
+		out := c.OutOrStdout()
+		c.SetOut(&buf)
+		help(c, args)
+		c.SetOut(out)
+		writeJSONLine(g.stdout, helpRecord{"help", c.CommandPath(), buf.String()})
+	})
+	group := root.RunE
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if !*showVersion {
+			return group(cmd, args)
+		}
+		if g.JSON {
+			writeJSONLine(g.stdout, versionRecord{"version", version})
+		} else {
+			fmt.Fprintf(g.stdout, "bitpoll-install version %s\n", version)
+		}
+		return nil
+	}
 	return root
 }
 
@@ -245,4 +305,43 @@ func argsError(c *cobra.Command, args []string, err error) error {
 		got = strings.Join(q, " ")
 	}
 	return fmt.Errorf("%s takes %s; got %s", strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" "), want, got)
+}
+
+// completionOutput is where cobra's completion commands write: standard
+// output, or a buffer for the completion record with --json.
+type completionOutput struct {
+	g   *globalOptions
+	buf bytes.Buffer
+}
+
+func (c *completionOutput) Write(p []byte) (int, error) {
+	if c.g.JSON {
+		return c.buf.Write(p)
+	}
+	return c.g.stdout.Write(p)
+}
+
+type helpRecord struct {
+	MessageType string `json:"message_type"` // "help"
+	Command     string `json:"command"`
+	Text        string `json:"text"`
+}
+
+type completionRecord struct {
+	MessageType string `json:"message_type"` // "completion"
+	Shell       string `json:"shell"`
+	Text        string `json:"text"`
+}
+
+// completeTargets offers targets for --target, never file names.
+func completeTargets(targets func() []string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		var out []string
+		for _, t := range targets() {
+			if strings.HasPrefix(t, prefix) {
+				out = append(out, t)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
