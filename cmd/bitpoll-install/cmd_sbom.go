@@ -90,14 +90,25 @@ func runSBOM(_ context.Context, g *globalOptions, o sbomOptions) error {
 	if err != nil {
 		return err
 	}
+	// With --json, stdout holds records only: the document goes into one.
+	record := map[string]any{"message_type": "sbom", "format": o.Format, "source": b.Source, "packages": len(b.Packages),
+		"file": nil, "document": nil}
 	if o.Output == "-" {
-		_, err = g.stdout.Write(data)
-		return err
+		if !g.JSON {
+			_, err = g.stdout.Write(data)
+			return err
+		}
+		record["document"] = json.RawMessage(data)
+		writeJSONLine(g.stdout, record)
+		return nil
 	}
 	if err := atomicfile.Write(o.Output, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", o.Output, err)
 	}
-	if !g.JSON {
+	if g.JSON {
+		record["file"] = o.Output
+		writeJSONLine(g.stdout, record)
+	} else {
 		fmt.Fprintf(g.stderr, "wrote %s (%s, %d packages) of %s\n", o.Output, o.Format, len(b.Packages), b.Source)
 	}
 	return nil

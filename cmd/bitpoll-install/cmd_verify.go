@@ -109,7 +109,7 @@ func runVerify(ctx context.Context, g *globalOptions, o verifyOptions) error {
 	for _, f := range r.Findings {
 		if g.JSON {
 			writeJSONLine(g.stdout, map[string]any{"message_type": "finding", "store_path": f.StorePath, "path": f.Path,
-				"kind": f.Kind, "want": f.Want, "got": f.Got, "detail": f.Detail})
+				"kind": f.Kind, "want": optional(f.Want), "got": optional(f.Got), "detail": optional(f.Detail)})
 		} else {
 			fmt.Fprintln(g.stdout, f.String())
 		}
@@ -117,7 +117,7 @@ func runVerify(ctx context.Context, g *globalOptions, o verifyOptions) error {
 	if g.JSON {
 		writeJSONLine(g.stdout, map[string]any{"message_type": "verify_summary", "store_paths": r.StorePaths,
 			"files": r.Files, "bytes": r.Bytes, "hashed_files": r.HashedFiles, "hashed_bytes": r.HashedBytes,
-			"sample_percent": r.Sample, "next": r.Next, "findings": len(r.Findings), "seconds": elapsed.Seconds(), "mb_per_s": rate})
+			"sample_percent": r.Sample, "next": optional(r.Next), "findings": len(r.Findings), "seconds": elapsed.Seconds(), "mb_per_s": rate})
 	} else {
 		msg := fmt.Sprintf("checked %s: %d files, %s; rehashed %d files, %s, at %.0f MB/s",
 			plural(r.StorePaths, "store path", "store paths"), r.Files, humanBytes(r.Bytes), r.HashedFiles, humanBytes(r.HashedBytes), rate)
