@@ -128,7 +128,7 @@ func TestCompleteTarget(t *testing.T) {
 		{[]string{"export", "pylock", "--lock", lock, "--target", ""}, "cp312-x86_64\ncp313-x86_64\n:4\n"},
 		{[]string{"export", "pylock", "--lock", lock, "--target", "cp313"}, "cp313-x86_64\n:4\n"},
 		// The built-in lock's targets, when --lock is left out.
-		{[]string{"export", "pylock", "--target", "cp31"}, "cp312-x86_64\ncp313-x86_64\ncp314-x86_64\n:4\n"},
+		{[]string{"export", "pylock", "--target", "cp31"}, "cp312-aarch64\ncp312-x86_64\ncp313-aarch64\ncp313-x86_64\ncp314-aarch64\ncp314-x86_64\n:4\n"},
 	}
 	for _, tt := range tests {
 		r := runCLI(t, append([]string{"__complete"}, tt.args...)...)
