@@ -60,7 +60,7 @@ func TestPostgresSnapshotRestore(t *testing.T) {
 		"INSERT INTO polls (slug, note) VALUES ('after', 'written after the snapshot')",
 		"INSERT INTO votes (poll_id, choice) VALUES (2, 'yes')")
 
-	if err := s.pgRestore(ctx, snap, "20260101T000000Z"); err != nil {
+	if err := s.pgRestore(ctx, snap, filepath.Join(filepath.Dir(snap), "replaced-20260101T000000Z.pgdump")); err != nil {
 		t.Fatalf("pgRestore: %v", err)
 	}
 	if got := sql("SELECT id, slug FROM polls ORDER BY id"); got != "1|before" {
