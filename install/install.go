@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,13 +199,51 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-// CheckAppSource refuses an --app-source that is not there. A URL
-// (anything with "::" or "://") is left to the fetch.
+// appSourceForms names the forms --app-source accepts, for messages.
+const appSourceForms = "a local directory, git repository or archive (.tar.gz, .tgz, .zip), a file:///PATH, http:// or https:// URL, or git::URL"
+
+// IsURLSource tells whether an --app-source is a URL ("git::…" or
+// "scheme://…") rather than a local path.
+func IsURLSource(src string) bool {
+	return strings.Contains(src, "::") || strings.Contains(src, "://")
+}
+
+// CheckAppSource refuses an --app-source that is not there, or whose form
+// the fetch does not take. A file:// URL is checked like a local path; an
+// http(s) or git URL is left to the fetch.
 func CheckAppSource(src string) error {
-	if src == "" || strings.Contains(src, "::") || strings.Contains(src, "://") {
+	if src == "" {
 		return nil
 	}
-	if _, err := os.Stat(src); err != nil {
+	path := src
+	if IsURLSource(src) {
+		forced, rest, isForced := strings.Cut(src, "::")
+		if isForced && forced != "git" {
+			return fmt.Errorf("--app-source %s: %q:: is not a source type bitpoll-install fetches: give %s", src, forced, appSourceForms)
+		}
+		if isForced {
+			if rest == "" {
+				return fmt.Errorf("--app-source %s names no repository: give %s", src, appSourceForms)
+			}
+			return nil
+		}
+		u, err := url.Parse(src)
+		if err != nil {
+			return fmt.Errorf("--app-source %s is not a valid URL (%v): give %s", src, err, appSourceForms)
+		}
+		switch u.Scheme {
+		case "http", "https":
+			return nil
+		case "file":
+			if u.Host != "" && u.Host != "localhost" || u.Path == "" {
+				return fmt.Errorf("--app-source %s: a file URL needs an absolute path, like file:///srv/bitpoll-0.11.0.tar.gz", src)
+			}
+			path = u.Path
+		default:
+			return fmt.Errorf("--app-source %s: the scheme %q is not one bitpoll-install fetches: give %s", src, u.Scheme, appSourceForms)
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("--app-source %s does not exist: give a local copy of the app (a directory, a git repository or an archive)", src)
 		}
@@ -350,11 +389,15 @@ func (b *builder) fetchApp(ctx context.Context) error {
 				src, len(exp.Missing), app.Commit, exp.Missing[0])
 		}
 	case src != "":
-		abs, err := filepath.Abs(src)
-		if err != nil {
-			return err
+		get := src
+		if !IsURLSource(src) {
+			abs, err := filepath.Abs(src)
+			if err != nil {
+				return err
+			}
+			get = abs
 		}
-		if err := fetch.GetLimited(ctx, abs, dst, b.o.Unpack); err != nil {
+		if err := fetch.GetLimited(ctx, get, dst, b.o.Unpack); err != nil {
 			return err
 		}
 	default:
