@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,7 +92,7 @@ func TestRunRefusesLockShortOfPins(t *testing.T) {
 
 // TestMissingAppSourceFirst: a missing --app-source is refused before
 // anything is made under the root, and even when the store already has
-// the path (the check comes first).
+// the path (the check comes first, so the build cannot skip it).
 func TestMissingAppSourceFirst(t *testing.T) {
 	root := t.TempDir()
 	path := writeLock(t, t.TempDir(), smallLock())
@@ -105,6 +107,61 @@ func TestMissingAppSourceFirst(t *testing.T) {
 			t.Errorf("%s with a missing --app-source made %q", cmd, m)
 		}
 	}
+
+	// The store has the path: a first run names it (it stops at the
+	// lock's missing pin), and the path is then put in place, so a build
+	// that checked the source late would find it and skip the fetch.
+	it, app, l := fixtureSmallLock(t)
+	wheel := func(name string, n int) lockfile.File {
+		return lockfile.File{Name: name, URL: "https://files.example.invalid/" + name, Size: 100, SHA256: strings.Repeat("4", 63) + string(rune('0'+n))}
+	}
+	l.Packages = []lockfile.Package{
+		{Name: "asgiref", Version: "3.13.0", Wheels: []lockfile.File{wheel("asgiref-3.13.0-py3-none-any.whl", 1)}},
+		{Name: "django", Version: "5.2.19", Wheels: []lockfile.File{wheel("django-5.2.19-py3-none-any.whl", 2)}},
+		{Name: "sqlparse", Version: "0.6.1", Wheels: []lockfile.File{wheel("sqlparse-0.6.1-py3-none-any.whl", 3)}},
+	}
+	path = writeLock(t, t.TempDir(), l)
+	r := runCLI(t, "--root", root, "run", "--lock", path, "--app-source", app, "--python", it.Path)
+	m := regexp.MustCompile(`build store path "([^"]+)"`).FindStringSubmatch(r.stderr)
+	if r.code != exitFailure || m == nil {
+		t.Fatalf("run with a lock short of pins = %d, %q; want the store path named", r.code, r.stderr)
+	}
+	if err := os.MkdirAll(filepath.Join(m[1], "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := treeOf(t, root)
+	if !slices.Contains(before, strings.TrimPrefix(m[1], root+"/")) {
+		t.Fatalf("the store path %s is not under the root: %q", m[1], before)
+	}
+	for _, cmd := range []string{"run", "install"} {
+		r := runCLI(t, "--root", root, cmd, "--lock", path, "--app-source", missing, "--python", it.Path)
+		want := "--app-source " + missing + " does not exist: give a local copy of the app"
+		if r.code != exitFailure || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s --app-source MISSING with the store path present = %d, %q; want %d and %q", cmd, r.code, r.stderr, exitFailure, want)
+		}
+		if after := treeOf(t, root); !slices.Equal(after, before) {
+			t.Errorf("%s --app-source MISSING with the store path present changed the root: before %q, after %q", cmd, before, after)
+		}
+	}
+}
+
+// treeOf lists every path under root, relative to it, sorted.
+func treeOf(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		out = append(out, rel)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // fixtureSmallLock is smallLock pinned to the fixture app's tree, for the
