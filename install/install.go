@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -78,6 +79,9 @@ type Result struct {
 	Interp  *pyenv.Interpreter
 	Target  wheeltag.Target
 	Project string // the Django project package inside the app ("bitpoll")
+	// Packages is how many packages were installed into the venv: 0
+	// when the store already had the path.
+	Packages int
 }
 
 // The phases of a build, in order. Options.Hooks.At is called as each
@@ -185,6 +189,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return err
 		}
 		res.Project = b.project
+		res.Packages = len(b.sel)
 		return nil
 	})
 	if err != nil {
@@ -334,6 +339,7 @@ func (b *builder) run(ctx context.Context) error {
 		return err
 	}
 	phase(PhaseWheels)
+	wheelsStart := time.Now()
 	pycs, err := b.pycCache(venv, comp)
 	if err != nil {
 		return err
@@ -343,7 +349,14 @@ func (b *builder) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	files := 0
+	for _, d := range dists {
+		files += len(d.files)
+	}
+	rep.Log(fmt.Sprintf("installed %s into the venv, %s, in %s",
+		countOf(len(b.sel), "package", "packages"), countOf(files, "file", "files"), secondsOf(time.Since(wheelsStart))))
 	phase(PhaseCompile)
+	compileStart := time.Now()
 	if err := comp.wait(); err != nil {
 		return err
 	}
@@ -354,16 +367,29 @@ func (b *builder) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rep.Log(fmt.Sprintf("the venv is complete with %d bytecode files; %d sources were compiled", linked, comp.done.Load()))
+	// The compile ran beside the wheels' install; its time here is the
+	// wait after them.
+	rep.Log(fmt.Sprintf("the venv is complete: %s placed in it; compiled %s (the app's, and the wheels' the cache lacked) in %s",
+		countOf(linked, "bytecode file", "bytecode files"), countOf(int(comp.done.Load()), "file", "files"), secondsOf(time.Since(compileStart))))
 	// The venv is most of the build: on to the disk while the app is
 	// prepared. The store's own sync still decides durability.
 	synced := store.StartSync(b.dir)
 	defer func() { _ = synced() }()
 	if !b.o.VenvOnly {
 		phase(PhasePrepareApp)
+		prepStart := time.Now()
 		if err := b.prepareApp(ctx); err != nil {
 			return err
 		}
+		static, err := countFiles(filepath.Join(b.dir, StaticDir))
+		if err != nil {
+			return err
+		}
+		translations := "translations compiled"
+		if !b.msgfmt {
+			translations = "translations not compiled"
+		}
+		rep.Log(fmt.Sprintf("collected %s, %s, in %s", countOf(static, "static file", "static files"), translations, secondsOf(time.Since(prepStart))))
 	}
 	phase(PhaseManifest)
 	return b.writeManifest()
@@ -502,7 +528,6 @@ func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[st
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	b.o.Progress.Log(fmt.Sprintf("installed %d distributions into the venv", len(b.sel)))
 	return dists, nil
 }
 
@@ -710,4 +735,31 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
+}
+
+// countOf is "1 file" or "45 files".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func secondsOf(d time.Duration) string {
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// countFiles counts the regular files under dir.
+func countFiles(dir string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count the files of %s: %w", dir, err)
+	}
+	return n, nil
 }
