@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -125,6 +126,9 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 		ExcludeNewer: cutoff,
 		CreatedBy:    "bitpoll-install " + version,
 	}, rep)
+	if fe := (*resolve.FlagError)(nil); errors.As(err, &fe) {
+		return &usageError{err}
+	}
 	if err != nil {
 		return err
 	}
