@@ -20,12 +20,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -77,6 +79,9 @@ type Result struct {
 	Interp  *pyenv.Interpreter
 	Target  wheeltag.Target
 	Project string // the Django project package inside the app ("bitpoll")
+	// Packages is how many packages were installed into the venv: 0
+	// when the store already had the path.
+	Packages int
 }
 
 // The phases of a build, in order. Options.Hooks.At is called as each
@@ -184,6 +189,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return err
 		}
 		res.Project = b.project
+		res.Packages = len(b.sel)
 		return nil
 	})
 	if err != nil {
@@ -198,13 +204,51 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-// CheckAppSource refuses an --app-source that is not there. A URL
-// (anything with "::" or "://") is left to the fetch.
+// appSourceForms names the forms --app-source accepts, for messages.
+const appSourceForms = "a local directory, git repository or archive (.tar.gz, .tgz, .zip), a file:///PATH, http:// or https:// URL, or git::URL"
+
+// IsURLSource tells whether an --app-source is a URL ("git::…" or
+// "scheme://…") rather than a local path.
+func IsURLSource(src string) bool {
+	return strings.Contains(src, "::") || strings.Contains(src, "://")
+}
+
+// CheckAppSource refuses an --app-source that is not there, or whose form
+// the fetch does not take. A file:// URL is checked like a local path; an
+// http(s) or git URL is left to the fetch.
 func CheckAppSource(src string) error {
-	if src == "" || strings.Contains(src, "::") || strings.Contains(src, "://") {
+	if src == "" {
 		return nil
 	}
-	if _, err := os.Stat(src); err != nil {
+	path := src
+	if IsURLSource(src) {
+		forced, rest, isForced := strings.Cut(src, "::")
+		if isForced && forced != "git" {
+			return fmt.Errorf("--app-source %s: %q:: is not a source type bitpoll-install fetches: give %s", src, forced, appSourceForms)
+		}
+		if isForced {
+			if rest == "" {
+				return fmt.Errorf("--app-source %s names no repository: give %s", src, appSourceForms)
+			}
+			return nil
+		}
+		u, err := url.Parse(src)
+		if err != nil {
+			return fmt.Errorf("--app-source %s is not a valid URL (%v): give %s", src, err, appSourceForms)
+		}
+		switch u.Scheme {
+		case "http", "https":
+			return nil
+		case "file":
+			if u.Host != "" && u.Host != "localhost" || u.Path == "" {
+				return fmt.Errorf("--app-source %s: a file URL needs an absolute path, like file:///srv/bitpoll-0.11.0.tar.gz", src)
+			}
+			path = u.Path
+		default:
+			return fmt.Errorf("--app-source %s: the scheme %q is not one bitpoll-install fetches: give %s", src, u.Scheme, appSourceForms)
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("--app-source %s does not exist: give a local copy of the app (a directory, a git repository or an archive)", src)
 		}
@@ -295,6 +339,7 @@ func (b *builder) run(ctx context.Context) error {
 		return err
 	}
 	phase(PhaseWheels)
+	wheelsStart := time.Now()
 	pycs, err := b.pycCache(venv, comp)
 	if err != nil {
 		return err
@@ -304,7 +349,14 @@ func (b *builder) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	files := 0
+	for _, d := range dists {
+		files += len(d.files)
+	}
+	rep.Log(fmt.Sprintf("installed %s into the venv, %s, in %s",
+		countOf(len(b.sel), "package", "packages"), countOf(files, "file", "files"), secondsOf(time.Since(wheelsStart))))
 	phase(PhaseCompile)
+	compileStart := time.Now()
 	if err := comp.wait(); err != nil {
 		return err
 	}
@@ -315,16 +367,29 @@ func (b *builder) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rep.Log(fmt.Sprintf("the venv is complete with %d bytecode files; %d sources were compiled", linked, comp.done.Load()))
+	// The compile ran beside the wheels' install; its time here is the
+	// wait after them.
+	rep.Log(fmt.Sprintf("the venv is complete: %s placed in it; compiled %s (the app's, and the wheels' the cache lacked) in %s",
+		countOf(linked, "bytecode file", "bytecode files"), countOf(int(comp.done.Load()), "file", "files"), secondsOf(time.Since(compileStart))))
 	// The venv is most of the build: on to the disk while the app is
 	// prepared. The store's own sync still decides durability.
 	synced := store.StartSync(b.dir)
 	defer func() { _ = synced() }()
 	if !b.o.VenvOnly {
 		phase(PhasePrepareApp)
+		prepStart := time.Now()
 		if err := b.prepareApp(ctx); err != nil {
 			return err
 		}
+		static, err := countFiles(filepath.Join(b.dir, StaticDir))
+		if err != nil {
+			return err
+		}
+		translations := "translations compiled"
+		if !b.msgfmt {
+			translations = "translations not compiled"
+		}
+		rep.Log(fmt.Sprintf("collected %s, %s, in %s", countOf(static, "static file", "static files"), translations, secondsOf(time.Since(prepStart))))
 	}
 	phase(PhaseManifest)
 	return b.writeManifest()
@@ -350,11 +415,15 @@ func (b *builder) fetchApp(ctx context.Context) error {
 				src, len(exp.Missing), app.Commit, exp.Missing[0])
 		}
 	case src != "":
-		abs, err := filepath.Abs(src)
-		if err != nil {
-			return err
+		get := src
+		if !IsURLSource(src) {
+			abs, err := filepath.Abs(src)
+			if err != nil {
+				return err
+			}
+			get = abs
 		}
-		if err := fetch.GetLimited(ctx, abs, dst, b.o.Unpack); err != nil {
+		if err := fetch.GetLimited(ctx, get, dst, b.o.Unpack); err != nil {
 			return err
 		}
 	default:
@@ -459,7 +528,6 @@ func (b *builder) installAll(ctx context.Context, venv *pyenv.Venv, paths map[st
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	b.o.Progress.Log(fmt.Sprintf("installed %d distributions into the venv", len(b.sel)))
 	return dists, nil
 }
 
@@ -667,4 +735,31 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
+}
+
+// countOf is "1 file" or "45 files".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func secondsOf(d time.Duration) string {
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// countFiles counts the regular files under dir.
+func countFiles(dir string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count the files of %s: %w", dir, err)
+	}
+	return n, nil
 }

@@ -125,14 +125,21 @@ func pinGit(ctx context.Context, src AppSource, dir string) (*PinnedApp, error) 
 	return pa, nil
 }
 
+// FlagError is a flag value that cannot work with the source given: a
+// usage error, which the fix names.
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
+
 func pinTree(ctx context.Context, src AppSource, dir string) (*PinnedApp, error) {
 	if src.Version == "" {
-		return nil, errors.New("a directory or archive source has no release tags: give its version with --app-version")
+		return nil, &FlagError{errors.New("a directory or archive source has no release tags: give its version with --app-version")}
 	}
 	if _, err := pep440.Parse(src.Version); err != nil {
 		// A range such as "~0.11" picks among a repository's tags; a tree
 		// has none to pick from.
-		return nil, fmt.Errorf("--app-version %q: a directory or archive source has no release tags to choose from, so give its exact version, like \"0.11.0\" (%v)", src.Version, err)
+		return nil, &FlagError{fmt.Errorf("--app-version %q: a directory or archive source has no release tags to choose from, so give its exact version, like \"0.11.0\" (%v)", src.Version, err)}
 	}
 	getSrc := src.Src
 	if abs, err := filepath.Abs(src.Src); err == nil {

@@ -312,6 +312,7 @@ func printSwitch(g *globalOptions, r *service.Result, res *install.Result) {
 		}
 		if res != nil {
 			rec.Built, rec.Python, rec.Target = &res.Built, optional(res.Interp.String()), optional(res.Target.String())
+			rec.PackagesInstalled = &res.Packages
 		}
 		writeJSONLine(g.stdout, rec)
 		return
@@ -382,29 +383,35 @@ func printSwitch(g *globalOptions, r *service.Result, res *install.Result) {
 		}
 		fmt.Fprintf(w, "systemd was left alone (--no-start): to serve generation %d, run %s\n", r.Generation.N, next)
 	}
+	if line := installedLine(res, g.clock.buildPhases()); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	fmt.Fprintln(w, summary("done", g.clock.elapsed(), g.clock.buildPhases(), r.Phases))
 }
 
 // switchRecord is what install, upgrade and rollback did.
 type switchRecord struct {
-	MessageType     string           `json:"message_type"` // "switch"
-	Generation      int              `json:"generation"`
-	Previous        *int             `json:"previous"` // null for the first generation
-	Switched        bool             `json:"switched"`
-	StorePath       string           `json:"store_path"`
-	Built           *bool            `json:"built"` // null for a rollback, which builds nothing
-	Python          *string          `json:"python"`
-	Target          *string          `json:"target"`
-	UnitsChanged    []string         `json:"units_changed"`
-	SettingsChanged bool             `json:"settings_changed"`
-	Snapshot        *string          `json:"snapshot"`
-	Reversed        []string         `json:"reversed"`
-	Applied         []string         `json:"applied"`
-	RestoredFrom    *string          `json:"restored_from"`
-	Started         bool             `json:"started"`
-	ReadyMS         int64            `json:"ready_ms"`
-	PhasesMS        map[string]int64 `json:"phases_ms"` // each step's time, by name
-	Seconds         float64          `json:"seconds"`   // the whole command's
+	MessageType string `json:"message_type"` // "switch"
+	Generation  int    `json:"generation"`
+	Previous    *int   `json:"previous"` // null for the first generation
+	Switched    bool   `json:"switched"`
+	StorePath   string `json:"store_path"`
+	Built       *bool  `json:"built"` // null for a rollback, which builds nothing
+	// PackagesInstalled: into the venv by this build; 0 when the store
+	// had the path, null for a rollback.
+	PackagesInstalled *int             `json:"packages_installed"`
+	Python            *string          `json:"python"`
+	Target            *string          `json:"target"`
+	UnitsChanged      []string         `json:"units_changed"`
+	SettingsChanged   bool             `json:"settings_changed"`
+	Snapshot          *string          `json:"snapshot"`
+	Reversed          []string         `json:"reversed"`
+	Applied           []string         `json:"applied"`
+	RestoredFrom      *string          `json:"restored_from"`
+	Started           bool             `json:"started"`
+	ReadyMS           int64            `json:"ready_ms"`
+	PhasesMS          map[string]int64 `json:"phases_ms"` // each step's time, by name
+	Seconds           float64          `json:"seconds"`   // the whole command's
 }
 
 // socketHolds reports whether the installed bitpoll.socket already listens

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/resolve"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
@@ -82,6 +84,10 @@ covers every pin of the tree's requirements file.`,
 }
 
 func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
+	// Before anything is fetched: a mistyped path or an unknown scheme.
+	if err := install.CheckAppSource(o.AppSource); err != nil {
+		return err
+	}
 	if o.Check != "" {
 		l, err := lockfile.ReadFile(o.Check)
 		if err != nil {
@@ -120,6 +126,9 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 		ExcludeNewer: cutoff,
 		CreatedBy:    "bitpoll-install " + version,
 	}, rep)
+	if fe := (*resolve.FlagError)(nil); errors.As(err, &fe) {
+		return &usageError{err}
+	}
 	if err != nil {
 		return err
 	}

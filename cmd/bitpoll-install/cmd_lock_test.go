@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -234,6 +235,22 @@ func TestLockEndToEnd(t *testing.T) {
 	}
 	if string(first) != string(second) {
 		t.Errorf("a second lock with the same inputs differs:\n--- first\n%s\n--- second\n%s", first, second)
+	}
+
+	// One target: the summary says "1 target", in the singular.
+	one := filepath.Join(t.TempDir(), "one.lock")
+	r = runTLS(t, ix.srv, "--root", t.TempDir(), "lock",
+		"--app-source", repo, "--app-version", "~0.1",
+		"--index-url", ix.srv.URL+"/simple/",
+		"--extra", "gunicorn==23.0.0",
+		"--target", "cp313-x86_64",
+		"--exclude-newer", "2026-01-01",
+		"-o", one)
+	if r.code != exitOK {
+		t.Fatalf("lock for one target = %d, want 0\nstderr: %s", r.code, r.stderr)
+	}
+	if want := regexp.MustCompile(`(?m)^wrote ` + regexp.QuoteMeta(one) + `: bitpoll 0\.1\.0, 6 packages for 1 target in [0-9.]+s$`); !want.MatchString(r.stdout) || strings.Contains(r.stdout, "1 targets") {
+		t.Errorf("lock for one target stdout = %q, want a line matching %s", r.stdout, want)
 	}
 }
 

@@ -107,6 +107,7 @@ type buildRecord struct {
 	MessageType string           `json:"message_type"` // "build"
 	StorePath   string           `json:"store_path"`
 	Built       bool             `json:"built"`
+	Packages    int              `json:"packages_installed"` // 0 when the store had the path
 	Python      string           `json:"python"`
 	Target      string           `json:"target"`
 	PhasesMS    map[string]int64 `json:"phases_ms"`
@@ -117,13 +118,16 @@ type buildRecord struct {
 func printBuild(g *globalOptions, res *install.Result) {
 	phases := g.clock.buildPhases()
 	if g.JSON {
-		writeJSONLine(g.stdout, buildRecord{"build", res.Path, res.Built, res.Interp.String(), res.Target.String(),
+		writeJSONLine(g.stdout, buildRecord{"build", res.Path, res.Built, res.Packages, res.Interp.String(), res.Target.String(),
 			phasesMS(phases, nil), g.clock.elapsed().Seconds()})
 		return
 	}
 	verb := "reused " + res.Path
 	if res.Built {
 		verb = "built " + res.Path
+	}
+	if line := installedLine(res, phases); line != "" {
+		fmt.Fprintln(g.stderr, line)
 	}
 	fmt.Fprintln(g.stderr, summary(verb, g.clock.elapsed(), phases, nil))
 }

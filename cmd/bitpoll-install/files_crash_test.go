@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
@@ -40,6 +41,26 @@ func TestServiceFilesKilled(t *testing.T) {
 	}
 	if !regexp.MustCompile(`\ndone in [0-9.]+ s: fetch-app [0-9.]+ s, fetch-files [0-9.]+ s, venv [0-9.]+ s, install-wheels [0-9.]+ s, compile [0-9.]+ s, prepare-app [0-9.]+ s, .*migrated [0-9.]+ s, gate-passed [0-9.]+ s`).MatchString(r.stdout) {
 		t.Errorf("install's summary:\n%s\nwant a line with each step's time", r.stdout)
+	}
+	// Each build step says what it did, with counts, and the summary
+	// says, as uv does, how many packages were installed.
+	l, err := lockfile.ReadFile(v1[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(l.Packages)
+	counts := []*regexp.Regexp{
+		regexp.MustCompile(fmt.Sprintf(`\ninstalled %d packages into the venv, [1-9][0-9]* files, in [0-9.]+ s\n`, n)),
+		regexp.MustCompile(`\nthe venv is complete: [1-9][0-9]* bytecode files placed in it; compiled [0-9]+ files \(the app's, and the wheels' the cache lacked\) in [0-9.]+ s\n`),
+		regexp.MustCompile(`\ncollected [1-9][0-9]* static files, translations (not )?compiled, in [0-9.]+ s\n`),
+	}
+	for _, re := range counts {
+		if !re.MatchString(r.stderr) {
+			t.Errorf("install's phase lines lack a match of %s:\n%s", re, r.stderr)
+		}
+	}
+	if re := regexp.MustCompile(fmt.Sprintf(`\ninstalled %d packages in [0-9.]+ s\ndone in `, n)); !re.MatchString(r.stdout) {
+		t.Errorf("install's summary:\n%s\nwant a match of %s", r.stdout, re)
 	}
 	config := filepath.Join(e.root, "etc/bitpoll/bitpoll.toml")
 	base, err := os.ReadFile(config)

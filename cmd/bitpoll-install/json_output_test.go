@@ -265,6 +265,24 @@ func TestJSONOutputGenerations(t *testing.T) {
 			if last.typ() != "switch" {
 				t.Errorf("%s: the last record is %q, want the switch", c.args[0], last.typ())
 			}
+			// How many packages the build installed: null for a
+			// rollback, which builds nothing; the lock's count for the
+			// first install.
+			got, has := last["packages_installed"]
+			switch c.args[0] {
+			case "rollback":
+				if !has || got != nil {
+					t.Errorf("rollback's switch record: packages_installed = %v, want null", got)
+				}
+			case "install":
+				l, err := lockfile.ReadFile(v1[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != float64(len(l.Packages)) {
+					t.Errorf("install's switch record: packages_installed = %v, want %d, the lock's packages", got, len(l.Packages))
+				}
+			}
 			if c.args[0] != "install" {
 				break
 			}

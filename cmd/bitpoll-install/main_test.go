@@ -105,6 +105,9 @@ func TestRun(t *testing.T) {
 	if len(paths) == 0 {
 		t.Fatal("no testdata/run/*.txtar cases")
 	}
+	// The schema is read by a path relative to this package: before any
+	// case changes the working directory.
+	outputSchema(t)
 	for _, path := range paths {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".txtar"), func(t *testing.T) {
 			c := readRunCase(t, path)

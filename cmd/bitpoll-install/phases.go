@@ -144,6 +144,21 @@ func summary(verb string, total time.Duration, build []timedPhase, sw []service.
 	return fmt.Sprintf("%s in %s: %s", verb, seconds(total), strings.Join(parts, ", "))
 }
 
+// installedLine is uv's "installed 45 packages in 1.2 s" for a build
+// that installed packages, with the install-wheels step's time; "" when
+// nothing was installed (a rollback, or a store path already there).
+func installedLine(res *install.Result, build []timedPhase) string {
+	if res == nil || !res.Built || res.Packages == 0 {
+		return ""
+	}
+	for _, p := range build {
+		if p.name == string(install.PhaseWheels) {
+			return fmt.Sprintf("installed %s in %s", plural(res.Packages, "package", "packages"), seconds(p.d))
+		}
+	}
+	return ""
+}
+
 // phasesMS are the steps' times in milliseconds, by name.
 func phasesMS(build []timedPhase, sw []service.Phase) map[string]int64 {
 	m := map[string]int64{}
