@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
@@ -84,5 +85,52 @@ func TestRunBusyPort(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(root, "opt", "bitpoll", "*")); len(m) != 0 {
 		t.Errorf("run on a busy port built %q first", m)
+	}
+}
+
+// TestInterruptedLate interrupts run later than TestInterruptedRun: while
+// the bytecode compiler runs (whose killed child used to surface as "EOF
+// (signal: killed)"), and just after current moved, which must say that
+// it moved and that a rerun finishes.
+func TestInterruptedLate(t *testing.T) {
+	testkit.NeedNetwork(t)
+	it := testkit.HostPython(t)
+	lock := testkit.WriteLock(t, testkit.LockFixture(t, testkit.Target(it)))
+	for _, c := range []struct {
+		name  string
+		at    store.Phase
+		delay time.Duration
+		want  string
+	}{
+		{"compiling", install.PhaseCompile, 300 * time.Millisecond, "interrupted; nothing was switched; run it again to continue"},
+		{"switched", store.PhaseSwitched, 0, "was switched to "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// A tree of its own, so that the build runs and is not reused.
+			src := t.TempDir()
+			if err := os.CopyFS(src, os.DirFS(testkit.FixtureApp())); err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			g := &globalOptions{stdout: &stdout, stderr: &stderr}
+			g.hooks.At = func(p store.Phase, _ string) {
+				if p == c.at {
+					time.AfterFunc(c.delay, cancel) // as the signal context does on Ctrl-C
+				}
+			}
+			code := execute(ctx, g, []string{"--root", root, "run", "--lock", lock, "--app-source", src, "--python", it.Path, "--port", strconv.Itoa(testkit.FreePort(t))})
+			msg := stderr.String()
+			if code != exitInterrupted || !strings.Contains(msg, c.want) {
+				t.Errorf("run interrupted at %s = exit %d, said:\n%s\nwant exit %d and %q", c.at, code, msg, exitInterrupted, c.want)
+			}
+			for _, bad := range []string{"context canceled", "signal: killed", "EOF"} {
+				if strings.Contains(msg, bad) {
+					t.Errorf("run interrupted at %s said %q, which leaks %q", c.at, msg, bad)
+				}
+			}
+		})
 	}
 }
