@@ -24,6 +24,15 @@ const buildTempPrefix = ".build-"
 // milliseconds.
 const outsideLockAge = time.Minute
 
+// legacyBuildPrefix names the build scratch directories that installers
+// before the cache's .build- made in $TMPDIR, with throwaway secrets in
+// them; legacyBuildAge is how old one must be to be a dead run's: no
+// build ever took an hour.
+const (
+	legacyBuildPrefix = "bitpoll-build-"
+	legacyBuildAge    = time.Hour
+)
+
 // SweepLeftovers removes what killed runs left in l, and returns how many
 // entries it removed. The caller holds the store lock, which every build
 // holds, so nothing in the cache or the store is being made now:
@@ -36,7 +45,9 @@ const outsideLockAge = time.Minute
 //     path being built;
 //   - beside the settings file and the units: atomic writes' temporary
 //     files of processes that are gone (or, for a name without the
-//     writer's process id, older than outsideLockAge).
+//     writer's process id, older than outsideLockAge);
+//   - in $TMPDIR: the build scratch directories of older installers
+//     (legacyBuildPrefix), once older than legacyBuildAge.
 //
 // A leftover costs space, never correctness: none of it is ever read.
 func SweepLeftovers(l store.Layout) int {
@@ -75,6 +86,19 @@ func SweepLeftovers(l store.Layout) int {
 			if os.Remove(p) == nil {
 				n++
 			}
+		}
+	}
+	legacy, _ := filepath.Glob(filepath.Join(os.TempDir(), legacyBuildPrefix+"*"))
+	for _, p := range legacy {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < legacyBuildAge {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+			continue // another user's, or not known whose
+		}
+		if removeForce(p) == nil {
+			n++
 		}
 	}
 	return n

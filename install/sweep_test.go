@@ -1,6 +1,8 @@
 package install
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 // beside the settings and units goes; finished entries, fresh temporary
 // files of live writers and files of others stay.
 func TestSweepLeftovers(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // nothing of the machine's $TMPDIR counts
 	l := store.Layout{Root: t.TempDir()}
 	cache := l.CacheDir()
 	old := time.Now().Add(-2 * outsideLockAge)
@@ -82,6 +85,41 @@ func TestSweepLeftovers(t *testing.T) {
 	for _, p := range kept {
 		if _, err := os.Lstat(p); err != nil {
 			t.Errorf("the sweep removed %s: %v", p, err)
+		}
+	}
+}
+
+// TestSweepLegacyBuildDirs: the $TMPDIR build folders of older
+// installers, with their throwaway secrets, go once an hour old; a
+// younger one may be a running older installer's, and stays.
+func TestSweepLegacyBuildDirs(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	old, young := filepath.Join(tmp, legacyBuildPrefix+"123"), filepath.Join(tmp, legacyBuildPrefix+"456")
+	other := filepath.Join(tmp, "bitpoll-other")
+	for _, d := range []string{old, young, other} {
+		if err := os.MkdirAll(filepath.Join(d, "secrets"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "secrets", "secret_key"), []byte("throwaway"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hours := time.Now().Add(-2 * legacyBuildAge)
+	for _, d := range []string{old, other} {
+		if err := os.Chtimes(d, hours, hours); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := SweepLeftovers(store.Layout{Root: t.TempDir()}); n != 1 {
+		t.Errorf("SweepLeftovers removed %d entries, want 1 (the old build folder)", n)
+	}
+	if _, err := os.Lstat(old); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the old build folder in $TMPDIR is still there (%v)", err)
+	}
+	for _, d := range []string{young, other} {
+		if _, err := os.Lstat(d); err != nil {
+			t.Errorf("the sweep removed %s: %v", d, err)
 		}
 	}
 }
