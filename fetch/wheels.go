@@ -3,7 +3,6 @@ package fetch
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/atomicfile"
 	"github.com/bitpoll-install/bitpoll-install/httpretry"
 	"github.com/bitpoll-install/bitpoll-install/progress"
+	"github.com/bitpoll-install/bitpoll-install/treehash"
 )
 
 // Defaults for the zero values of Downloader's fields.
@@ -240,7 +240,7 @@ func (d *Downloader) cached(a Artifact, p string, rep progress.Reporter) (bool, 
 	case info.Size() != a.Size:
 		bad = fmt.Sprintf("has %d bytes, want %d", info.Size(), a.Size)
 	case d.Verify:
-		sum, err := hashFile(p)
+		sum, _, err := treehash.FileSHA256(p)
 		if err != nil {
 			return false, fmt.Errorf("verify cached %q: %w", a.Name, err)
 		}
@@ -256,19 +256,6 @@ func (d *Downloader) cached(a Artifact, p string, rep progress.Reporter) (bool, 
 		return false, fmt.Errorf("remove bad cache entry for %q: %w", a.Name, err)
 	}
 	return false, nil
-}
-
-func hashFile(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // removeStalePartials deletes partial files left by killed processes. It is

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
+	"github.com/bitpoll-install/bitpoll-install/treehash"
 	"github.com/bitpoll-install/bitpoll-install/workers"
 )
 
@@ -357,7 +358,7 @@ func (c *pycCache) finish() error {
 		}
 		lines := make([]string, len(e.rels))
 		if err := workers.ForEach(len(e.rels), runtime.GOMAXPROCS(0), func(n int) error {
-			sum, err := hashFile(filepath.Join(e.tmp, strconv.Itoa(n)))
+			sum, _, err := treehash.FileSHA256(filepath.Join(e.tmp, strconv.Itoa(n)))
 			if err != nil {
 				return fmt.Errorf("store bytecode of %s: %w", e.key, err)
 			}
@@ -526,17 +527,4 @@ func copyVerified(src, dst, wantHex string) (err error) {
 		return &damageError{src, fmt.Sprintf("hashes to sha256 %s, the cache recorded %s", got, wantHex)}
 	}
 	return nil
-}
-
-func hashFile(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bitpoll-install/bitpoll-install/treehash"
 	"github.com/bitpoll-install/bitpoll-install/workers"
 )
 
@@ -148,7 +149,7 @@ func (s *Store) check(ctx context.Context, o CheckOptions) (*CheckResult, error)
 		if !f.hash {
 			return nil // already reported by its structure
 		}
-		sum, n, err := hashFile(filepath.Join(f.storePath, filepath.FromSlash(f.entry.name())))
+		sum, n, err := treehash.FileSHA256(filepath.Join(f.storePath, filepath.FromSlash(f.entry.name())))
 		if errors.Is(err, os.ErrNotExist) {
 			return nil // removed since the walk: the next run says so
 		}

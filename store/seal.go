@@ -7,15 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"sync"
 	"unicode/utf8"
 
+	"github.com/bitpoll-install/bitpoll-install/treehash"
 	"github.com/bitpoll-install/bitpoll-install/workers"
 )
 
@@ -100,7 +99,7 @@ func writeSeal(root string) error {
 	}
 	err = workers.ForEach(len(files), runtime.GOMAXPROCS(0), func(i int) error {
 		e := &entries[files[i]]
-		sum, n, err := hashFile(filepath.Join(root, e.name()))
+		sum, n, err := treehash.FileSHA256(filepath.Join(root, e.name()))
 		if err != nil {
 			return err
 		}
@@ -222,27 +221,6 @@ func modeString(m fs.FileMode) string {
 		v |= 0o1000
 	}
 	return fmt.Sprintf("%04o", v)
-}
-
-var hashBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
-
-// hashFile returns the hex sha256 of the file at p and its length.
-func hashFile(p string) (string, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := hashBufs.Get().(*[]byte)
-	defer hashBufs.Put(buf)
-	// Hiding the file's WriteTo makes io.CopyBuffer use buf, not a new
-	// buffer for every one of a venv's thousands of small files.
-	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, *buf)
-	if err != nil {
-		return "", 0, fmt.Errorf("read %q: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // ErrUnsealed is a store path without a SealFile: one built before seal
