@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 )
 
 // TestGunicornConfWarms runs the fixture project under gunicorn with
@@ -45,12 +46,7 @@ func TestGunicornConfWarms(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 	cmd := exec.Command(filepath.Join(filepath.Dir(python), "gunicorn"), "--config", conf, "--workers", "2",
 		"--preload", "--no-control-socket", "--bind", addr, "--error-logfile", "-", "fixtureapp.wsgi")
 	cmd.Dir, cmd.Env = p.app, p.env
