@@ -253,6 +253,9 @@ func (p *Plan) writeFiles(n int, r *Result) error {
 		}
 	}
 	for _, f := range files {
+		if !slices.Contains(now, f.name) {
+			continue // read above, and the same
+		}
 		if _, err := writeFileAtomic(f.path, f.data, 0o644, o.Hooks); err != nil {
 			return err
 		}
