@@ -98,11 +98,14 @@ func instance(props []string, n int) []string {
 	return out
 }
 
-// background is the CPU weight of what a switch runs beside the serving
-// generation (its checks, reversals and gate): a fifth of a service's
-// default 100, so that on a busy machine requests keep the CPU and the
-// switch takes longer instead.
-const background = "--property=CPUWeight=20"
+// backgroundCPU and backgroundNice are the CPU share of what a switch
+// runs beside the serving generation (its checks, reversals and gate), so
+// that on a busy machine requests keep the CPU and the switch takes
+// longer instead: a fifth of a service's default CPU weight, which acts
+// where the kernel splits CPU between cgroups, and a nice value, which
+// acts where it does not (cgroup v1 without the cpu controller in
+// systemd's hands, as in a container).
+const backgroundCPU, backgroundNice = "--property=CPUWeight=20", "--nice=10"
 
 func (r *systemdRunner) unitName(what string) string {
 	r.seq++
@@ -113,7 +116,7 @@ func (r *systemdRunner) python(ctx context.Context, n int, args ...string) ([]by
 	gen := filepath.Join(unitgen.DefaultPaths().Generations, strconv.Itoa(n))
 	name := r.unitName("run")
 	argv := []string{"--quiet", "--wait", "--collect", "--pipe", "--service-type=exec", "--unit=" + name}
-	argv = append(append(argv, instance(r.props, n)...), background)
+	argv = append(append(argv, instance(r.props, n)...), backgroundCPU, backgroundNice)
 	argv = append(argv, "--", filepath.Join(gen, install.VenvDir, "bin", "python"))
 	cmd := exec.CommandContext(ctx, "systemd-run", append(argv, args...)...)
 	var out bytes.Buffer
@@ -144,7 +147,7 @@ func (r *systemdRunner) startGate(ctx context.Context, n int, project string) (s
 	_ = exec.CommandContext(ctx, "systemctl", "stop", name+".socket", name+".service").Run()
 	argv := []string{"--quiet", "--collect", "--service-type=exec", "--unit=" + name,
 		"--socket-property=ListenStream=" + sock, "--socket-property=RemoveOnStop=yes", "--socket-property=SocketMode=0600"}
-	argv = append(append(argv, instance(r.props, n)...), background, "--")
+	argv = append(append(argv, instance(r.props, n)...), backgroundCPU, backgroundNice, "--")
 	cmd := exec.CommandContext(ctx, "systemd-run", append(argv, gunicornGateArgs(gen, "", project)...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", nil, fmt.Errorf("start the health gate of generation %d: %w\n%s", n, err, out)

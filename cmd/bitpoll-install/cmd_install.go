@@ -274,6 +274,14 @@ func runInstall(ctx context.Context, g *globalOptions, o installOptions) error {
 		return err
 	}
 	defer unlock()
+	if _, serving, err := st.CurrentGeneration(); err != nil {
+		return err
+	} else if serving && systemd {
+		// A generation serves while this one builds: the requests come first.
+		if err := yieldCPU(); err != nil {
+			return err
+		}
+	}
 	res, err := o.buildLocked(ctx, g, layout, true)
 	if err != nil {
 		return err
