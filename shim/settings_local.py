@@ -452,6 +452,41 @@ def build():
     return s
 
 
+# The key of the session advisory lock that migrate takes on PostgreSQL;
+# advisory keys are per database, so one key serves every site.
+MIGRATE_LOCK_KEY = int.from_bytes(b"bitpoll", "big")
+
+
+def lock_migrations():
+    """Serialize migrate runs on one PostgreSQL database.
+
+    App hosts that share the database and upgrade at once each run migrate.
+    Django reads django_migrations and plans on its first connection, so a
+    migrate process takes the lock on every connection as it opens, before
+    anything is read: one host migrates, the others wait for it and then
+    find nothing left to apply. The session holds the lock until it ends.
+    """
+    if sys.argv[1:2] != ["migrate"]:
+        return
+    from django.db.backends.signals import connection_created
+
+    def take(sender, connection, **kwargs):
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as c:
+            c.execute("SELECT pg_try_advisory_lock(%s)", [MIGRATE_LOCK_KEY])
+            if c.fetchone()[0]:
+                return
+            name = connection.settings_dict["NAME"]
+            print(f"waiting for the migration lock of database {name}: another host is migrating it "
+                  f"(PostgreSQL advisory lock {MIGRATE_LOCK_KEY})", file=sys.stderr, flush=True)
+            c.execute("SELECT pg_advisory_lock(%s)", [MIGRATE_LOCK_KEY])
+            print(f"got the migration lock of database {name}", file=sys.stderr, flush=True)
+
+    connection_created.connect(take, weak=False, dispatch_uid="bitpoll-install-migrate-lock")
+
+
 _settings = build()
+lock_migrations()
 globals().update(_settings)
 __all__ = sorted(_settings)

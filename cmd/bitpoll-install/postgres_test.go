@@ -1,11 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/internal/pgtest"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
@@ -56,26 +60,8 @@ func TestPostgresUpgradeRollbackRestore(t *testing.T) {
 	e := newGenEnv(t)
 	srv := pgtest.Start(t)
 	url := srv.CreateDatabase(t, "bitpoll", "pw-of-bitpoll")
-	cfg := "base_url = \"http://localhost:8000\"\nallowed_hosts = [\"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = 8000\n\n" +
-		"[database]\nurl = \"" + url + "\"\npassword = true\n"
-	for path, data := range map[string]string{
-		filepath.Join(e.root, "etc/bitpoll/bitpoll.toml"):         cfg,
-		filepath.Join(e.layout.SecretsDir(), shim.DBPasswordFile): "pw-of-bitpoll\n",
-	} {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	version := func(src, v string) []string {
-		l := testkit.LockFixtureTree(t, src, v, e.target, resolve.DefaultExtra...)
-		if !slices.ContainsFunc(l.Packages, func(p lockfile.Package) bool { return p.Name == "psycopg-binary" }) {
-			t.Fatalf("the lock of %s has no psycopg-binary wheel, so Django could not reach PostgreSQL", v)
-		}
-		return []string{"--lock", testkit.WriteLock(t, l), "--app-source", src, "--python", e.python}
-	}
+	e.usePostgres(url, "pw-of-bitpoll")
+	version := e.pgVersion
 	v1 := version(testkit.FixtureApp(), "1.0.0")
 	v2 := version(testkit.FixtureVariant(t, true, testkit.AddNote), "1.0.2")
 	// 1.0.3 also adds a table that refers to polls_poll: a restore must
@@ -193,4 +179,106 @@ func TestPostgresUpgradeRollbackRestore(t *testing.T) {
 			t.Errorf("gc removed %s, which it must keep: %v", keep, err)
 		}
 	}
+}
+
+// usePostgres writes the config and the password secret of a site on the
+// PostgreSQL database at url.
+func (e *genEnv) usePostgres(url, password string) {
+	e.t.Helper()
+	cfg := "base_url = \"http://localhost:8000\"\nallowed_hosts = [\"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = 8000\n\n" +
+		"[database]\nurl = \"" + url + "\"\npassword = true\n"
+	for path, data := range map[string]string{
+		filepath.Join(e.root, "etc/bitpoll/bitpoll.toml"):         cfg,
+		filepath.Join(e.layout.SecretsDir(), shim.DBPasswordFile): password + "\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// pgVersion locks src as v with the PostgreSQL driver and returns the
+// build flags for it.
+func (e *genEnv) pgVersion(src, v string) []string {
+	e.t.Helper()
+	l := testkit.LockFixtureTree(e.t, src, v, e.target, resolve.DefaultExtra...)
+	if !slices.ContainsFunc(l.Packages, func(p lockfile.Package) bool { return p.Name == "psycopg-binary" }) {
+		e.t.Fatalf("the lock of %s has no psycopg-binary wheel, so Django could not reach PostgreSQL", v)
+	}
+	return []string{"--lock", testkit.WriteLock(e.t, l), "--app-source", src, "--python", e.python}
+}
+
+// TestPostgresHostsUpgradeAtOnce runs two app hosts (two roots) of one
+// site on one PostgreSQL database and upgrades both at once across a
+// migration: each host's migrate waits on the shim's advisory lock
+// (held here first, so that both are seen waiting), then one applies the
+// migration and the other finds it applied. django_migrations holds it
+// exactly once, and both hosts serve the new generation.
+func TestPostgresHostsUpgradeAtOnce(t *testing.T) {
+	srv := pgtest.Start(t)
+	url := srv.CreateDatabase(t, "bitpoll", "pw-of-bitpoll")
+	hosts := []*genEnv{newGenEnv(t), newGenEnv(t)}
+	for _, h := range hosts {
+		h.usePostgres(url, "pw-of-bitpoll")
+	}
+	v1 := hosts[0].pgVersion(testkit.FixtureApp(), "1.0.0")
+	v2 := hosts[0].pgVersion(testkit.FixtureVariant(t, true, testkit.AddNote), "1.0.2")
+	for _, h := range hosts {
+		h.must(append([]string{"install"}, v1...)...)
+	}
+	sql := func(stmts ...string) string { t.Helper(); return srv.SQL(t, "bitpoll", stmts...) }
+	waiting := func() string {
+		return sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+	}
+
+	release := srv.Hold(t, "bitpoll", fmt.Sprintf("SELECT pg_advisory_lock(%d)", migrateLockKey(t)))
+	results := make([]result, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runCLI(t, append([]string{"--root", h.root, "upgrade"}, v2...)...)
+		}()
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for waiting() != "2" {
+		if time.Now().After(deadline) {
+			release()
+			wg.Wait()
+			t.Fatalf("the two upgrades never both waited for the migration lock; they ended with %+v", results)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	release()
+	wg.Wait()
+	for i, r := range results {
+		if r.code != exitOK {
+			t.Fatalf("host %d's upgrade: exit %d\nstdout:\n%s\nstderr:\n%s", i+1, r.code, r.stdout, r.stderr)
+		}
+	}
+	if got := sql("SELECT string_agg(name, ',' ORDER BY id) FROM django_migrations WHERE app = 'polls'"); got != "0001_initial,0002_poll_note" {
+		t.Errorf("django_migrations of polls = %q, want each migration once: 0001_initial,0002_poll_note", got)
+	}
+	for i, h := range hosts {
+		if m := h.meta(2); !slices.Contains(m.Migrations["polls"], "0002_poll_note") {
+			t.Errorf("host %d's generation 2 records the polls migrations %q, want 0002_poll_note among them", i+1, m.Migrations["polls"])
+		}
+	}
+}
+
+// migrateLockKey is the shim's MIGRATE_LOCK_KEY, read from the shim.
+func migrateLockKey(t *testing.T) int64 {
+	m := regexp.MustCompile(`MIGRATE_LOCK_KEY = int.from_bytes\(b"(\w+)", "big"\)`).FindSubmatch(shim.SettingsLocal)
+	if m == nil {
+		t.Fatal("the shim has no MIGRATE_LOCK_KEY = int.from_bytes(b\"...\", \"big\")")
+	}
+	var k int64
+	for _, b := range m[1] {
+		k = k<<8 | int64(b)
+	}
+	return k
 }

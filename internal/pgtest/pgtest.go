@@ -7,6 +7,7 @@
 package pgtest
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -218,4 +219,51 @@ func (s *Server) Run(stdin io.Reader, prog string, args ...string) ([]byte, erro
 	cmd := s.command(prog, append([]string{"-h", s.Socket, "-p", strconv.Itoa(s.Port), "-U", Superuser}, args...)...)
 	cmd.Stdin = stdin
 	return cmd.CombinedOutput()
+}
+
+// Hold runs stmt in a psql session as the superuser in database db and
+// keeps that session open, and with it the session's locks, until the
+// returned func ends it.
+func (s *Server) Hold(tb testing.TB, db, stmt string) (release func()) {
+	tb.Helper()
+	cmd := s.command("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", s.Socket, "-p", strconv.Itoa(s.Port), "-U", Superuser, "-d", db)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("psql: %v", err)
+	}
+	const marker = "pgtest-holding"
+	fmt.Fprintf(in, "%s;\n\\echo %s\n", stmt, marker)
+	r := bufio.NewReader(out)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			cmd.Wait()
+			tb.Fatalf("psql %q: %v\n%s", stmt, err, errb.String())
+		}
+		if strings.TrimSpace(line) == marker {
+			break
+		}
+	}
+	done := false
+	release = func() {
+		if done {
+			return
+		}
+		done = true
+		in.Close() // psql ends the session at the end of its input
+		if err := cmd.Wait(); err != nil {
+			tb.Errorf("psql session of %q: %v\n%s", stmt, err, errb.String())
+		}
+	}
+	tb.Cleanup(release)
+	return release
 }
