@@ -4,8 +4,10 @@
 package atomicfile
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -34,6 +36,22 @@ const (
 
 // WriteSteps is Write, calling at (when not nil) at each Step.
 func WriteSteps(path string, data []byte, mode fs.FileMode, at func(Step)) error {
+	return write(path, mode, func(w io.Writer) error { _, err := w.Write(data); return err }, at)
+}
+
+// WriteWith is Write for content too large to hold: fill streams it.
+// When fill fails, path is unchanged.
+func WriteWith(path string, mode fs.FileMode, fill func(w io.Writer) error) error {
+	return write(path, mode, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		if err := fill(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}, nil)
+}
+
+func write(path string, mode fs.FileMode, fill func(w io.Writer) error, at func(Step)) error {
 	if at == nil {
 		at = func(Step) {}
 	}
@@ -44,8 +62,11 @@ func WriteSteps(path string, data []byte, mode fs.FileMode, at func(Step)) error
 	}
 	defer os.Remove(f.Name()) // nothing left to remove after the rename
 	at(TempCreated)
-	_, werr := f.Write(data)
-	if err := errors.Join(werr, f.Chmod(mode), f.Sync(), f.Close()); err != nil {
+	if err := fill(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := errors.Join(f.Chmod(mode), f.Sync(), f.Close()); err != nil {
 		return err
 	}
 	at(TempWritten)

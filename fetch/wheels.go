@@ -70,6 +70,9 @@ type Downloader struct {
 	// process's and is removed, whatever its age.
 	Exclusive bool
 	Progress  progress.Reporter // nil means progress.Nop
+	// Offline fails on an artifact the cache lacks instead of fetching
+	// it: an install from a bundle must make no connection at all.
+	Offline bool
 
 	// retryDelay is the first backoff; 0 means httpretry's default. Tests
 	// shorten it.
@@ -123,6 +126,13 @@ func (d *Downloader) Fetch(ctx context.Context, arts []Artifact) (map[string]str
 	if len(missing) == 0 {
 		return paths, nil
 	}
+	if d.Offline {
+		names := make([]string, len(missing))
+		for i, a := range missing {
+			names[i] = a.Name
+		}
+		return nil, &OfflineError{Missing: names}
+	}
 
 	rep.Start(len(missing), missingBytes)
 	defer rep.Finish()
@@ -162,6 +172,41 @@ func (d *Downloader) Fetch(ctx context.Context, arts []Artifact) (map[string]str
 		return nil, fmt.Errorf("fetch wheels: %w", err)
 	}
 	return paths, nil
+}
+
+// OfflineError is an offline Fetch that lacks files.
+type OfflineError struct{ Missing []string }
+
+func (e *OfflineError) Error() string {
+	return fmt.Sprintf("offline, and %d locked files are not at hand (first: %s)", len(e.Missing), e.Missing[0])
+}
+
+// Add puts the artifact a, read from r, into the cache (a bundle's copy,
+// say): it is written aside and renamed into place only when its size
+// and sha256 match a. It returns the cache path.
+func (d *Downloader) Add(a Artifact, r io.Reader) (string, error) {
+	if err := a.check(); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(d.CacheDir, wheelsDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create wheel cache: %w", err)
+	}
+	final := filepath.Join(dir, a.SHA256)
+	tmp, err := os.CreateTemp(dir, a.SHA256+".partial-*")
+	if err != nil {
+		return "", fmt.Errorf("add %q to the cache: %w", a.Name, err)
+	}
+	if _, err := httpretry.Copy(tmp, r, a.Name, a.Size, 0, a.SHA256); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("add %q to the cache: %w", a.Name, err)
+	}
+	if err := install(tmp, final, a.Size); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("add %q to the cache: %w", a.Name, err)
+	}
+	return final, nil
 }
 
 // orDefault returns n, or def when n is not positive.

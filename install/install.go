@@ -70,6 +70,9 @@ type Options struct {
 	// Unpack bounds what each archive (the app source, an sdist, a wheel)
 	// may unpack to; zero means safearchive's defaults.
 	Unpack safearchive.Limits
+	// Offline builds only from files the cache holds (an install from a
+	// bundle seeds it) and never connects.
+	Offline bool
 }
 
 // Result is a built (or already present) store path.
@@ -398,9 +401,30 @@ func (b *builder) run(ctx context.Context) error {
 // fetchApp puts the app tree at dir/app and checks it hashes to the lock's
 // tree id, whatever form the source had.
 func (b *builder) fetchApp(ctx context.Context) error {
-	dst := filepath.Join(b.dir, AppDir)
-	src := b.o.AppSource
-	app := b.lock.App
+	a := App{Lock: b.lock, Source: b.o.AppSource, Unpack: b.o.Unpack, Check: b.o.CheckApp, Progress: b.o.Progress}
+	return a.Fetch(ctx, filepath.Join(b.dir, AppDir))
+}
+
+// App is where a lock's app comes from, and how it is checked.
+type App struct {
+	Lock *lockfile.Lock
+	// Source is --app-source; empty fetches the lock's git URL.
+	Source string
+	Unpack safearchive.Limits
+	// Check, when set, checks the verified tree further (Options.CheckApp).
+	Check    func(appDir string) error
+	Progress progress.Reporter
+}
+
+// Fetch puts the app tree at dst, which must not exist, and checks that it
+// hashes to the lock's tree id, whatever form the source had. A git
+// repository is fetched beside dst and removed.
+func (a App) Fetch(ctx context.Context, dst string) error {
+	src := a.Source
+	app := a.Lock.App
+	if a.Progress == nil {
+		a.Progress = progress.Nop{}
+	}
 	switch {
 	case src != "" && fetch.IsGitRepo(src):
 		if app.Commit == "" {
@@ -423,15 +447,15 @@ func (b *builder) fetchApp(ctx context.Context) error {
 			}
 			get = abs
 		}
-		if err := fetch.GetLimited(ctx, get, dst, b.o.Unpack); err != nil {
+		if err := fetch.GetLimited(ctx, get, dst, a.Unpack); err != nil {
 			return err
 		}
 	default:
 		if app.Commit == "" {
 			return errors.New("the lock pins a local source with no commit: give it with --app-source DIR")
 		}
-		repo := filepath.Join(b.dir, ".app.git")
-		if err := fetch.GetLimited(ctx, "git::"+app.URL+"?ref="+app.Commit, repo, b.o.Unpack); err != nil {
+		repo := filepath.Join(filepath.Dir(dst), ".app.git")
+		if err := fetch.GetLimited(ctx, "git::"+app.URL+"?ref="+app.Commit, repo, a.Unpack); err != nil {
 			return fmt.Errorf("fetch %s at %s: %w (no network? give a local copy with --app-source)", app.URL, app.Commit, err)
 		}
 		if _, err := fetch.ExportGitTree(ctx, repo, app.Commit, dst); err != nil {
@@ -449,34 +473,33 @@ func (b *builder) fetchApp(ctx context.Context) error {
 		return fmt.Errorf("the app source hashes to tree %s, but the lock pins %s: it is not the locked %s %s (a different version, or modified files)",
 			tree, app.Tree, app.Name, app.Version)
 	}
-	if b.o.CheckApp != nil {
-		if err := b.o.CheckApp(dst); err != nil {
+	if a.Check != nil {
+		if err := a.Check(dst); err != nil {
 			return err
 		}
 	}
-	b.o.Progress.Log(fmt.Sprintf("verified %s %s: tree %s", app.Name, app.Version, tree))
+	a.Progress.Log(fmt.Sprintf("verified %s %s: tree %s", app.Name, app.Version, tree))
 	return nil
 }
 
 func (b *builder) fetchFiles(ctx context.Context) (map[string]string, error) {
-	var arts []fetch.Artifact
-	for _, s := range b.sel {
-		arts = append(arts, fetch.Artifact{Name: s.File.Name, URL: s.File.URL, Size: s.File.Size, SHA256: s.File.SHA256})
+	files, err := b.lock.Files(b.target)
+	if err != nil {
+		return nil, err
 	}
-	for _, s := range b.sel {
-		if !s.IsSdist {
-			continue
-		}
-		for _, br := range b.buildClosure() {
-			if f, ok := br.Pick(b.target); ok {
-				arts = append(arts, fetch.Artifact{Name: f.File.Name, URL: f.File.URL, Size: f.File.Size, SHA256: f.File.SHA256})
-			}
-		}
+	var arts []fetch.Artifact
+	for _, s := range files {
+		arts = append(arts, fetch.Artifact{Name: s.File.Name, URL: s.File.URL, Size: s.File.Size, SHA256: s.File.SHA256})
 	}
 	// Verify: every cached file is hashed before it is unpacked or read,
 	// so a damaged download is fetched again instead of trusted by size.
-	d := &fetch.Downloader{CacheDir: b.o.Layout.CacheDir(), Progress: b.o.Progress, Verify: true, Exclusive: true}
-	return d.Fetch(ctx, arts)
+	d := &fetch.Downloader{CacheDir: b.o.Layout.CacheDir(), Progress: b.o.Progress, Verify: true, Exclusive: true, Offline: b.o.Offline}
+	paths, err := d.Fetch(ctx, arts)
+	var oe *fetch.OfflineError
+	if errors.As(err, &oe) {
+		return nil, fmt.Errorf("the bundle lacks %d files that %s needs (first: %s): make the bundle with --target %s", len(oe.Missing), b.target, oe.Missing[0], b.target)
+	}
+	return paths, err
 }
 
 // buildClosure is the build-only packages the sdist entries need; the lock

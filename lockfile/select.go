@@ -103,3 +103,24 @@ func (l *Lock) ForTarget(t wheeltag.Target) ([]Selected, error) {
 	}
 	return out, nil
 }
+
+// Files returns every file an install on t reads: ForTarget's pick for
+// each package and, when any pick is an sdist, each build-only package's
+// file for t, since every build environment gets all of them.
+func (l *Lock) Files(t wheeltag.Target) ([]Selected, error) {
+	sel, err := l.ForTarget(t)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(sel, func(s Selected) bool { return s.IsSdist }) {
+		return sel, nil
+	}
+	for i := range l.Packages {
+		if q := &l.Packages[i]; q.BuildOnly {
+			if s, ok := q.Pick(t); ok {
+				sel = append(sel, s)
+			}
+		}
+	}
+	return sel, nil
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	bitpollinstall "github.com/bitpoll-install/bitpoll-install"
+	"github.com/bitpoll-install/bitpoll-install/bundle"
 	"github.com/bitpoll-install/bitpoll-install/config"
 	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
@@ -33,8 +34,10 @@ type buildOptions struct {
 	AppSource  string
 	Python     string
 	OnlyBinary bool
+	FromBundle string
 	unpackOptions
-	lock *lockfile.Lock // a lock made on the fly (upgrade --app-version)
+	lock   *lockfile.Lock // a lock made on the fly (upgrade --app-version)
+	opened *bundle.Opened // --from-bundle, once unpacked
 }
 
 // unpackOptions are the limits on what an archive may unpack to, for
@@ -66,6 +69,7 @@ func (o *buildOptions) AddFlags(c *cobra.Command) {
 	f.StringVar(&o.AppSource, "app-source", "", "a local mirror or tree of the app (`DIR`); its content must hash to the lock's tree")
 	f.StringVar(&o.Python, "python", "", "the Python interpreter `PATH` to use (default: one matching a lock target, found on PATH, in pyenv or uv)")
 	f.BoolVar(&o.OnlyBinary, "only-binary", false, "refuse to build sdist entries from source")
+	f.StringVar(&o.FromBundle, "from-bundle", "", "build from the offline bundle `FILE` (bitpoll-install bundle): its lock, app source and files, with no network")
 }
 
 // readLock reads --lock, or the built-in lock.
@@ -109,10 +113,30 @@ func downloadLock(url string) (*lockfile.Lock, error) {
 	return lockfile.Parse(buf.Bytes(), url)
 }
 
-// installOptions are the build's inputs as the flags give them.
+// installOptions are the build's inputs as the flags give them. With
+// --from-bundle, the bundle is unpacked and its files added to the cache
+// first; closeBundle removes what is left of it.
 func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (install.Options, error) {
 	if err := o.unpackOptions.check(); err != nil {
 		return install.Options{}, err
+	}
+	if o.FromBundle != "" {
+		if o.Lock != "" || o.AppSource != "" || o.lock != nil {
+			return install.Options{}, &usageError{errors.New("--from-bundle brings its own lock and app source: drop --lock, --app-source and --app-version")}
+		}
+		if o.opened == nil {
+			u, err := bundle.Open(o.FromBundle, "", layout.CacheDir(), o.Unpack)
+			if err != nil {
+				return install.Options{}, err
+			}
+			o.opened = u
+			newReporter(g).Notef("opened the bundle %s: %s %s, %d files for %v, each checked against its lock", o.FromBundle,
+				u.Manifest.App, u.Manifest.Version, len(u.Manifest.Files), u.Manifest.Targets)
+		}
+		return install.Options{
+			Lock: o.opened.Lock, Layout: layout, Python: o.Python, AppSource: o.opened.AppDir, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
+			Progress: g.progress(), Hooks: g.hooks, CheckApp: appPinsChecker(o.opened.Lock), Offline: true,
+		}, nil
 	}
 	l, err := o.readLock()
 	if err != nil {
@@ -124,12 +148,21 @@ func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (in
 	}, nil
 }
 
+// closeBundle removes the unpacked --from-bundle, if any.
+func (o *buildOptions) closeBundle() {
+	if o.opened != nil {
+		o.opened.Close()
+		o.opened = nil
+	}
+}
+
 func (o *buildOptions) build(ctx context.Context, g *globalOptions, layout store.Layout) (*install.Result, error) {
 	return o.buildLocked(ctx, g, layout, false)
 }
 
 // buildLocked builds; locked says the caller holds the store lock.
 func (o *buildOptions) buildLocked(ctx context.Context, g *globalOptions, layout store.Layout, locked bool) (*install.Result, error) {
+	defer o.closeBundle()
 	opts, err := o.installOptions(g, layout)
 	if err != nil {
 		return nil, err

@@ -100,6 +100,7 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newAuditCommand(g),
 		newVerifyCommand(g),
 		newSBOMCommand(g),
+		newBundleCommand(g),
 		newUnitCommand(g),
 		newNginxCommand(g),
 		newManageCommand(g),

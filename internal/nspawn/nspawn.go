@@ -55,6 +55,9 @@ type Options struct {
 	Binds  []Bind
 	Env    []string // KEY=VALUE, for Command only
 	Dir    string   // working directory inside, for Command only
+	// PrivateNetwork gives the container a network namespace of its own
+	// with only a loopback device: no route leaves it.
+	PrivateNetwork bool
 }
 
 func (o Options) args() []string {
@@ -67,12 +70,15 @@ func (o Options) args() []string {
 		}
 		args = append(args, flag+b.Host+":"+b.Path)
 	}
+	if o.PrivateNetwork {
+		args = append(args, "--private-network")
+	}
 	return args
 }
 
 // Command runs argv inside the tree, with nothing else running there:
 // a chroot with /proc, /dev and a private /tmp. It shares the host's
-// network. SIGTERM to the returned command reaches argv[0].
+// network unless o.PrivateNetwork. SIGTERM to the returned command reaches argv[0].
 func Command(ctx context.Context, o Options, argv ...string) *exec.Cmd {
 	// The overlay on a tmpfs keeps the cached tree as it is.
 	args := append(o.args(), "--volatile=overlay", "--kill-signal=SIGTERM", "--setenv=SSL_CERT_FILE="+hostCerts+"/ca-certificates.crt")
