@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/migration"
@@ -616,17 +617,36 @@ func (p *Plan) ensureRunning(ctx context.Context, n int, r *Result) error {
 }
 
 // stamp marks storePath's migrations as applied to this database, so
-// that its unit skips them.
+// that its unit skips them. The folder and the stamp get the owner of the
+// state directory: the migration unit, as the service's dynamic user,
+// writes the next stamp there, and systemd fixes the owner of the state
+// directory's contents only when the directory itself has another.
 func (s *switcher) stamp(storePath string) error {
-	dir := filepath.Join(statePath(s.p.o.Layout), "migrated")
+	state := statePath(s.p.o.Layout)
+	dir := filepath.Join(state, "migrated")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("stamp the migrations: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, filepath.Base(storePath)+"-"+s.p.spec.DatabaseStamp), os.O_CREATE|os.O_WRONLY, 0o644)
+	path := filepath.Join(dir, filepath.Base(storePath)+"-"+s.p.spec.DatabaseStamp)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("stamp the migrations: %w", err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("stamp the migrations: %w", err)
+	}
+	fi, err := os.Stat(state)
+	if err != nil {
+		return fmt.Errorf("stamp the migrations: %w", err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		for _, p := range []string{dir, path} {
+			if err := os.Lchown(p, int(st.Uid), int(st.Gid)); err != nil {
+				return fmt.Errorf("stamp the migrations: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // clearStamps removes the migration stamps but keep's (every one when

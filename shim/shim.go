@@ -49,6 +49,12 @@ const (
 	EmailPasswordFile      = "email_password"       // optional
 )
 
+// MigrateLockKey is the PostgreSQL advisory lock that a migrate process
+// takes through the shim (its MIGRATE_LOCK_KEY: "bitpoll" read as a
+// big-endian integer), so that app hosts sharing a database migrate one
+// at a time.
+const MigrateLockKey int64 = 0x626974706f6c6c
+
 // DefaultHSTSSeconds is the shim's HSTS max-age for an https base_url when
 // hsts_seconds is not set.
 const DefaultHSTSSeconds = 31536000

@@ -276,3 +276,18 @@ func fixtureVenv(t *testing.T, extra ...string) string {
 	}
 	return vpython
 }
+
+// TestMigrateLockKey: the Go constant is the key settings_local.py takes.
+func TestMigrateLockKey(t *testing.T) {
+	m := regexp.MustCompile(`MIGRATE_LOCK_KEY = int.from_bytes\(b"(\w+)", "big"\)`).FindSubmatch(SettingsLocal)
+	if m == nil {
+		t.Fatal(`settings_local.py has no MIGRATE_LOCK_KEY = int.from_bytes(b"...", "big")`)
+	}
+	var k int64
+	for _, b := range m[1] {
+		k = k<<8 | int64(b)
+	}
+	if k != MigrateLockKey {
+		t.Errorf("settings_local.py's MIGRATE_LOCK_KEY is %d (%q), shim.MigrateLockKey %d", k, m[1], MigrateLockKey)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/resolve"
+	"github.com/bitpoll-install/bitpoll-install/shim"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -183,4 +185,125 @@ func TestPostgresSnapshotInContainer(t *testing.T) {
 		}
 	}
 	page200(t, base+"/poll/before/")
+}
+
+// TestPostgresTwoHostsUpgradeAtOnce boots two trixie machines as two app
+// hosts of one site on one real PostgreSQL server, installs the fixture
+// app on both, then upgrades both at once across a migration. The test
+// holds the shim's migration lock first, so that both hosts' migrations
+// are seen waiting on it; once it lets go, one host applies the migration
+// and the other finds it applied: django_migrations holds it exactly
+// once, and both serve the new generation.
+func TestPostgresTwoHostsUpgradeAtOnce(t *testing.T) {
+	rootfs := nspawn.Rootfs(t)
+	testkit.NeedNetwork(t)
+	srv := pgtest.Start(t)
+	dburl := srv.CreateDatabase(t, "bitpoll", "pw-of-two-hosts")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	shared := t.TempDir()
+	if err := os.Rename(testkit.BuildCLI(t), filepath.Join(shared, "bitpoll-install")); err != nil {
+		t.Fatal(err)
+	}
+	binds := []nspawn.Bind{{Host: shared, Path: "/srv/test"}}
+	for i, dir := range []string{testkit.FixtureApp(), testkit.FixtureVariant(t, true, testkit.AddNote)} {
+		l := testkit.LockFixtureTree(t, dir, fmt.Sprintf("1.0.%d", i), "cp313-x86_64", resolve.DefaultExtra...)
+		if err := lockfile.WriteFile(filepath.Join(shared, fmt.Sprintf("v%d.lock", i)), l); err != nil {
+			t.Fatal(err)
+		}
+		binds = append(binds, nspawn.Bind{Host: dir, Path: fmt.Sprintf("/srv/app%d", i)})
+	}
+	version := func(i int) []string {
+		return []string{"--lock", fmt.Sprintf("/srv/test/v%d.lock", i), "--app-source", fmt.Sprintf("/srv/app%d", i), "--python", "/usr/bin/python3"}
+	}
+	type appHost struct {
+		m    *nspawn.Machine
+		base string
+	}
+	var hosts []appHost
+	for _, name := range []string{"bitpoll-pg-a", "bitpoll-pg-b"} {
+		m := nspawn.Boot(ctx, t, nspawn.Options{Rootfs: rootfs, Binds: binds}, name)
+		if out, err := m.Exec(ctx, "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-client >/dev/null"); err != nil {
+			t.Fatalf("install postgresql-client in %s: %v\n%s", name, err, out)
+		}
+		// The machines share the host's network: a port each.
+		port := testkit.FreePort(t)
+		base := fmt.Sprintf("http://127.0.0.1:%d", port)
+		writeConfig(t, m, fmt.Sprintf("base_url = %q\nallowed_hosts = [\"127.0.0.1\", \"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = %d\n\n[database]\nurl = %q\npassword = true\n", base, port, dburl))
+		secret := m.Upper("/etc/bitpoll/secrets/db_password")
+		if err := os.MkdirAll(filepath.Dir(secret), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(secret, []byte("pw-of-two-hosts\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := m.Exec(ctx, append([]string{"/srv/test/bitpoll-install", "install"}, version(0)...)...); err != nil {
+			t.Fatalf("install on %s: %v\n%s", name, err, out)
+		}
+		get200(t, base)
+		hosts = append(hosts, appHost{m, base})
+	}
+	createFixturePoll(t, hosts[0].base, "made-on-a")
+	page200(t, hosts[1].base+"/poll/made-on-a/")
+	sql := func(q string) string { t.Helper(); return srv.SQL(t, "bitpoll", q) }
+
+	release := srv.Hold(t, "bitpoll", fmt.Sprintf("SELECT pg_advisory_lock(%d)", shim.MigrateLockKey))
+	type result struct {
+		out []byte
+		err error
+	}
+	ended := func(rs []result) string {
+		var b strings.Builder
+		for i, r := range rs {
+			fmt.Fprintf(&b, "\nhost %d: %v\n%s", i, r.err, r.out)
+		}
+		return b.String()
+	}
+	results := make([]result, len(hosts))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for i, h := range hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := h.m.Exec(ctx, append([]string{"/srv/test/bitpoll-install", "upgrade"}, version(1)...)...)
+				results[i] = result{out, err}
+			}()
+		}
+		wg.Wait()
+	}()
+	deadline := time.Now().Add(5 * time.Minute)
+	for sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") != "2" {
+		select {
+		case <-done:
+			release()
+			t.Fatalf("both upgrades ended without both waiting for the migration lock:%s", ended(results))
+		default:
+		}
+		if time.Now().After(deadline) {
+			release()
+			<-done
+			t.Fatalf("the two upgrades never both waited for the migration lock:%s", ended(results))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("both hosts' migrations wait on the advisory lock %d", shim.MigrateLockKey)
+	release()
+	<-done
+	for i, r := range results {
+		if r.err != nil {
+			state, _ := hosts[i].m.Exec(ctx, "sh", "-c", "ls -lnd /var/lib/private/bitpoll /var/lib/private/bitpoll/*; ls -ln /var/lib/private/bitpoll/migrated; journalctl -q --no-pager -u 'bitpoll-migrate@*' | tail -40")
+			t.Fatalf("upgrade on host %d: %v\n%s\nthe state directory and the migrations' journal:\n%s", i, r.err, r.out, state)
+		}
+	}
+	if got := sql("SELECT string_agg(name, ',' ORDER BY id) FROM django_migrations WHERE app = 'polls'"); got != "0001_initial,0002_poll_note" {
+		t.Errorf("django_migrations of polls = %q, want each once: 0001_initial,0002_poll_note", got)
+	}
+	for _, h := range hosts {
+		checkServing(ctx, t, h.m, 2)
+		page200(t, h.base+"/poll/made-on-a/")
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -234,7 +233,7 @@ func TestPostgresHostsUpgradeAtOnce(t *testing.T) {
 		return sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
 	}
 
-	release := srv.Hold(t, "bitpoll", fmt.Sprintf("SELECT pg_advisory_lock(%d)", migrateLockKey(t)))
+	release := srv.Hold(t, "bitpoll", fmt.Sprintf("SELECT pg_advisory_lock(%d)", shim.MigrateLockKey))
 	results := make([]result, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
@@ -268,17 +267,4 @@ func TestPostgresHostsUpgradeAtOnce(t *testing.T) {
 			t.Errorf("host %d's generation 2 records the polls migrations %q, want 0002_poll_note among them", i+1, m.Migrations["polls"])
 		}
 	}
-}
-
-// migrateLockKey is the shim's MIGRATE_LOCK_KEY, read from the shim.
-func migrateLockKey(t *testing.T) int64 {
-	m := regexp.MustCompile(`MIGRATE_LOCK_KEY = int.from_bytes\(b"(\w+)", "big"\)`).FindSubmatch(shim.SettingsLocal)
-	if m == nil {
-		t.Fatal("the shim has no MIGRATE_LOCK_KEY = int.from_bytes(b\"...\", \"big\")")
-	}
-	var k int64
-	for _, b := range m[1] {
-		k = k<<8 | int64(b)
-	}
-	return k
 }
