@@ -65,12 +65,25 @@ func (m *Machine) start(ctx context.Context) error {
 	cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cg, removeCg, err := ownCgroup(m.name)
+	if err != nil {
+		log.Close()
+		return fmt.Errorf("boot %s: %w", m.name, err)
+	}
+	if cg != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
+	}
 	if err := cmd.Start(); err != nil {
+		removeCg()
 		log.Close()
 		return fmt.Errorf("boot %s: %w", m.name, err)
 	}
 	m.cmd, m.log, m.done = cmd, log, make(chan error, 1)
-	go func() { m.done <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		removeCg()
+		m.done <- err
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for m.pid == 0 {
 		if m.pid = initPID(cmd.Process.Pid); m.pid != 0 {
