@@ -44,8 +44,8 @@ const (
 
 // Artifact is one file pinned by a lock: a wheel, or an sdist.
 type Artifact struct {
-	Name   string // file name, for messages and progress
-	URL    string // https; file for local mirrors; http only on the loopback
+	Name string // file name, for messages and progress
+	URL  string // https; file for local mirrors; http only on the loopback
 	// Size is in bytes; negative when the lock does not know it (a
 	// standalone interpreter locked without downloading it). Then at
 	// most MaxUnknownSize bytes are read, and a cached copy is re-hashed
