@@ -119,7 +119,7 @@ func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (in
 		return install.Options{}, err
 	}
 	return install.Options{
-		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
+		Lock: l, Layout: layout, Python: o.Python, HTTPClient: g.httpClient, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
 		Progress: g.progress(), Hooks: g.hooks, CheckApp: appPinsChecker(l),
 	}, nil
 }

@@ -146,7 +146,7 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 	if o.PythonStandalone {
 		// Before the resolve: a bad list is found at once.
 		var err error
-		if downloads, err = readDownloads(ctx, o.DownloadsJSON); err != nil {
+		if downloads, err = readDownloads(ctx, g, o.DownloadsJSON); err != nil {
 			return err
 		}
 	}
@@ -224,7 +224,7 @@ const maxDownloadsJSON = 64 << 20
 
 // readDownloads reads --python-downloads-json, a file or an https URL, or
 // returns the built-in builds when it is empty.
-func readDownloads(ctx context.Context, src string) ([]standalone.Download, error) {
+func readDownloads(ctx context.Context, g *globalOptions, src string) ([]standalone.Download, error) {
 	if src == "" {
 		return standalone.Builtin, nil
 	}
@@ -234,7 +234,7 @@ func readDownloads(ctx context.Context, src string) ([]standalone.Download, erro
 			return nil, &usageError{fmt.Errorf("--python-downloads-json: %w", err)}
 		}
 		var buf bytes.Buffer
-		err := httpretry.New(httpretry.Options{UserAgent: "bitpoll-install/" + version}).Get(ctx, src, nil, func(r *httpretry.Response) error {
+		err := httpretry.New(httpretry.Options{HTTP: g.httpClient, UserAgent: "bitpoll-install/" + version}).Get(ctx, src, nil, func(r *httpretry.Response) error {
 			buf.Reset()
 			_, err := httpretry.Copy(&buf, r.Body, src, -1, maxDownloadsJSON, "")
 			return err
@@ -270,7 +270,7 @@ func pinInterpreters(ctx context.Context, g *globalOptions, l *lockfile.Lock, do
 	}
 	if download {
 		rep := newReporter(g)
-		d := &fetch.Downloader{CacheDir: g.cacheDir(), Progress: g.progress()}
+		d := &fetch.Downloader{CacheDir: g.cacheDir(), HTTPClient: g.httpClient, Progress: g.progress()}
 		for i := range entries {
 			e := &entries[i]
 			rep.Notef("downloading %s for %s to check its hash and record its size", e, e.Target)
