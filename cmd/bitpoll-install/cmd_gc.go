@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/service"
+	"github.com/bitpoll-install/bitpoll-install/standalone"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -62,6 +66,7 @@ func runGC(ctx context.Context, g *globalOptions, o gcOptions) error {
 	r, err := st.GC(store.GCOptions{
 		Keep: o.Keep, Protect: protect, DryRun: o.DryRun,
 		Refs:   storeRefs,
+		Uses:   func(p string) ([]string, error) { return storeUses(layout.StoreDir(), p) },
 		Caches: install.CacheEntryDirs(cache),
 	})
 	if err != nil {
@@ -102,6 +107,9 @@ type gcRecord struct {
 // storeRefs are the wheel hashes a store path was built from: the keys
 // of its cache entries.
 func storeRefs(path string) ([]string, error) {
+	if isInterpreterPath(path) {
+		return nil, nil // a standalone interpreter, kept for a generation: no wheels
+	}
 	m, err := service.ReadManifest(path)
 	if err != nil {
 		return nil, err
@@ -111,4 +119,45 @@ func storeRefs(path string) ([]string, error) {
 		keys = append(keys, p.SHA256)
 	}
 	return keys, nil
+}
+
+// storeUses is the store path of the standalone interpreter a store path
+// runs on, if its interpreter lies in the store.
+func storeUses(storeDir, path string) ([]string, error) {
+	m, err := service.ReadManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	if p := interpreterStorePath(storeDir, m.PythonPath()); p != "" {
+		return []string{p}, nil
+	}
+	return nil, nil
+}
+
+// interpreterStorePath is the store path that holds python, or "" when
+// python lies outside the store.
+func interpreterStorePath(storeDir, python string) string {
+	if python == "" {
+		return ""
+	}
+	rel, err := filepath.Rel(storeDir, python)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") || filepath.IsAbs(rel) {
+		return ""
+	}
+	first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+	return filepath.Join(storeDir, first)
+}
+
+// isInterpreterPath reports whether a store path holds a standalone
+// interpreter rather than an app: it has no manifest, and its name and
+// top directory are the interpreter's.
+func isInterpreterPath(path string) bool {
+	if !strings.Contains(filepath.Base(path), "-"+standalone.StoreName+"-") {
+		return false
+	}
+	if _, err := os.Stat(filepath.Join(path, install.Manifest)); err == nil {
+		return false
+	}
+	info, err := os.Stat(filepath.Join(path, standalone.TopDir))
+	return err == nil && info.IsDir()
 }
