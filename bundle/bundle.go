@@ -11,7 +11,8 @@
 //
 //	bitpoll.lock        the lock, as lockfile.Format writes it
 //	app/...             the app tree, its modes and symbolic links
-//	files/<sha256>      each pinned file (wheel or sdist), named by its hash
+//	files/<sha256>      each pinned file (wheel, sdist or interpreter
+//	                    archive), named by its hash
 //	bundle.json         the Manifest, last
 package bundle
 
@@ -25,7 +26,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
+	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -80,10 +85,13 @@ type Options struct {
 	// Targets are the targets whose files go in; none means all the lock's.
 	Targets []string
 	// App brings the app tree; its Lock is set from Lock.
-	App       install.App
-	CacheDir  string // the download cache the files come through
-	Progress  progress.Reporter
-	CreatedBy string
+	App      install.App
+	CacheDir string // the download cache the files come through
+	// HTTPClient fetches the pinned interpreters, as install's does; nil
+	// means the default client.
+	HTTPClient *http.Client
+	Progress   progress.Reporter
+	CreatedBy  string
 }
 
 // Write makes the bundle out: it writes aside, then renames, so out is
@@ -101,7 +109,7 @@ func Write(ctx context.Context, out string, o Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	var arts []fetch.Artifact
+	var arts, interps []fetch.Artifact
 	seen := map[string]bool{}
 	for _, t := range targets {
 		files, err := l.Files(t)
@@ -113,6 +121,16 @@ func Write(ctx context.Context, out string, o Options) (*Manifest, error) {
 				seen[s.File.SHA256] = true
 				arts = append(arts, fetch.Artifact{Name: s.File.Name, URL: s.File.URL, Size: s.File.Size, SHA256: s.File.SHA256})
 			}
+		}
+		// The pinned interpreter too: a host without a fitting Python
+		// installs on it.
+		if it, ok := l.InterpreterFor(t.String()); ok && !seen[it.SHA256] {
+			seen[it.SHA256] = true
+			f := interpreterFile(it)
+			if f.Size == 0 {
+				f.Size = -1 // unknown to the lock: the hash alone decides
+			}
+			interps = append(interps, fetch.Artifact{Name: f.Name, URL: f.URL, Size: f.Size, SHA256: f.SHA256})
 		}
 	}
 	slices.SortFunc(arts, func(a, b fetch.Artifact) int { return strings.Compare(a.SHA256, b.SHA256) })
@@ -133,13 +151,25 @@ func Write(ctx context.Context, out string, o Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.HTTPClient = o.HTTPClient
+	ipaths, err := d.Fetch(ctx, interps)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(paths, ipaths)
+	arts = append(arts, interps...)
+	slices.SortFunc(arts, func(a, b fetch.Artifact) int { return strings.Compare(a.SHA256, b.SHA256) })
 
 	m := &Manifest{Format: Format, App: l.App.Name, Version: l.App.Version, Tree: l.App.Tree, LockSHA256: sum(lockData), CreatedBy: o.CreatedBy}
 	for _, t := range targets {
 		m.Targets = append(m.Targets, t.String())
 	}
 	for _, a := range arts {
-		m.Files = append(m.Files, File{Name: a.Name, SHA256: a.SHA256, Size: a.Size})
+		fi, err := os.Stat(paths[a.SHA256])
+		if err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, File{Name: a.Name, SHA256: a.SHA256, Size: fi.Size()})
 	}
 	err = atomicfile.WriteWith(out, 0o644, func(w io.Writer) error {
 		tw := tar.NewWriter(w)
@@ -354,6 +384,9 @@ func Open(path, tmp, cacheDir string, limits safearchive.Limits) (_ *Opened, err
 			pinned[p.Sdist.SHA256] = *p.Sdist
 		}
 	}
+	for _, it := range l.Interpreters {
+		pinned[it.SHA256] = interpreterFile(it)
+	}
 	files, err := os.ReadDir(filepath.Join(unpacked, filepath.FromSlash(filesPrefix)))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fail("%v", err)
@@ -373,9 +406,12 @@ func Open(path, tmp, cacheDir string, limits safearchive.Limits) (_ *Opened, err
 		if err != nil {
 			return nil, fail("%s%s: %v", filesPrefix, de.Name(), err)
 		}
-		if got != f.SHA256 || size != f.Size {
+		if got != f.SHA256 || f.Size != 0 && size != f.Size {
 			return nil, fail("%s%s (%s) has sha256 %s and %d bytes, but the lock pins %s and %d bytes: the bundle was changed or damaged",
 				filesPrefix, de.Name(), f.Name, got, size, f.SHA256, f.Size)
+		}
+		if f.Size == 0 {
+			f.Size = size // an interpreter the lock pins by hash alone
 		}
 		add = append(add, f)
 	}
@@ -408,4 +444,14 @@ func addToCache(d *fetch.Downloader, f lockfile.File, src string) error {
 		err = os.Remove(src) // the cache has its own copy now
 	}
 	return err
+}
+
+// interpreterFile is a pinned interpreter archive as a file of the lock;
+// Size 0 means the lock does not know it.
+func interpreterFile(it lockfile.Interpreter) lockfile.File {
+	name := it.URL
+	if u, err := url.Parse(it.URL); err == nil {
+		name = path.Base(u.Path)
+	}
+	return lockfile.File{Name: name, URL: it.URL, Size: it.Size, SHA256: it.SHA256}
 }

@@ -204,7 +204,7 @@ func (d *Downloader) Add(a Artifact, r io.Reader) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("add %q to the cache: %w", a.Name, err)
 	}
-	if _, err := httpretry.Copy(tmp, r, a.Name, a.Size, 0, a.SHA256); err != nil {
+	if _, err := httpretry.Copy(tmp, r, a.Name, a.Size, MaxUnknownSize, a.SHA256); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return "", fmt.Errorf("add %q to the cache: %w", a.Name, err)

@@ -181,7 +181,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		installed, err = standalone.Ensure(ctx, *pinned, standalone.Options{
-			Store: st, CacheDir: o.Layout.CacheDir(), HTTPClient: o.HTTPClient, Unpack: o.Unpack, Progress: o.Progress,
+			Store: st, CacheDir: o.Layout.CacheDir(), HTTPClient: o.HTTPClient, Unpack: o.Unpack, Progress: o.Progress, Offline: o.Offline,
 		})
 		if err != nil {
 			return nil, err

@@ -50,6 +50,9 @@ type Options struct {
 	// Arch is the host's architecture as wheel tags spell it; empty
 	// means this process's.
 	Arch string
+	// Offline takes the archive from the cache only (an install from a
+	// bundle) and never connects.
+	Offline bool
 }
 
 // Installed is an interpreter in the store.
@@ -163,8 +166,12 @@ func build(ctx context.Context, e lockfile.Interpreter, o Options, dir, final st
 		size = -1 // unknown: the hash alone decides
 	}
 	name := archiveName(e.URL)
-	d := &fetch.Downloader{CacheDir: o.CacheDir, HTTPClient: o.HTTPClient, Progress: o.Progress}
+	d := &fetch.Downloader{CacheDir: o.CacheDir, HTTPClient: o.HTTPClient, Progress: o.Progress, Offline: o.Offline}
 	paths, err := d.Fetch(ctx, []fetch.Artifact{{Name: name, URL: e.URL, Size: size, SHA256: e.SHA256}})
+	var oe *fetch.OfflineError
+	if errors.As(err, &oe) {
+		return fmt.Errorf("the bundle lacks the interpreter %s for %s: make the bundle with --target %s", name, e.Target, e.Target)
+	}
 	if err != nil {
 		return err
 	}

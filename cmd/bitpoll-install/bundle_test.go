@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/standalone"
+	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // TestInstallFromBundle writes a bundle of the fixture app with one root's
@@ -39,5 +45,54 @@ func TestInstallFromBundle(t *testing.T) {
 	r = e.cli("install", "--from-bundle", bundle, "--lock", flags[1])
 	if r.code != exitUsage || !strings.Contains(r.stderr, "--from-bundle brings its own lock") {
 		t.Errorf("--from-bundle with --lock: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestInstallFromBundleStandalone bundles a lock that pins a standalone
+// interpreter (testkit.StandaloneArchive's, served over https), then shuts
+// the server down and installs from the bundle into an empty root with
+// --python standalone: the interpreter comes from the bundle too, and the
+// generation runs on it.
+func TestInstallFromBundleStandalone(t *testing.T) {
+	testkit.NeedNetwork(t)
+	build := testkit.StandaloneArchive(t, t.TempDir())
+	data, err := os.ReadFile(build.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(data) }))
+	glibc, err := standalone.GetconfGlibc(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := testkit.LockFixture(t, build.Target, "gunicorn==27.0.1")
+	// The size left out, as in the committed lock: the hash alone pins it.
+	l.Interpreters = []lockfile.Interpreter{{
+		Target: build.Target, Implementation: "cpython", Version: build.Version, Release: "20260814",
+		URL: srv.URL + "/" + filepath.Base(build.Path), SHA256: hexSHA256(data), Glibc: glibc,
+	}}
+	lock := testkit.WriteLock(t, l)
+	bundle := filepath.Join(t.TempDir(), "standalone.bundle")
+	r := runTLS(t, srv, "--root", t.TempDir(), "bundle", "-o", bundle, "--lock", lock, "--app-source", testkit.FixtureApp())
+	srv.Close()
+	if r.code != exitOK {
+		t.Fatalf("bundle: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	root := t.TempDir()
+	r = runCLI(t, "--root", root, "install", "--from-bundle", bundle, "--python", "standalone")
+	if r.code != exitOK {
+		t.Fatalf("install --from-bundle --python standalone: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	st, err := store.Open(store.Layout{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	interp := standalone.Path(st, l.Interpreters[0])
+	if _, err := os.Stat(standalone.Python(interp, l.Interpreters[0])); err != nil {
+		t.Errorf("the standalone interpreter is not in the store: %v\n%s", err, r.stdout)
+	}
+	r = runCLI(t, "--root", root, "generations")
+	if !strings.Contains(r.stdout, filepath.Base(interp)) {
+		t.Errorf("generations:\n%s\nwant generation 1 on %s", r.stdout, filepath.Base(interp))
 	}
 }

@@ -61,7 +61,7 @@ func runBundle(ctx context.Context, g *globalOptions, o bundleOptions) error {
 		return err
 	}
 	m, err := bundle.Write(ctx, o.Output, bundle.Options{
-		Lock: l, Targets: o.Targets, CacheDir: g.cacheDir(), Progress: g.progress(),
+		Lock: l, Targets: o.Targets, CacheDir: g.cacheDir(), HTTPClient: g.httpClient, Progress: g.progress(),
 		App:       install.App{Source: o.AppSource, Unpack: o.Unpack, Check: appPinsChecker(l)},
 		CreatedBy: "bitpoll-install " + version,
 	})

@@ -134,7 +134,7 @@ func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (in
 				u.Manifest.App, u.Manifest.Version, len(u.Manifest.Files), u.Manifest.Targets)
 		}
 		return install.Options{
-			Lock: o.opened.Lock, Layout: layout, Python: o.Python, AppSource: o.opened.AppDir, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
+			Lock: o.opened.Lock, Layout: layout, Python: o.Python, HTTPClient: g.httpClient, AppSource: o.opened.AppDir, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
 			Progress: g.progress(), Hooks: g.hooks, CheckApp: appPinsChecker(o.opened.Lock), Offline: true,
 		}, nil
 	}
