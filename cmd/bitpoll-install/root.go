@@ -99,6 +99,8 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newExportCommand(g),
 		newAuditCommand(g),
 		newVerifyCommand(g),
+		newStatusCommand(g),
+		newDoctorCommand(g),
 		newSBOMCommand(g),
 		newUnitCommand(g),
 		newNginxCommand(g),
