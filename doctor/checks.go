@@ -332,9 +332,13 @@ func checkDatabase(ctx context.Context, e *env) Result {
 		return fail(e.cmd("install")+" migrates a new one, or restore a backup (bitpoll-install restore FILE)", "there is no database yet")
 	case len(st.Unknown) > 0:
 		return fail("switch to the generation that applied them (bitpoll-install generations lists each one's migrations), or restore the snapshot from before (bitpoll-install rollback --help)",
-			"the database has %d migrations generation %d's code does not know: %s", len(st.Unknown), cur.N, nodes(st.Unknown))
+			"the database has migrations generation %d's code does not know (%d): %s", cur.N, len(st.Unknown), nodes(st.Unknown))
 	case len(st.Unapplied) > 0:
-		return fail(migrate, "%d migrations of generation %d are not applied: %s", len(st.Unapplied), cur.N, nodes(st.Unapplied))
+		verb := "migrations of generation %d are"
+		if len(st.Unapplied) == 1 {
+			verb = "migration of generation %d is"
+		}
+		return fail(migrate, "%d "+verb+" not applied: %s", len(st.Unapplied), cur.N, nodes(st.Unapplied))
 	case st.Integrity != "" && st.Integrity != "ok":
 		return fail("restore the last backup (bitpoll-install restore FILE) or the snapshot from before the last switch (bitpoll-install rollback --restore-snapshot)",
 			"SQLite's integrity_check: %s", firstLine(st.Integrity))
