@@ -141,6 +141,9 @@ func TestDoctorFixture(t *testing.T) {
 	// A distro upgrade takes the venv's Python away.
 	sh("mv /usr/bin/python3.13 /usr/bin/python3.13.moved")
 	fault("python3.13 gone", "interpreter", []string{"/usr/bin/python3.13", "is gone"}, []string{"bitpoll-install install --lock FILE"})
+	// Another interpreter at the same path.
+	sh(`printf '#!/bin/sh\nexec /usr/bin/python3.13.moved "$@"\n' > /usr/bin/python3.13 && chmod 0755 /usr/bin/python3.13`)
+	fault("python3.13 replaced", "interpreter", []string{"/usr/bin/python3.13", "and that is now CPython 3.13", "at /usr/bin/python3.13.moved"}, []string{"bitpoll-install install --lock FILE"})
 	sh("mv /usr/bin/python3.13.moved /usr/bin/python3.13")
 	healthy("python3.13 back")
 
