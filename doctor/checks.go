@@ -215,7 +215,7 @@ func checkStore(ctx context.Context, e *env) Result {
 		if len(bad) > 1 {
 			more = fmt.Sprintf(" (and %d more)", len(bad)-1)
 		}
-		return fail(e.cmd("verify")+" lists every change; find out what made it, then rebuild the store path as verify --help says",
+		return fail(e.cmd("verify")+" lists every change; find out what made it, then rebuild the store path (remove it once no kept generation uses it, and install again)",
 			"the store is not as it was sealed: %s%s", bad[0], more)
 	}
 	note := ""
