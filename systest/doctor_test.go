@@ -137,6 +137,11 @@ func TestDoctorFixture(t *testing.T) {
 	sh("chmod 0644 " + key)
 	runFix(fault("secret_key 0644", "secrets", []string{key + " has mode 0644, want 0600"}, []string{"chmod 0600 " + key}))
 	healthy("secret modes fixed")
+	const fek = "/etc/bitpoll/secrets/field_encryption_key"
+	sh("chown nobody:nogroup " + fek + " && chmod 0640 " + fek)
+	runFix(fault("field_encryption_key nobody's, 0640", "secrets", []string{fek + " is owned by uid 65534, want 0", fek + " has mode 0640, want 0600"},
+		[]string{"chown root:root " + fek, "chmod 0600 " + fek}))
+	healthy("secret owner fixed")
 
 	// A distro upgrade takes the venv's Python away.
 	sh("mv /usr/bin/python3.13 /usr/bin/python3.13.moved")

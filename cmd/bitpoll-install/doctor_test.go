@@ -164,6 +164,31 @@ func TestDoctor(t *testing.T) {
 		os.Chmod(key, 0o600)
 		os.Chmod(e.layout.SecretsDir(), 0o700)
 		e.wantHealthy("secret modes put back")
+		if os.Geteuid() == 0 {
+			fek := filepath.Join(e.layout.SecretsDir(), "field_encryption_key")
+			if err := os.Chown(fek, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			e.wantFault("field_encryption_key owned by nobody", "secrets", []string{fek + " is owned by uid 65534, want 0"}, []string{"chown root:root " + fek})
+			if err := os.Chown(fek, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			e.wantHealthy("owner put back")
+		}
+	})
+
+	t.Run("unit file missing", func(t *testing.T) {
+		unit := filepath.Join(e.root, "etc/systemd/system/bitpoll.socket")
+		data, err := os.ReadFile(unit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(unit)
+		e.wantFault("bitpoll.socket removed", "units", []string{"bitpoll.socket missing from " + filepath.Dir(unit)}, []string{"install"})
+		if err := os.WriteFile(unit, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e.wantHealthy("unit put back")
 	})
 
 	t.Run("replaced interpreter", func(t *testing.T) {
