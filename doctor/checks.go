@@ -198,8 +198,11 @@ func checkStore(ctx context.Context, e *env) Result {
 		return fail(e.cmd("install"), "%v", err)
 	}
 	r, err := st.Check(ctx, store.CheckOptions{Sample: QuickSample})
-	if err != nil {
+	if errors.Is(err, fs.ErrPermission) {
 		return fail("run as root (sudo), or give --root DIR", "%v", err)
+	}
+	if err != nil {
+		return fail("run doctor again once no other bitpoll-install changes the store (gc removes store paths)", "%v", err)
 	}
 	var bad []store.Finding
 	unsealed := 0
