@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bitpoll-install/bitpoll-install/internal/nspawn"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
@@ -32,7 +35,9 @@ type doctorCheck struct {
 // unapplied. doctor finds each, names it and prints its fix (exit 1); the
 // fixes that are commands are run as printed, the others undone by hand;
 // and then doctor is quiet again (exit 0). status reports what systemd
-// says of the units.
+// says of the units. Last, behind a TLS proxy: a config change not yet
+// installed is found; once installed, the proxy check passes and the
+// clock check says what the kernel says of this machine's clock.
 func TestDoctorFixture(t *testing.T) {
 	rootfs := nspawn.Rootfs(t)
 	testkit.NeedNetwork(t)
@@ -179,4 +184,43 @@ func TestDoctorFixture(t *testing.T) {
 	}
 	healthy("migrated by the fix")
 	get200(t, vm.base)
+
+	// Behind a TLS proxy: an https base_url with secure_proxy_ssl_header,
+	// changed in the config but not yet installed, then installed.
+	install := append([]string{"install"}, vm.version(0)...)
+	httpsConfig := strings.Replace(string(good), fmt.Sprintf("base_url = %q", vm.base), `base_url = "https://localhost"`, 1)
+	if httpsConfig == string(good) {
+		t.Fatalf("the config has no base_url = %q to change:\n%s", vm.base, good)
+	}
+	writeConfig(t, m, "secure_proxy_ssl_header = true\n"+httpsConfig)
+	fault("config changed, not installed", "config", []string{"changed since it was last installed"}, []string{"bitpoll-install install applies it"})
+	if out, err := vm.bpi(install...); err != nil {
+		t.Fatalf("install with secure_proxy_ssl_header: %v\n%s", err, out)
+	}
+	code, checks, _ := doctor()
+	if c := checks["proxy"]; c.Status != "ok" {
+		t.Errorf("with secure_proxy_ssl_header installed, the proxy check = %+v, want ok: base_url is https and gunicorn listens on loopback", c)
+	}
+	// The clock check says what the kernel says of this machine's clock.
+	var tx unix.Timex
+	state, err := unix.Adjtimex(&tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantClock, wantCode := "ok", 0
+	if state == unix.TIME_ERROR {
+		wantClock, wantCode = "fail", 1
+	}
+	if c := checks["clock"]; c.Status != wantClock {
+		t.Errorf("the clock check = %+v, want %s (adjtimex state %d)", c, wantClock, state)
+	}
+	for _, c := range checks {
+		if c.Status == "fail" && c.Check != "clock" {
+			t.Errorf("behind the proxy, installed: doctor's %s check failed: %s", c.Check, c.Detail)
+		}
+	}
+	if code != wantCode {
+		t.Errorf("behind the proxy, installed: doctor exited %d, want %d", code, wantCode)
+	}
+	t.Logf("behind the proxy: proxy: %s; clock: %s %s", checks["proxy"].Detail, checks["clock"].Status, checks["clock"].Detail)
 }
