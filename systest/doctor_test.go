@@ -158,9 +158,9 @@ func TestDoctorFixture(t *testing.T) {
 	healthy("python3.13 back")
 
 	const manage = "/opt/bitpoll/current/app/manage.py"
-	sh("cp " + manage + " /root/manage.py.orig && echo 'import os  # injected' >> " + manage)
+	sh("cp " + manage + " /var/tmp/manage.py.orig && echo 'import os  # injected' >> " + manage)
 	fault("manage.py tampered", "store", []string{"changed: ", "/app/manage.py"}, []string{"bitpoll-install verify"})
-	sh("cat /root/manage.py.orig > " + manage)
+	sh("cat /var/tmp/manage.py.orig > " + manage)
 	healthy("manage.py put back")
 
 	sh("systemctl stop bitpoll.socket")
