@@ -168,14 +168,7 @@ func (p *Plan) runner() runner {
 	if p.o.Systemd {
 		return &systemdRunner{l: p.o.Layout}
 	}
-	s := p.settings
-	root := p.o.Layout.Root
-	if s.Database.Engine == "sqlite" && s.Database.Path != "" {
-		s.Database.Path = filepath.Join(root, s.Database.Path)
-	}
-	s.MediaRoot = filepath.Join(root, s.MediaRoot)
-	s.StaticRoot = filepath.Join(root, s.StaticRoot)
-	return &directRunner{l: p.o.Layout, settings: s, stamp: p.spec.DatabaseStamp}
+	return &directRunner{l: p.o.Layout, settings: rootedSettings(p.settings, p.o.Layout.Root), stamp: p.spec.DatabaseStamp}
 }
 
 // run switches from pend.From (0: none) to pend.To:
@@ -367,7 +360,12 @@ func (s *switcher) fail(pend store.Pending, err error) error {
 
 // state asks generation n's code about the database.
 func (s *switcher) state(ctx context.Context, n int) (*migration.State, error) {
-	out, err := s.run.python(ctx, n, migration.StateArgs()...)
+	return readState(ctx, s.run, n)
+}
+
+// readState asks generation n's code, through run, about the database.
+func readState(ctx context.Context, run runner, n int) (*migration.State, error) {
+	out, err := run.python(ctx, n, migration.StateArgs()...)
 	st, perr := migration.ParseState(out)
 	if perr != nil {
 		if err != nil {

@@ -91,6 +91,9 @@ func addManSections(root *cobra.Command, dir string) error {
 			{"1", "failure; the message says what went wrong and what to do"},
 			{"2", "usage error: a bad flag or argument"},
 		}
+		if c.Name() == "doctor" {
+			codes[1][1] = "at least one check failed; each printed its fix"
+		}
 		if c == root || c.Name() == "audit" {
 			codes = append(codes, [2]string{"3", "audit found known vulnerabilities"})
 		}

@@ -63,6 +63,8 @@ var generationJSONCases = []jsonCase{
 	{[]string{"rollback"}, exitOK, []string{"phase", "switch"}},
 	{[]string{"gc", "--dry-run"}, exitOK, []string{"gc"}},
 	{[]string{"verify"}, exitOK, []string{"verify_summary"}},
+	{[]string{"status"}, exitOK, []string{"status"}},
+	{[]string{"doctor"}, exitOK, []string{"doctor_check", "doctor_summary"}},
 	{[]string{"sbom", "-o", "-"}, exitOK, []string{"sbom"}},
 	{[]string{"run", "--port", "$PORT", "$V1"}, exitOK, []string{"build", "log", "ready"}},
 	{[]string{"dev", "--lock", "$LOCK1", "--app-source", "$CHECKOUT", "--python", "$PYTHON", "--", "check"}, exitOK, []string{"build", "log"}},

@@ -104,6 +104,8 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newExportCommand(g),
 		newAuditCommand(g),
 		newVerifyCommand(g),
+		newStatusCommand(g),
+		newDoctorCommand(g),
 		newSBOMCommand(g),
 		newBundleCommand(g),
 		newUnitCommand(g),
