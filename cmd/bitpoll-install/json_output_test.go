@@ -66,6 +66,7 @@ var generationJSONCases = []jsonCase{
 	{[]string{"status"}, exitOK, []string{"status"}},
 	{[]string{"doctor"}, exitOK, []string{"doctor_check", "doctor_summary"}},
 	{[]string{"sbom", "-o", "-"}, exitOK, []string{"sbom"}},
+	{[]string{"bundle", "-o", "$BUNDLE", "--lock", "$LOCK1", "--app-source", "$APP1"}, exitOK, []string{"bundle"}},
 	{[]string{"run", "--port", "$PORT", "$V1"}, exitOK, []string{"build", "log", "ready"}},
 	{[]string{"dev", "--lock", "$LOCK1", "--app-source", "$CHECKOUT", "--python", "$PYTHON", "--", "check"}, exitOK, []string{"build", "log"}},
 }
@@ -241,7 +242,7 @@ func TestJSONOutputGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	vars := map[string][]string{"$V1": v1, "$V2": v2, "$PORT": {strconv.Itoa(port)},
-		"$LOCK1": {v1[1]}, "$CHECKOUT": {checkout}, "$PYTHON": {e.python}}
+		"$LOCK1": {v1[1]}, "$APP1": {v1[3]}, "$BUNDLE": {filepath.Join(t.TempDir(), "x.bundle")}, "$CHECKOUT": {checkout}, "$PYTHON": {e.python}}
 	// gunicorn's control socket: under the root, one per port, even where
 	// the user's environment names a runtime directory.
 	userRuntime := t.TempDir()
