@@ -1,0 +1,419 @@
+package backup
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+)
+
+// The archive is a gzip'd tar. Its first member says what it is, its
+// last lists every other member with its size and sha256; a reader
+// checks every member against that list before it trusts any.
+const (
+	// FormatMember is the first member: what the archive is.
+	FormatMember = "bitpoll-backup.json"
+	// ManifestMember is the last member: every other member's name,
+	// size and sha256.
+	ManifestMember = "manifest.json"
+	// FormatName and FormatVersion are what FormatMember holds.
+	FormatName    = "bitpoll-install backup"
+	FormatVersion = 1
+)
+
+// Limits on what a backup may unpack to. The ratio check of the other
+// archives does not apply (a database of empty pages compresses far
+// better than source code); the manifest bounds the rest.
+const (
+	MaxBytes   int64 = 1 << 40
+	MaxMembers       = 1_000_000
+)
+
+// Mode is the archive's file mode: it holds the secrets and every
+// user's data.
+const Mode fs.FileMode = 0o600
+
+// Member is one member of the archive as the manifest lists it.
+type Member struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Manifest is the archive's last member.
+type Manifest struct {
+	Format  string    `json:"format"`
+	Version int       `json:"version"`
+	Created time.Time `json:"created"`
+	Members []Member  `json:"members"`
+	// Checksum is the sha256 of Members as JSON: a change to the list
+	// itself is found too.
+	Checksum string `json:"checksum"`
+}
+
+// Find returns the member name, if the manifest lists it.
+func (m *Manifest) Find(name string) (Member, bool) {
+	for _, x := range m.Members {
+		if x.Name == name {
+			return x, true
+		}
+	}
+	return Member{}, false
+}
+
+func membersChecksum(ms []Member) string {
+	data, _ := json.Marshal(ms)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+type format struct {
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+}
+
+// writer writes an archive aside and renames it into place whole.
+type writer struct {
+	dst, tmp string
+	f        *os.File
+	gz       *gzip.Writer
+	tw       *tar.Writer
+	members  []Member
+	names    map[string]bool
+	now      time.Time
+}
+
+// create starts the archive dst, root-only from its first byte. An
+// existing dst is refused: a backup never replaces another.
+func create(dst string, now time.Time) (*writer, error) {
+	if _, err := os.Lstat(dst); err == nil {
+		return nil, fmt.Errorf("%s exists: a backup does not replace another; give another name with -o, or remove it", dst)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Dir(dst), err)
+	}
+	tmp := dst + ".partial"
+	_ = os.Remove(tmp) // a killed run's
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, Mode)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", dst, err)
+	}
+	if err := f.Chmod(Mode); err != nil { // whatever the umask
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
+	w := &writer{dst: dst, tmp: tmp, f: f, gz: gz, tw: tar.NewWriter(gz), names: map[string]bool{}, now: now}
+	data, _ := json.Marshal(format{FormatName, FormatVersion})
+	if err := w.addBytes(FormatMember, append(data, '\n')); err != nil {
+		w.abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *writer) header(name string, size int64) error {
+	if w.names[name] || name == ManifestMember {
+		return fmt.Errorf("archive member %q twice", name)
+	}
+	w.names[name] = true
+	return w.tw.WriteHeader(&tar.Header{Name: name, Size: size, Mode: 0o600, ModTime: w.now, Typeflag: tar.TypeReg, Format: tar.FormatPAX})
+}
+
+func (w *writer) addBytes(name string, data []byte) error {
+	if err := w.header(name, int64(len(data))); err != nil {
+		return err
+	}
+	if _, err := w.tw.Write(data); err != nil {
+		return fmt.Errorf("write %s into the backup: %w", name, err)
+	}
+	sum := sha256.Sum256(data)
+	w.members = append(w.members, Member{name, int64(len(data)), hex.EncodeToString(sum[:])})
+	return nil
+}
+
+// addFile adds the file at path as name: exactly the size it had when
+// it was opened (one that shrinks meanwhile is an error).
+func (w *writer) addFile(name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("back up %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("back up %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("back up %s: not a regular file", path)
+	}
+	if err := w.header(name, fi.Size()); err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.CopyN(io.MultiWriter(w.tw, h), f, fi.Size())
+	if err != nil {
+		return fmt.Errorf("back up %s: read %d of %d bytes: %w", path, n, fi.Size(), err)
+	}
+	w.members = append(w.members, Member{name, n, hex.EncodeToString(h.Sum(nil))})
+	return nil
+}
+
+// addTree adds the regular files below dir as prefix/relative-path.
+// Anything else but directories (a link, a socket) is refused by name:
+// a restore would not bring it back.
+func (w *writer) addTree(prefix, dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("back up %s: %w", dir, err)
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("back up %s: %s is a %v, not a regular file; remove it or replace it by a copy", dir, p, d.Type())
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		return w.addFile(prefix+"/"+filepath.ToSlash(rel), p)
+	})
+}
+
+// finish writes the manifest, syncs and renames the archive into place.
+func (w *writer) finish() (int64, error) {
+	m := Manifest{Format: FormatName, Version: FormatVersion, Created: w.now, Members: w.members, Checksum: membersChecksum(w.members)}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return 0, err
+	}
+	data = append(data, '\n')
+	if err := w.tw.WriteHeader(&tar.Header{Name: ManifestMember, Size: int64(len(data)), Mode: 0o600, ModTime: w.now, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+		return 0, err
+	}
+	if _, err := w.tw.Write(data); err != nil {
+		return 0, err
+	}
+	err = w.tw.Close()
+	if err == nil {
+		err = w.gz.Close()
+	}
+	if err == nil {
+		err = w.f.Sync()
+	}
+	var size int64
+	if err == nil {
+		var fi fs.FileInfo
+		if fi, err = w.f.Stat(); err == nil {
+			size = fi.Size()
+		}
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(w.tmp, w.dst)
+	}
+	if err != nil {
+		os.Remove(w.tmp)
+		return 0, fmt.Errorf("write %s: %w", w.dst, err)
+	}
+	if d, err := os.Open(filepath.Dir(w.dst)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return size, nil
+}
+
+func (w *writer) abort() {
+	w.f.Close()
+	os.Remove(w.tmp)
+}
+
+// ArchiveError is an archive refused: the member that failed, and why.
+type ArchiveError struct {
+	Archive string
+	Member  string // "" when the archive as a whole is refused
+	Err     error
+}
+
+func (e *ArchiveError) Error() string {
+	if e.Member == "" {
+		return fmt.Sprintf("%s: %v; nothing was changed", e.Archive, e.Err)
+	}
+	return fmt.Sprintf("%s: member %q: %v; nothing was changed", e.Archive, e.Member, e.Err)
+}
+
+func (e *ArchiveError) Unwrap() error { return e.Err }
+
+// Verify reads the whole archive at path and checks every member
+// against the manifest, writing nothing.
+func Verify(path string) (*Manifest, error) { return read(path, "") }
+
+// Extract verifies the archive at path as Verify does and writes its
+// members below dir, which must not exist yet. On any error dir is
+// removed again.
+func Extract(path, dir string) (*Manifest, error) {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("unpack %s: %w", path, err)
+	}
+	m, err := read(path, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return m, nil
+}
+
+func read(archive, dir string) (*Manifest, error) {
+	policy := safearchive.Policy{Limits: safearchive.Limits{Ceiling: MaxBytes, Files: MaxMembers}}
+	var seen []Member
+	var manifest []byte
+	current, first := "", true
+	refuse := func(member string, format string, args ...any) error {
+		return &ArchiveError{Archive: archive, Member: member, Err: fmt.Errorf(format, args...)}
+	}
+	err := safearchive.Walk(archive, policy, func(m *safearchive.Member, body io.Reader) error {
+		current = m.Name
+		if first {
+			first = false
+			if m.Path != FormatMember || m.Type != safearchive.File {
+				return refuse(m.Name, "this is not a bitpoll-install backup (its first member should be %q)", FormatMember)
+			}
+		}
+		if manifest != nil {
+			return refuse(m.Name, "follows the manifest, which must be the last member; the archive was changed after it was written")
+		}
+		if m.Type == safearchive.Dir {
+			return nil
+		}
+		if m.Type != safearchive.File {
+			return refuse(m.Name, "is a %v; a backup holds only files", m.Type)
+		}
+		if m.Path == FormatMember {
+			data, err := io.ReadAll(io.LimitReader(body, 64<<10))
+			if err != nil {
+				return refuse(m.Name, "is cut short or damaged (%v): the archive is truncated or corrupt", err)
+			}
+			if err := checkFormat(data); err != nil {
+				return refuse(m.Name, "%v", err)
+			}
+			body = bytes.NewReader(data)
+		}
+		if m.Path == ManifestMember {
+			data, err := io.ReadAll(io.LimitReader(body, 64<<20))
+			if err != nil {
+				return refuse(m.Name, "is cut short or damaged (%v): the archive is truncated or corrupt", err)
+			}
+			manifest = data
+			return nil
+		}
+		h := sha256.New()
+		var out io.Writer = h
+		var f *os.File
+		if dir != "" {
+			dst := filepath.Join(dir, filepath.FromSlash(m.Path))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+				return err
+			}
+			var err error
+			if f, err = os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+				return fmt.Errorf("unpack %s: %w", m.Name, err)
+			}
+			defer f.Close()
+			out = io.MultiWriter(f, h)
+		}
+		n, err := io.Copy(out, body)
+		if err != nil {
+			return refuse(m.Name, "is cut short or damaged after %d bytes (%v): the archive is truncated or corrupt", n, err)
+		}
+		if f != nil {
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("unpack %s: %w", m.Name, err)
+			}
+		}
+		seen = append(seen, Member{m.Path, n, hex.EncodeToString(h.Sum(nil))})
+		return nil
+	})
+	if err != nil {
+		var ae *ArchiveError
+		var me *safearchive.MemberError
+		switch {
+		case errors.As(err, &ae):
+			return nil, err
+		case errors.As(err, &me):
+			return nil, &ArchiveError{Archive: archive, Member: me.Member, Err: me.Err}
+		case first:
+			return nil, &ArchiveError{Archive: archive, Err: fmt.Errorf("not a bitpoll-install backup: %w", err)}
+		case manifest == nil:
+			return nil, refuse(current, "the archive ends in or after this member (%v), before its manifest: it is truncated or corrupt", err)
+		}
+		return nil, refuse(ManifestMember, "the archive is damaged after its manifest (%v)", err)
+	}
+	if first {
+		return nil, &ArchiveError{Archive: archive, Err: errors.New("the archive is empty: not a bitpoll-install backup")}
+	}
+	if manifest == nil {
+		return nil, refuse(current, "is the last member, and no manifest follows it: the archive is truncated (or was not written by bitpoll-install backup)")
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(manifest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, refuse(ManifestMember, "cannot be read (%v): the archive is corrupt", err)
+	}
+	if m.Format != FormatName || m.Version != FormatVersion {
+		return nil, refuse(ManifestMember, "is of format %q version %d; this bitpoll-install reads %q version %d", m.Format, m.Version, FormatName, FormatVersion)
+	}
+	if sum := membersChecksum(m.Members); sum != m.Checksum {
+		return nil, refuse(ManifestMember, "its checksum is %s, but its list of members hashes to %s: the manifest was changed", m.Checksum, sum)
+	}
+	want := map[string]Member{}
+	for _, x := range m.Members {
+		want[x.Name] = x
+	}
+	got := map[string]bool{}
+	for _, s := range seen {
+		got[s.Name] = true
+		w, ok := want[s.Name]
+		switch {
+		case !ok:
+			return nil, refuse(s.Name, "is not in the manifest: it was added after the backup was written")
+		case w.Size != s.Size:
+			return nil, refuse(s.Name, "has %d bytes, the manifest says %d: it is truncated or was changed", s.Size, w.Size)
+		case w.SHA256 != s.SHA256:
+			return nil, refuse(s.Name, "has sha256 %s, the manifest says %s: it was changed or is corrupt", s.SHA256, w.SHA256)
+		}
+	}
+	for _, x := range m.Members {
+		if !got[x.Name] {
+			return nil, refuse(x.Name, "is in the manifest but missing from the archive")
+		}
+	}
+	return &m, nil
+}
+
+// checkFormat checks what the first member says the archive is.
+func checkFormat(data []byte) error {
+	var f format
+	if err := json.Unmarshal(data, &f); err != nil || f.Format != FormatName {
+		return fmt.Errorf("this is not a bitpoll-install backup (%s does not say %q)", FormatMember, FormatName)
+	}
+	if f.Version != FormatVersion {
+		return fmt.Errorf("a backup of format version %d; this bitpoll-install reads version %d: use a bitpoll-install that reads it", f.Version, FormatVersion)
+	}
+	return nil
+}
