@@ -26,9 +26,9 @@ import (
 
 // The members that say what the backup was taken of.
 const (
-	GenerationMember = "generation/generation.json"      // the current generation's record
+	GenerationMember = "generation/generation.json"     // the current generation's record
 	StoreMember      = "generation/" + install.Manifest // its store path's manifest: the app pin and every wheel
-	EtcPrefix        = "etc"                             // /etc/bitpoll
+	EtcPrefix        = "etc"                            // /etc/bitpoll
 )
 
 // LastFile, in the layout's opt directory, records the last backup
