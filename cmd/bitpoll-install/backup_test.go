@@ -1,0 +1,143 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/backup"
+	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+)
+
+// TestBackupRestoreRoot backs up a --root install of the fixture app with
+// polls and a media file, changes both, refuses a tampered and a
+// truncated copy with nothing changed, and restores the backup: the
+// polls and the media are back, and the replaced database is kept.
+func TestBackupRestoreRoot(t *testing.T) {
+	e := newGenEnv(t)
+	e.must(append([]string{"install"}, e.version(testkit.FixtureApp(), "1.0.0")...)...)
+	e.sql("insert into polls_poll (slug, title, created) values ('one', 'One', '2026-01-01 00:00:00'), ('two', 'Two', '2026-01-02 00:00:00')")
+	media := filepath.Join(e.root, "var/lib/bitpoll/media")
+	if err := os.MkdirAll(filepath.Join(media, "avatars"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(media, "avatars/a.png"), []byte("picture one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "b.tar.gz")
+	r := e.must("backup", "-o", out)
+	if !strings.Contains(r.stdout, "wrote "+out) || !strings.Contains(r.stdout, "with secrets") {
+		t.Errorf("backup said %q, want the file written, with secrets", r.stdout)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("the backup's mode is %v, want 0600 (it holds the secrets)", fi.Mode().Perm())
+	}
+	m, err := backup.Verify(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"database.sqlite3", "media/avatars/a.png", "etc/bitpoll.toml", "etc/secrets/field_encryption_key", "etc/secrets/secret_key", backup.GenerationMember, backup.StoreMember} {
+		if _, ok := m.Find(name); !ok {
+			t.Errorf("the backup has no member %s; members: %+v", name, m.Members)
+		}
+	}
+	if last, ok, err := backup.ReadLast(e.layout); err != nil || !ok || last.Path != out {
+		t.Errorf("last backup record = %+v, %v, %v; want %s", last, ok, err, out)
+	}
+
+	r = e.must("backup", "--verify", out)
+	for _, want := range []string{"integrity_check: ok", "fully migrated", "polls: 2", "the restore drill passed"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("backup --verify said:\n%s\nwant %q", r.stdout, want)
+		}
+	}
+
+	// Changed since the backup.
+	e.sql("delete from polls_poll where slug = 'one'", "insert into polls_poll (slug, title, created) values ('three', 'Three', '2026-01-03 00:00:00')")
+	if err := os.WriteFile(filepath.Join(media, "avatars/a.png"), []byte("picture two"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := e.dbHash()
+
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := filepath.Join(dir, "tampered.tar.gz")
+	bad := append([]byte(nil), data...)
+	bad[len(bad)/2] ^= 0x20
+	if err := os.WriteFile(tampered, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.tar.gz")
+	if err := os.WriteFile(truncated, data[:len(data)*2/3], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{tampered, truncated} {
+		r := e.cli("restore", f)
+		if r.code != exitFailure || !strings.Contains(r.stderr, `member "`) || !strings.Contains(r.stderr, "nothing was changed") {
+			t.Errorf("restore %s: exit %d, stderr:\n%s\nwant exit 1 naming the member and that nothing was changed", filepath.Base(f), r.code, r.stderr)
+		}
+		if e.dbHash() != before {
+			t.Fatalf("the refused restore of %s changed the database", filepath.Base(f))
+		}
+		if got, _ := os.ReadFile(filepath.Join(media, "avatars/a.png")); string(got) != "picture two" {
+			t.Fatalf("the refused restore of %s changed the media", filepath.Base(f))
+		}
+		r = e.cli("backup", "--verify", f)
+		if r.code != exitFailure || !strings.Contains(r.stderr, `member "`) {
+			t.Errorf("backup --verify %s: exit %d, stderr:\n%s\nwant a refusal naming the member", filepath.Base(f), r.code, r.stderr)
+		}
+	}
+
+	r = e.must("restore", out)
+	if got := e.sql("select slug from polls_poll order by slug"); got != `[["one"], ["two"]]` {
+		t.Errorf("after the restore the polls are %s, want one and two", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(media, "avatars/a.png")); string(got) != "picture one" {
+		t.Errorf("after the restore the media file holds %q, want the backed-up %q", got, "picture one")
+	}
+	kept, _ := filepath.Glob(e.db() + ".replaced-*")
+	if len(kept) != 1 || !strings.Contains(r.stdout, kept[0]) {
+		t.Errorf("the replaced database: %q; restore said:\n%s\nwant one kept beside, and named", kept, r.stdout)
+	}
+	if aside, _ := filepath.Glob(media + ".replaced-*"); len(aside) != 1 {
+		t.Errorf("the replaced media: %q, want one folder kept beside", aside)
+	}
+	if left, _ := filepath.Glob(filepath.Join(e.root, "var/lib/bitpoll/restore-*")); len(left) > 0 {
+		t.Errorf("the restore left %q behind", left)
+	}
+}
+
+// TestBackupNoSecrets: --no-secrets warns that the backup cannot bring
+// back the CalDAV credentials, and leaves every secret out.
+func TestBackupNoSecrets(t *testing.T) {
+	e := newGenEnv(t)
+	e.must(append([]string{"install"}, e.version(testkit.FixtureApp(), "1.0.0")...)...)
+	out := filepath.Join(t.TempDir(), "b.tar.gz")
+	r := e.must("backup", "--no-secrets", "-o", out)
+	if !strings.Contains(r.stderr, "FIELD_ENCRYPTION_KEY") || !strings.Contains(r.stderr, "CalDAV credentials") || !strings.Contains(r.stdout, "without secrets") {
+		t.Errorf("backup --no-secrets: stdout %q, stderr %q; want the FIELD_ENCRYPTION_KEY warning", r.stdout, r.stderr)
+	}
+	m, err := backup.Verify(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range m.Members {
+		if strings.HasPrefix(x.Name, "etc/secrets") {
+			t.Errorf("backup --no-secrets holds %s", x.Name)
+		}
+	}
+	if _, ok := m.Find("etc/bitpoll.toml"); !ok {
+		t.Error("backup --no-secrets left out the config too")
+	}
+	if r := e.cli("backup", "-o", out); r.code != exitFailure || !strings.Contains(r.stderr, "exists") {
+		t.Errorf("backup over an existing file: exit %d, %q; want a refusal", r.code, r.stderr)
+	}
+}
