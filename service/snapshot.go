@@ -156,7 +156,15 @@ func (s *switcher) restoreSnapshot(ctx context.Context, pend *store.Pending) err
 // pg_dump archive for PostgreSQL), where pend.Replaced records it.
 func (s *switcher) replaceDatabase(ctx context.Context, pend *store.Pending, src string) error {
 	if s.p.o.Systemd {
-		err := withSystemd(ctx, func(sd *systemd) error { return s.stopOthers(sd, 0) })
+		// The socket stops too: a connection would start the service
+		// again, on the database being replaced. The socket starts again
+		// with the generation.
+		err := withSystemd(ctx, func(sd *systemd) error {
+			if err := sd.stop(unitgen.SocketUnit); err != nil {
+				return err
+			}
+			return s.stopOthers(sd, 0)
+		})
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,10 @@ import (
 	"testing"
 
 	"github.com/bitpoll-install/bitpoll-install/backup"
+	"github.com/bitpoll-install/bitpoll-install/internal/pgtest"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/resolve"
+	"github.com/bitpoll-install/bitpoll-install/shim"
 )
 
 // TestBackupRestoreRoot backs up a --root install of the fixture app with
@@ -139,5 +142,73 @@ func TestBackupNoSecrets(t *testing.T) {
 	}
 	if r := e.cli("backup", "-o", out); r.code != exitFailure || !strings.Contains(r.stderr, "exists") {
 		t.Errorf("backup over an existing file: exit %d, %q; want a refusal", r.code, r.stderr)
+	}
+}
+
+// TestPostgresBackupRestore: the round trip on a real PostgreSQL server,
+// with --root: the backup holds a pg_dump archive, the drill has
+// pg_restore read it, and the restore brings back the polls and keeps
+// the database it replaced as a pg_dump archive.
+func TestPostgresBackupRestore(t *testing.T) {
+	e := newGenEnv(t)
+	srv := pgtest.Start(t)
+	url := srv.CreateDatabase(t, "bitpoll", "pw-of-bitpoll")
+	cfg := "base_url = \"http://localhost:8000\"\nallowed_hosts = [\"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = 8000\n\n" +
+		"[database]\nurl = \"" + url + "\"\npassword = true\n"
+	for path, data := range map[string]string{
+		filepath.Join(e.root, "etc/bitpoll/bitpoll.toml"):         cfg,
+		filepath.Join(e.layout.SecretsDir(), shim.DBPasswordFile): "pw-of-bitpoll\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := testkit.FixtureApp()
+	l := testkit.LockFixtureTree(t, src, "1.0.0", e.target, resolve.DefaultExtra...)
+	e.must("install", "--lock", testkit.WriteLock(t, l), "--app-source", src, "--python", e.python)
+	sql := func(stmts ...string) string { t.Helper(); return srv.SQL(t, "bitpoll", stmts...) }
+	polls := func() string { return sql("SELECT string_agg(slug, ',' ORDER BY slug) FROM polls_poll") }
+	sql("SET ROLE bitpoll", "INSERT INTO polls_poll (slug, title, created) VALUES ('one', 'One', now()), ('two', 'Two', now())")
+
+	out := filepath.Join(t.TempDir(), "pg.tar.gz")
+	r := e.must("backup", "-o", out)
+	if !strings.Contains(r.stdout, "postgresql database") {
+		t.Errorf("backup said %q, want a postgresql database", r.stdout)
+	}
+	m, err := backup.Verify(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Find("database.pgdump"); !ok {
+		t.Errorf("the backup has no database.pgdump: %+v", m.Members)
+	}
+	r = e.must("backup", "--verify", out)
+	if !strings.Contains(r.stdout, "pg_restore --list reads the dump") {
+		t.Errorf("backup --verify said:\n%s\nwant pg_restore's check", r.stdout)
+	}
+
+	sql("SET ROLE bitpoll", "DELETE FROM polls_poll WHERE slug = 'one'", "INSERT INTO polls_poll (slug, title, created) VALUES ('three', 'Three', now())")
+	r = e.must("restore", out)
+	if got := polls(); got != "one,two" {
+		t.Errorf("after the restore the polls are %q, want one,two", got)
+	}
+	kept, _ := filepath.Glob(filepath.Join(e.root, "var/lib/bitpoll/snapshots/replaced-*.pgdump"))
+	if len(kept) != 1 || !strings.Contains(r.stdout, kept[0]) {
+		t.Fatalf("the replaced database = %q, want one pg_dump archive, named in the output:\n%s", kept, r.stdout)
+	}
+	srv.SQL(t, "postgres", "CREATE DATABASE kept OWNER bitpoll")
+	f, err := os.Open(kept[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if out, err := srv.Run(f, "pg_restore", "--no-owner", "--role=bitpoll", "-d", "kept"); err != nil {
+		t.Fatalf("pg_restore of the kept archive: %v\n%s", err, out)
+	}
+	if got := srv.SQL(t, "kept", "SELECT string_agg(slug, ',' ORDER BY slug) FROM polls_poll"); got != "three,two" {
+		t.Errorf("the kept archive holds %q, want three,two (the database the restore replaced)", got)
 	}
 }
