@@ -359,7 +359,7 @@ func read(archive, dir string) (*Manifest, error) {
 		case first:
 			return nil, &ArchiveError{Archive: archive, Err: fmt.Errorf("not a bitpoll-install backup: %w", err)}
 		case manifest == nil:
-			return nil, refuse(current, "the archive ends in or after this member (%v), before its manifest: it is truncated or corrupt", err)
+			return nil, refuse(current, "the archive is damaged in or after this member (%v), before its manifest: it is truncated or corrupt", err)
 		}
 		return nil, refuse(ManifestMember, "the archive is damaged after its manifest (%v)", err)
 	}
