@@ -65,12 +65,16 @@ func (p *Plan) DumpDatabase(ctx context.Context, storePath, dst string) error {
 // the current generation's migrations run and it passes the health gate
 // and starts, as in an upgrade. The caller holds st's lock, and has
 // checked the backup (Drill) before: nothing here is refused for what
-// the backup holds.
+// the backup holds. An interrupted switch (a killed restore) is finished
+// first.
 func (p *Plan) Restore(ctx context.Context, st *store.Store, dir string) (*Result, error) {
 	if pend, ok, err := st.ReadPending(); err != nil {
 		return nil, err
 	} else if ok {
-		return nil, fmt.Errorf("a %s from generation %d to %d was interrupted: run bitpoll-install install (or rollback) to finish it first, then restore", pend.Op, pend.From, pend.To)
+		p.o.Log(fmt.Sprintf("finishing the interrupted %s from generation %d to %d first", pend.Op, pend.From, pend.To))
+		if _, err := p.resume(ctx, st, pend); err != nil {
+			return nil, err
+		}
 	}
 	cur, ok, err := st.CurrentGeneration()
 	if err != nil {
@@ -119,7 +123,7 @@ func (s *switcher) restoreBackup(ctx context.Context, pend *store.Pending) error
 	if err := s.replaceDatabase(ctx, pend, src); err != nil {
 		return err
 	}
-	stamp := pend.Started.Format("20060102T150405Z")
+	stamp := pend.Started.Format("20060102T150405.000Z")
 	owner := statePath(s.p.o.Layout)
 	if media := filepath.Join(dir, BackupMedia); exists(media) {
 		live := s.p.MediaDir()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +11,9 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/internal/pgtest"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/resolve"
+	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/shim"
+	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
 // TestBackupRestoreRoot backs up a --root install of the fixture app with
@@ -99,7 +102,16 @@ func TestBackupRestoreRoot(t *testing.T) {
 		}
 	}
 
+	// Killed once the backup is in place: the rerun finishes that
+	// restore, then restores again; what the first one replaced is kept.
+	killedAt(t, service.PhaseRestored, []string{"--root", e.root, "restore", out})
+	if _, pending, err := openStore(t, e).ReadPending(); err != nil || !pending {
+		t.Fatalf("after a kill mid-restore, the switch in progress: %v, %v; want it recorded", pending, err)
+	}
 	r = e.must("restore", out)
+	if !strings.Contains(r.stderr, "finishing the interrupted restore") {
+		t.Errorf("the rerun said:\n%s\nwant it to finish the interrupted restore first", r.stderr)
+	}
 	if got := e.sql("select slug from polls_poll order by slug"); got != `[["one"], ["two"]]` {
 		t.Errorf("after the restore the polls are %s, want one and two", got)
 	}
@@ -107,11 +119,20 @@ func TestBackupRestoreRoot(t *testing.T) {
 		t.Errorf("after the restore the media file holds %q, want the backed-up %q", got, "picture one")
 	}
 	kept, _ := filepath.Glob(e.db() + ".replaced-*")
-	if len(kept) != 1 || !strings.Contains(r.stdout, kept[0]) {
-		t.Errorf("the replaced database: %q; restore said:\n%s\nwant one kept beside, and named", kept, r.stdout)
+	if len(kept) != 2 || !strings.Contains(r.stdout, kept[1]) {
+		t.Errorf("the replaced databases: %q; restore said:\n%s\nwant two kept beside (the killed run's and the rerun's), the last named", kept, r.stdout)
 	}
-	if aside, _ := filepath.Glob(media + ".replaced-*"); len(aside) != 1 {
-		t.Errorf("the replaced media: %q, want one folder kept beside", aside)
+	if len(kept) > 0 {
+		first := e.sqlOn(kept[0], "select slug from polls_poll order by slug")
+		if first != `[["three"], ["two"]]` {
+			t.Errorf("the database the first restore replaced holds %s, want the polls from before it (three, two)", first)
+		}
+	}
+	aside, _ := filepath.Glob(media + ".replaced-*")
+	if len(aside) != 2 {
+		t.Errorf("the replaced media: %q, want two folders kept beside", aside)
+	} else if got, _ := os.ReadFile(filepath.Join(aside[0], "avatars/a.png")); string(got) != "picture two" {
+		t.Errorf("the media the first restore replaced hold %q, want %q", got, "picture two")
 	}
 	if left, _ := filepath.Glob(filepath.Join(e.root, "var/lib/bitpoll/restore-*")); len(left) > 0 {
 		t.Errorf("the restore left %q behind", left)
@@ -211,4 +232,23 @@ func TestPostgresBackupRestore(t *testing.T) {
 	if got := srv.SQL(t, "kept", "SELECT string_agg(slug, ',' ORDER BY slug) FROM polls_poll"); got != "three,two" {
 		t.Errorf("the kept archive holds %q, want three,two (the database the restore replaced)", got)
 	}
+}
+
+func openStore(t *testing.T, e *genEnv) *store.Store {
+	t.Helper()
+	st, err := store.Open(e.layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// sqlOn runs one query on the SQLite database at path.
+func (e *genEnv) sqlOn(path, query string) string {
+	e.t.Helper()
+	out, err := exec.Command(e.python, "-c", "import json, sqlite3, sys; print(json.dumps(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchall()))", path, query).CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("sql %q on %s: %v\n%s", query, path, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
