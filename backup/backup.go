@@ -106,6 +106,11 @@ func Create(ctx context.Context, st *store.Store, plan *service.Plan, l store.La
 	if !ok {
 		return nil, errors.New("no generation is current: there is nothing to back up (run bitpoll-install install)")
 	}
+	if pend, ok, err := st.ReadPending(); err != nil {
+		return nil, err
+	} else if ok {
+		o.Log(fmt.Sprintf("warning: a %s from generation %d to %d was interrupted, so the database may be between two schemas; the backup holds it as it is (run bitpoll-install install to finish the switch, then back up again)", pend.Op, pend.From, pend.To))
+	}
 	meta, err := st.ReadMeta(cur.N)
 	if err != nil {
 		return nil, err

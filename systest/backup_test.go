@@ -49,6 +49,17 @@ func TestBackupRestoreBitpoll(t *testing.T) {
 	}
 	page := base + c.pollPath("kept-a")
 	const archive = "/root/bitpoll.tar.gz"
+	// A media file, owned as the service's files are.
+	const state, upload = "/var/lib/private/bitpoll", "/var/lib/private/bitpoll/media/upload/a.txt"
+	sh := func(script string) string {
+		t.Helper()
+		out, err := m.Exec(ctx, "sh", "-euc", script)
+		if err != nil {
+			t.Fatalf("sh -c %q: %v\n%s", script, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	sh("mkdir -p " + state + "/media/upload && echo one > " + upload + " && chown -R --reference=" + state + " " + state + "/media")
 
 	var out []byte
 	var err error
@@ -83,6 +94,7 @@ func TestBackupRestoreBitpoll(t *testing.T) {
 	shell(c.vote("after-backup"))
 	shell(c.vote("kept-c"))
 	shell("from bitpoll.poll.models import Poll; Poll.objects.get(url='kept-b').delete()")
+	sh("echo two > " + upload)
 
 	// A tampered byte and a truncated archive: each refused, nothing changed.
 	db := m.Upper("/var/lib/private/bitpoll/db.sqlite3")
@@ -136,6 +148,10 @@ open(sys.argv[2], "wb").write(data)
 		if got := shell(c.votes(slug)); !strings.HasSuffix(got, fmt.Sprintf("votes: %d", votes)) {
 			t.Errorf("after the restore, poll %s has %q, want votes: %d", slug, got, votes)
 		}
+	}
+	// The content, then the owners of the file and of the state directory.
+	if f := strings.Fields(sh("cat " + upload + "; stat -c %u " + upload + " " + state)); len(f) != 3 || f[0] != "one" || f[1] != f[2] {
+		t.Errorf("after the restore, the media file's content and owner, then the state directory's owner: %q; want the backed-up \"one\", owned as the state directory is", f)
 	}
 	if status, _ := testkit.FetchPage(t, &http.Client{Timeout: 30 * time.Second}, base+c.pollPath("after-backup")); status != http.StatusNotFound {
 		t.Errorf("after the restore, the poll made after the backup answers %d, want 404", status)
