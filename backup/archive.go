@@ -2,6 +2,7 @@ package backup
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -49,6 +51,20 @@ type Member struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+	// Packed is where the member lies in the archive file: its tar
+	// header, content and padding, compressed. The writer flushes the
+	// compressor after each member, so the ranges follow each other from
+	// the first byte to the manifest's, and every byte before the
+	// manifest (framing and padding bits included) is checked and
+	// blamed on its member.
+	Packed Range `json:"packed"`
+}
+
+// Range is a span of the archive file's bytes and their sha256.
+type Range struct {
+	Offset int64  `json:"offset"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // Manifest is the archive's last member.
@@ -57,8 +73,13 @@ type Manifest struct {
 	Version int       `json:"version"`
 	Created time.Time `json:"created"`
 	Members []Member  `json:"members"`
-	// Checksum is the sha256 of Members as JSON: a change to the list
-	// itself is found too.
+	// End is the end of the members' gzip stream, after the last
+	// member's bytes: the compressor's last block and checksum. The
+	// manifest follows in a gzip stream of its own.
+	End Range `json:"end"`
+	at  int64 // where findManifest found it
+	// Checksum is the sha256 of the manifest as JSON with Checksum
+	// empty: a change to the manifest itself is found too.
 	Checksum string `json:"checksum"`
 }
 
@@ -72,10 +93,40 @@ func (m *Manifest) Find(name string) (Member, bool) {
 	return Member{}, false
 }
 
-func membersChecksum(ms []Member) string {
-	data, _ := json.Marshal(ms)
+func manifestChecksum(m Manifest) string {
+	m.Checksum = ""
+	data, _ := json.Marshal(m)
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// switchWriter writes to w, which may change between writes.
+type switchWriter struct{ w io.Writer }
+
+func (s *switchWriter) Write(b []byte) (int, error) { return s.w.Write(b) }
+
+// packer counts and hashes the archive file's bytes, one range at a
+// time.
+type packer struct {
+	w     io.Writer
+	n     int64
+	start int64
+	h     hash.Hash
+}
+
+func (p *packer) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	p.h.Write(b[:n])
+	return n, err
+}
+
+// cut ends the current range and starts the next.
+func (p *packer) cut() Range {
+	r := Range{Offset: p.start, Size: p.n - p.start, SHA256: hex.EncodeToString(p.h.Sum(nil))}
+	p.start = p.n
+	p.h.Reset()
+	return r
 }
 
 type format struct {
@@ -87,7 +138,9 @@ type format struct {
 type writer struct {
 	dst, tmp string
 	f        *os.File
+	pk       *packer
 	gz       *gzip.Writer
+	sw       *switchWriter // where tw writes: gz, then the manifest's own stream
 	tw       *tar.Writer
 	members  []Member
 	names    map[string]bool
@@ -114,8 +167,10 @@ func create(dst string, now time.Time) (*writer, error) {
 		os.Remove(tmp)
 		return nil, err
 	}
-	gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
-	w := &writer{dst: dst, tmp: tmp, f: f, gz: gz, tw: tar.NewWriter(gz), names: map[string]bool{}, now: now}
+	pk := &packer{w: f, h: sha256.New()}
+	gz, _ := gzip.NewWriterLevel(pk, gzip.BestSpeed)
+	sw := &switchWriter{w: gz}
+	w := &writer{dst: dst, tmp: tmp, f: f, pk: pk, gz: gz, sw: sw, tw: tar.NewWriter(sw), names: map[string]bool{}, now: now}
 	data, _ := json.Marshal(format{FormatName, FormatVersion})
 	if err := w.addBytes(FormatMember, append(data, '\n')); err != nil {
 		w.abort()
@@ -140,7 +195,20 @@ func (w *writer) addBytes(name string, data []byte) error {
 		return fmt.Errorf("write %s into the backup: %w", name, err)
 	}
 	sum := sha256.Sum256(data)
-	w.members = append(w.members, Member{name, int64(len(data)), hex.EncodeToString(sum[:])})
+	return w.done(Member{Name: name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+}
+
+// done ends member m: the tar padding and the compressor's output are
+// flushed, so that m's bytes in the file end here.
+func (w *writer) done(m Member) error {
+	if err := w.tw.Flush(); err != nil {
+		return fmt.Errorf("write %s into the backup: %w", m.Name, err)
+	}
+	if err := w.gz.Flush(); err != nil {
+		return fmt.Errorf("write %s into the backup: %w", m.Name, err)
+	}
+	m.Packed = w.pk.cut()
+	w.members = append(w.members, m)
 	return nil
 }
 
@@ -167,8 +235,7 @@ func (w *writer) addFile(name, path string) error {
 	if err != nil {
 		return fmt.Errorf("back up %s: read %d of %d bytes: %w", path, n, fi.Size(), err)
 	}
-	w.members = append(w.members, Member{name, n, hex.EncodeToString(h.Sum(nil))})
-	return nil
+	return w.done(Member{Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
 }
 
 // addTree adds the regular files below dir as prefix/relative-path.
@@ -194,13 +261,24 @@ func (w *writer) addTree(prefix, dir string) error {
 }
 
 // finish writes the manifest, syncs and renames the archive into place.
+//
+// The manifest goes into a gzip stream of its own after the members'
+// (a gzip file may hold several, read as one): the compressor then
+// cannot build it from the members' bytes, so a change there cannot
+// show as a change of the manifest.
 func (w *writer) finish() (int64, error) {
-	m := Manifest{Format: FormatName, Version: FormatVersion, Created: w.now, Members: w.members, Checksum: membersChecksum(w.members)}
+	if err := w.gz.Close(); err != nil {
+		return 0, fmt.Errorf("write %s: %w", w.dst, err)
+	}
+	m := Manifest{Format: FormatName, Version: FormatVersion, Created: w.now, Members: w.members, End: w.pk.cut()}
+	m.Checksum = manifestChecksum(m)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return 0, err
 	}
 	data = append(data, '\n')
+	w.gz, _ = gzip.NewWriterLevel(w.pk, gzip.BestSpeed)
+	w.sw.w = w.gz
 	if err := w.tw.WriteHeader(&tar.Header{Name: ManifestMember, Size: int64(len(data)), Mode: 0o600, ModTime: w.now, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
 		return 0, err
 	}
@@ -279,6 +357,35 @@ func Extract(path, dir string) (*Manifest, error) {
 }
 
 func read(archive, dir string) (*Manifest, error) {
+	// The manifest first, then every byte before it, member by member;
+	// only then the members' content, as they are unpacked.
+	first, err := findManifest(archive)
+	if err != nil {
+		return nil, err
+	}
+	if first != nil {
+		if err := checkPacked(archive, first); err != nil {
+			return nil, err
+		}
+		if want := first.End.Offset + first.End.Size; first.at != want {
+			return nil, &ArchiveError{Archive: archive, Member: ManifestMember, Err: fmt.Errorf("starts at byte %d of the archive, but the members it lists end at byte %d: the archive was changed", first.at, want)}
+		}
+	}
+	m, err := walk(archive, dir)
+	if err != nil {
+		return nil, err
+	}
+	if first == nil || first.Checksum != m.Checksum {
+		// Members and manifest agree, but the manifest is not the
+		// archive's own last stream: not as backup wrote it.
+		return nil, &ArchiveError{Archive: archive, Member: ManifestMember, Err: errors.New("is not in a gzip stream of its own at the archive's end, as bitpoll-install backup writes it: the archive was rewritten")}
+	}
+	return m, nil
+}
+
+// walk reads every member, unpacking it below dir unless dir is empty,
+// and checks it against the manifest at the end.
+func walk(archive, dir string) (*Manifest, error) {
 	policy := safearchive.Policy{Limits: safearchive.Limits{Ceiling: MaxBytes, Files: MaxMembers}}
 	var seen []Member
 	var manifest []byte
@@ -345,7 +452,7 @@ func read(archive, dir string) (*Manifest, error) {
 				return fmt.Errorf("unpack %s: %w", m.Name, err)
 			}
 		}
-		seen = append(seen, Member{m.Path, n, hex.EncodeToString(h.Sum(nil))})
+		seen = append(seen, Member{Name: m.Path, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
 		return nil
 	})
 	if err != nil {
@@ -356,10 +463,14 @@ func read(archive, dir string) (*Manifest, error) {
 			return nil, err
 		case errors.As(err, &me):
 			return nil, &ArchiveError{Archive: archive, Member: me.Member, Err: me.Err}
+		case first && gzipped(archive):
+			return nil, refuse(FormatMember, "the archive's start cannot be read (%v): it is corrupt, or not a bitpoll-install backup", err)
 		case first:
 			return nil, &ArchiveError{Archive: archive, Err: fmt.Errorf("not a bitpoll-install backup: %w", err)}
 		case manifest == nil:
-			return nil, refuse(current, "the archive is damaged in or after this member (%v), before its manifest: it is truncated or corrupt", err)
+			// Each member's content was read whole in the callback: what
+			// failed is the header of the one after it.
+			return nil, refuse(current, "the archive is damaged after this member, where the next one should start (%v): it is truncated or corrupt", err)
 		}
 		return nil, refuse(ManifestMember, "the archive is damaged after its manifest (%v)", err)
 	}
@@ -375,11 +486,11 @@ func read(archive, dir string) (*Manifest, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, refuse(ManifestMember, "cannot be read (%v): the archive is corrupt", err)
 	}
+	if sum := manifestChecksum(m); sum != m.Checksum {
+		return nil, refuse(ManifestMember, "its checksum is %s, but it hashes to %s: the manifest was changed", m.Checksum, sum)
+	}
 	if m.Format != FormatName || m.Version != FormatVersion {
 		return nil, refuse(ManifestMember, "is of format %q version %d; this bitpoll-install reads %q version %d", m.Format, m.Version, FormatName, FormatVersion)
-	}
-	if sum := membersChecksum(m.Members); sum != m.Checksum {
-		return nil, refuse(ManifestMember, "its checksum is %s, but its list of members hashes to %s: the manifest was changed", m.Checksum, sum)
 	}
 	want := map[string]Member{}
 	for _, x := range m.Members {
@@ -406,6 +517,149 @@ func read(archive, dir string) (*Manifest, error) {
 	return &m, nil
 }
 
+// checkPacked rehashes the archive file's bytes, member by member, and
+// reads the compressed stream to its end: a change to a tar header,
+// to padding or to the compressor's framing, which leaves the members'
+// content as it was, is found as well, and blamed on its member. Only
+// the manifest's own bytes are left to the gzip checksum and the
+// manifest's.
+func checkPacked(archive string, m *Manifest) error {
+	ms := m.Members
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var off int64
+	buf := make([]byte, 1<<20)
+	for _, x := range ms {
+		if x.Packed.Offset != off || x.Packed.Size <= 0 {
+			return &ArchiveError{Archive: archive, Member: x.Name, Err: fmt.Errorf("the manifest puts it at bytes %d+%d of the archive, want it at %d: the manifest was changed", x.Packed.Offset, x.Packed.Size, off)}
+		}
+		h := sha256.New()
+		if _, err := io.CopyBuffer(h, io.LimitReader(f, x.Packed.Size), buf); err != nil {
+			return fmt.Errorf("read %s: %w", archive, err)
+		}
+		if sum := hex.EncodeToString(h.Sum(nil)); sum != x.Packed.SHA256 {
+			return &ArchiveError{Archive: archive, Member: x.Name, Err: fmt.Errorf("its bytes in the archive (%d at offset %d) have sha256 %s, the manifest says %s: the archive was changed there", x.Packed.Size, x.Packed.Offset, sum, x.Packed.SHA256)}
+		}
+		off += x.Packed.Size
+	}
+	if len(ms) > 0 {
+		last := ms[len(ms)-1].Name
+		h := sha256.New()
+		if m.End.Offset != off {
+			return &ArchiveError{Archive: archive, Member: last, Err: fmt.Errorf("the manifest puts the end of the members' stream at byte %d, want %d: the manifest was changed", m.End.Offset, off)}
+		}
+		if _, err := io.CopyBuffer(h, io.LimitReader(f, m.End.Size), buf); err != nil {
+			return fmt.Errorf("read %s: %w", archive, err)
+		}
+		if sum := hex.EncodeToString(h.Sum(nil)); sum != m.End.SHA256 {
+			return &ArchiveError{Archive: archive, Member: last, Err: fmt.Errorf("the end of the members' compressed stream after it (%d bytes at offset %d) has sha256 %s, the manifest says %s: the archive was changed there", m.End.Size, m.End.Offset, sum, m.End.SHA256)}
+		}
+	}
+	return nil
+}
+
+// manifestScan bounds how far from its end findManifest looks for the
+// manifest's stream.
+const manifestScan = 1 << 30
+
+// findManifest reads the manifest first, from its own gzip stream at the
+// archive's end, and checks it whole: its checksum, its format, that it
+// starts where the members' stream ends and that nothing follows it. It
+// returns nil when the archive has no readable manifest stream (a
+// truncated or foreign file): reading the members then says where it
+// fails.
+func findManifest(archive string) (*Manifest, error) {
+	f, err := os.Open(archive)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	low := max(size-manifestScan, 0)
+	const chunk = 1 << 20
+	buf := make([]byte, chunk+2)
+	damaged := error(nil)
+	for end := size; end > low; end -= chunk {
+		start := max(end-chunk, low)
+		n, err := f.ReadAt(buf[:min(end+2, size)-start], start)
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("read %s: %w", archive, err)
+		}
+		for i := n - 3; i >= 0; i-- {
+			if buf[i] != 0x1f || buf[i+1] != 0x8b || buf[i+2] != 0x08 || start+int64(i) >= end {
+				continue
+			}
+			m, err := manifestAt(archive, f, start+int64(i), size)
+			if m != nil || err != nil && damaged == nil && !errors.Is(err, errNoManifest) {
+				if m != nil {
+					return m, nil
+				}
+				damaged = err
+			}
+		}
+	}
+	if ae := (*ArchiveError)(nil); errors.As(damaged, &ae) {
+		return nil, damaged
+	}
+	return nil, nil
+}
+
+var errNoManifest = errors.New("no manifest here")
+
+// manifestAt reads the gzip stream at pos as the manifest's. It returns
+// errNoManifest when the stream there does not start with the manifest,
+// and an *ArchiveError when it does but is wrong.
+func manifestAt(archive string, f *os.File, pos, size int64) (*Manifest, error) {
+	br := bufio.NewReader(io.NewSectionReader(f, pos, size-pos))
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, errNoManifest
+	}
+	zr.Multistream(false)
+	tr := tar.NewReader(zr)
+	h, err := tr.Next()
+	if err != nil || h.Name != ManifestMember {
+		return nil, errNoManifest
+	}
+	refuse := func(format string, args ...any) error {
+		return &ArchiveError{Archive: archive, Member: ManifestMember, Err: fmt.Errorf(format, args...)}
+	}
+	data, err := io.ReadAll(io.LimitReader(tr, manifestScan))
+	if err != nil {
+		return nil, refuse("cannot be read at byte %d (%v): the archive is truncated or corrupt", pos, err)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, refuse("cannot be read (%v): the archive is corrupt", err)
+	}
+	if sum := manifestChecksum(m); sum != m.Checksum {
+		return nil, refuse("its checksum is %s, but it hashes to %s: the manifest was changed", m.Checksum, sum)
+	}
+	if m.Format != FormatName || m.Version != FormatVersion {
+		return nil, refuse("is of format %q version %d; this bitpoll-install reads %q version %d", m.Format, m.Version, FormatName, FormatVersion)
+	}
+	m.at = pos
+	if _, err := tr.Next(); err != io.EOF {
+		return nil, refuse("is followed by more members (%v); it must be the last", err)
+	}
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return nil, refuse("its stream is damaged (%v): the archive is corrupt", err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return nil, refuse("is followed by more data: the archive was changed after it was written")
+	}
+	return &m, nil
+}
+
 // checkFormat checks what the first member says the archive is.
 func checkFormat(data []byte) error {
 	var f format
@@ -416,4 +670,16 @@ func checkFormat(data []byte) error {
 		return fmt.Errorf("a backup of format version %d; this bitpoll-install reads version %d: use a bitpoll-install that reads it", f.Version, FormatVersion)
 	}
 	return nil
+}
+
+// gzipped reports whether the file at path starts as a gzip stream.
+func gzipped(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	magic := make([]byte, 2)
+	_, err = io.ReadFull(f, magic)
+	return err == nil && magic[0] == 0x1f && magic[1] == 0x8b
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,26 +180,86 @@ func TestForeignFile(t *testing.T) {
 	refused(t, text, "", "not a bitpoll-install backup")
 }
 
-// TestChangedAfterWriting: a member swapped, one added after the
-// manifest, a manifest whose list was edited: each refused by name.
+// build writes an archive of members (name, content) with the writer,
+// at a fixed time, and returns its bytes.
+func build(t *testing.T, members ...[2]string) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "b.tar.gz")
+	w, err := create(path, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		if err := w.addBytes(m[0], []byte(m[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// split cuts an archive into its members' streams and its manifest's.
+func split(t *testing.T, data []byte) (members, manifest []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "b.tar.gz")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := findManifest(path)
+	if err != nil || m == nil {
+		t.Fatalf("findManifest = %v, %v", m, err)
+	}
+	at := m.End.Offset + m.End.Size
+	return data[:at], data[at:]
+}
+
+func write(t *testing.T, parts ...[]byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "spliced.tar.gz")
+	if err := os.WriteFile(path, bytes.Join(parts, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestChangedAfterWriting splices archives written by the writer: other
+// content under a manifest, a member added or missing, a stream added
+// after the manifest, a manifest edited or rewritten by hand. Each is
+// refused, by name.
 func TestChangedAfterWriting(t *testing.T) {
+	ab := build(t, [2]string{"a", "a"}, [2]string{"b", "b"})
+	abMembers, abManifest := split(t, ab)
+	axMembers, _ := split(t, build(t, [2]string{"a", "x"}, [2]string{"b", "b"}))
+	aMembers, aManifest := split(t, build(t, [2]string{"a", "a"}))
+
+	refused(t, write(t, axMembers, abManifest), "a", "the archive was changed there")
+	// b added: the members' stream does not end where the manifest says.
+	refused(t, write(t, abMembers, aManifest), "a", "the archive was changed there")
+	// b missing: its bytes are the end of the members' stream.
+	refused(t, write(t, aMembers, abManifest), "b", "the archive was changed there")
+	refused(t, write(t, abMembers, abManifest, []byte("junk")), ManifestMember, "followed by more data")
+	refused(t, write(t, ab, ab), "", "was changed")
+
+	// A manifest edited: its checksum no longer matches. Written by hand
+	// as one stream with the members: refused though all else agrees.
 	format := `{"format":"bitpoll-install backup","version":1}` + "\n"
-	good := Member{Name: "a", Size: 1, SHA256: "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"} // sha256("a")
 	fm := Member{Name: FormatMember, Size: int64(len(format)), SHA256: sha(format)}
+	a := Member{Name: "a", Size: 1, SHA256: sha("a")}
 	manifest := func(ms ...Member) string {
-		m := Manifest{Format: FormatName, Version: FormatVersion, Members: ms, Checksum: membersChecksum(ms)}
+		m := Manifest{Format: FormatName, Version: FormatVersion, Members: ms}
+		m.Checksum = manifestChecksum(m)
 		return mustJSON(t, m)
 	}
-	ok := tarGz(t, [2]string{FormatMember, format}, [2]string{"a", "a"}, [2]string{ManifestMember, manifest(fm, good)})
-	if _, err := Verify(ok); err != nil {
-		t.Fatalf("a hand-made good archive: %v", err)
-	}
-	refused(t, tarGz(t, [2]string{FormatMember, format}, [2]string{"a", "b"}, [2]string{ManifestMember, manifest(fm, good)}), "a", "sha256")
-	refused(t, tarGz(t, [2]string{FormatMember, format}, [2]string{"a", "a"}, [2]string{ManifestMember, manifest(fm, good)}, [2]string{"evil", "x"}), "evil", "follows the manifest")
-	refused(t, tarGz(t, [2]string{FormatMember, format}, [2]string{"a", "a"}, [2]string{"b", "b"}, [2]string{ManifestMember, manifest(fm, good)}), "b", "not in the manifest")
-	refused(t, tarGz(t, [2]string{FormatMember, format}, [2]string{ManifestMember, manifest(fm, good)}), "a", "missing")
-	edited := strings.Replace(manifest(fm, good), `"size":1`, `"size":2`, 1)
+	refused(t, tarGz(t, [2]string{FormatMember, format}, [2]string{"a", "a"}, [2]string{ManifestMember, manifest(fm, a)}), ManifestMember, "not in a gzip stream of its own")
+	edited := strings.Replace(manifest(fm, a), `"size":1,`, `"size":2,`, 1)
 	refused(t, tarGz(t, [2]string{FormatMember, format}, [2]string{"a", "a"}, [2]string{ManifestMember, edited}), ManifestMember, "checksum")
+	refused(t, tarGz(t, [2]string{FormatMember, format}, [2]string{"a", "b"}, [2]string{ManifestMember, manifest(fm, a)}), "a", "sha256")
 }
 
 func sha(s string) string {
@@ -213,4 +274,101 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// TestEveryByteCounts flips each byte of a small archive in turn: every
+// flip before the manifest is refused and blamed on the member whose
+// bytes it lies in; a flip in the manifest's own bytes is refused unless
+// it changed nothing that is read (a padding bit of the compressed
+// stream's last block), in which case the archive still holds exactly
+// what was written.
+func TestEveryByteCounts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "b.tar.gz")
+	w, err := create(path, time.Now().UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][2]string{{"database.sqlite3", strings.Repeat("rows ", 200)}, {"etc/bitpoll.toml", "port = 8000\n"}, {"media/a.png", "picture"}} {
+		if err := w.addBytes(m[0], []byte(m[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Verify(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// owner is the member whose bytes hold offset off; before is the
+	// one ahead of it, which a refusal names when the flip made the next
+	// member's header unreadable ("after this member").
+	owner := func(off int) string {
+		for _, x := range m.Members {
+			if int64(off) >= x.Packed.Offset && int64(off) < x.Packed.Offset+x.Packed.Size {
+				return x.Name
+			}
+		}
+		if int64(off) < m.End.Offset+m.End.Size {
+			return m.Members[len(m.Members)-1].Name // the end of the members' stream
+		}
+		return ManifestMember
+	}
+	before := func(name string) string {
+		prev := ""
+		for _, x := range m.Members {
+			if x.Name == name {
+				return prev
+			}
+			prev = x.Name
+		}
+		return prev // the manifest's: the last member
+	}
+	content := func(data []byte) []byte {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil
+		}
+		out, err := io.ReadAll(zr)
+		if err != nil {
+			return nil
+		}
+		return out
+	}
+	want := content(good)
+	bad := filepath.Join(dir, "bad.tar.gz")
+	passed := 0
+	for off := range good {
+		data := append([]byte(nil), good...)
+		data[off] ^= 0x01
+		if err := os.WriteFile(bad, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Verify(bad)
+		var ae *ArchiveError
+		switch {
+		case err == nil && owner(off) == ManifestMember && bytes.Equal(content(data), want):
+			passed++ // nothing that is read changed
+		case err == nil:
+			t.Errorf("byte %d of %d flipped (in %s): accepted", off, len(good), owner(off))
+		case !errors.As(err, &ae):
+			t.Errorf("byte %d flipped: %v, want an *ArchiveError", off, err)
+		case strings.Contains(err.Error(), "after this member"):
+			// The stream broke where the next member starts: a flip in
+			// the end of owner's bytes (the compressor's flush) or in
+			// the start of owner's (its header), read after the member
+			// before it.
+			if ae.Member != owner(off) && ae.Member != before(owner(off)) {
+				t.Errorf("byte %d flipped: refused as after member %q (%v), want after %q or %q", off, ae.Member, err, before(owner(off)), owner(off))
+			}
+		case ae.Member != owner(off):
+			t.Errorf("byte %d flipped: refused member %q (%v), want %q, whose bytes it lies in", off, ae.Member, err, owner(off))
+		}
+	}
+	t.Logf("%d bytes, each flipped: %d accepted, all in the manifest's own stream (its gzip header's time and system bytes, padding bits) and changing nothing that is read", len(good), passed)
 }

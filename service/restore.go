@@ -28,6 +28,10 @@ const (
 	BackupSecrets = "etc/secrets"      // the secrets, unless left out
 )
 
+// PhaseBackupRestored is the phase of a restore's switch once the
+// backup is in place, with what it replaced kept beside it.
+const PhaseBackupRestored store.Phase = "backup-restored"
+
 // SQLiteFile is the SQLite database file as root sees it, or "" when
 // the database is PostgreSQL.
 func (p *Plan) SQLiteFile() string { return p.sqlitePath() }

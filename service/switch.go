@@ -236,7 +236,7 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 		if err := s.restoreBackup(ctx, &pend); err != nil {
 			return nil, err
 		}
-		s.phase(PhaseRestored, r.Restored)
+		s.phase(PhaseBackupRestored, r.Restored)
 	}
 
 	state, err := s.state(ctx, pend.To)

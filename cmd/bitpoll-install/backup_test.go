@@ -104,7 +104,7 @@ func TestBackupRestoreRoot(t *testing.T) {
 
 	// Killed once the backup is in place: the rerun finishes that
 	// restore, then restores again; what the first one replaced is kept.
-	killedAt(t, service.PhaseRestored, []string{"--root", e.root, "restore", out})
+	killedAt(t, service.PhaseBackupRestored, []string{"--root", e.root, "restore", out})
 	if _, pending, err := openStore(t, e).ReadPending(); err != nil || !pending {
 		t.Fatalf("after a kill mid-restore, the switch in progress: %v, %v; want it recorded", pending, err)
 	}
