@@ -20,9 +20,15 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/safearchive"
 )
 
-// The archive is a gzip'd tar. Its first member says what it is, its
-// last lists every other member with its size and sha256; a reader
-// checks every member against that list before it trusts any.
+// The archive is a gzip'd tar (read by tar -xzf as any other). Its first
+// member says what it is; its last, the manifest, lists every other
+// member with its size and sha256, and with the sha256 of the member's
+// compressed bytes in the file: the writer flushes the compressor after
+// each member, so these ranges tile the file up to the manifest, which
+// is a gzip stream of its own at the end. A reader finds and checks the
+// manifest first, then every byte before it (a tampered byte, even in a
+// tar header or in padding, is blamed on its member), then the content
+// of each member as it unpacks it.
 const (
 	// FormatMember is the first member: what the archive is.
 	FormatMember = "bitpoll-backup.json"
