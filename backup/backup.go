@@ -303,7 +303,7 @@ func drill(ctx context.Context, plan *service.Plan, n int, archive, dir string) 
 	if err != nil {
 		return nil, err
 	}
-	res := &DrillResult{Archive: archive, Checked: []string{"manifest: every member's size and sha256"}}
+	res := &DrillResult{Archive: archive, Checked: []string{"manifest: every byte of the archive, and every member's size and sha256"}}
 	if fi, err := os.Stat(archive); err == nil {
 		res.Size = fi.Size()
 	}
