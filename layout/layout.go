@@ -25,6 +25,7 @@ const (
 	Secrets      = Etc + "/secrets"       // generated secrets, root-only
 	State        = "/var/lib/bitpoll"     // the only mutable data: database, media, snapshots
 	Cache        = "/var/cache/bitpoll-install"
+	Backups      = "/var/backups/bitpoll" // where backup writes when not told where (root-only)
 )
 
 // The folders inside a store path (and so inside a generation).
@@ -80,6 +81,9 @@ func (l Layout) SecretsDir() string { return l.path(Secrets) }
 
 // StateDir holds the only mutable data: database, media, snapshots.
 func (l Layout) StateDir() string { return l.path(State) }
+
+// BackupsDir is where backups go by default.
+func (l Layout) BackupsDir() string { return l.path(Backups) }
 
 // User is the layout for running without root: the same sub-paths under
 // $XDG_DATA_HOME/bitpoll-install (by default

@@ -167,6 +167,10 @@ type directRunner struct {
 	l        store.Layout
 	settings shim.Settings // with rooted paths
 	stamp    string        // the database settings' stamp
+	// secrets and settingsFile, when set, replace the layout's secrets
+	// directory and the settings file in the state directory (a restore
+	// drill runs on a scratch copy).
+	secrets, settingsFile string
 }
 
 func (r *directRunner) env(n int) ([]string, error) {
@@ -176,14 +180,20 @@ func (r *directRunner) env(n int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(r.l.StateDir(), "settings-direct.json")
-	if err := os.MkdirAll(r.l.StateDir(), 0o755); err != nil {
+	path, secrets := filepath.Join(r.l.StateDir(), "settings-direct.json"), r.l.SecretsDir()
+	if r.settingsFile != "" {
+		path = r.settingsFile
+	}
+	if r.secrets != "" {
+		secrets = r.secrets
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return nil, fmt.Errorf("write settings for --root: %w", err)
 	}
-	env := []string{shim.SettingsFileEnv + "=" + path, shim.SecretsDirEnv + "=" + r.l.SecretsDir(),
+	env := []string{shim.SettingsFileEnv + "=" + path, shim.SecretsDirEnv + "=" + secrets,
 		shim.StaticRootEnv + "=" + filepath.Join(gen, install.StaticDir), "PYTHONDONTWRITEBYTECODE=1"}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")

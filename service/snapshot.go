@@ -148,8 +148,23 @@ func (s *switcher) restoreSnapshot(ctx context.Context, pend *store.Pending) err
 	if _, err := os.Stat(from.Snapshot); err != nil {
 		return fmt.Errorf("the snapshot of generation %d: %w", pend.From, err)
 	}
+	return s.replaceDatabase(ctx, pend, from.Snapshot)
+}
+
+// replaceDatabase stops the service and puts the database copy src in
+// place of the database, keeping the one it replaces beside it (a
+// pg_dump archive for PostgreSQL), where pend.Replaced records it.
+func (s *switcher) replaceDatabase(ctx context.Context, pend *store.Pending, src string) error {
 	if s.p.o.Systemd {
-		err := withSystemd(ctx, func(sd *systemd) error { return s.stopOthers(sd, 0) })
+		// The socket stops too: a connection would start the service
+		// again, on the database being replaced. The socket starts again
+		// with the generation.
+		err := withSystemd(ctx, func(sd *systemd) error {
+			if err := sd.stop(unitgen.SocketUnit); err != nil {
+				return err
+			}
+			return s.stopOthers(sd, 0)
+		})
 		if err != nil {
 			return err
 		}
@@ -161,7 +176,7 @@ func (s *switcher) restoreSnapshot(ctx context.Context, pend *store.Pending) err
 		stamp := time.Now().UTC().Format("20060102T150405Z")
 		pend.Replaced = db + ".replaced-" + stamp
 		if db == "" {
-			pend.Replaced = filepath.Join(filepath.Dir(from.Snapshot), "replaced-"+stamp+".pgdump")
+			pend.Replaced = filepath.Join(statePath(s.p.o.Layout), SnapshotDir, "replaced-"+stamp+".pgdump")
 		}
 		if err := s.st.WritePending(*pend); err != nil {
 			return err
@@ -169,7 +184,7 @@ func (s *switcher) restoreSnapshot(ctx context.Context, pend *store.Pending) err
 	}
 	kept := pend.Replaced
 	if db == "" {
-		return s.pgRestore(ctx, from.Snapshot, kept)
+		return s.pgRestore(ctx, src, kept)
 	}
 	if _, err := os.Stat(kept); errors.Is(err, fs.ErrNotExist) {
 		// Not yet moved aside (a rerun finds it moved, and db the
@@ -183,8 +198,8 @@ func (s *switcher) restoreSnapshot(ctx context.Context, pend *store.Pending) err
 	if _, err := os.Stat(kept); err == nil {
 		s.r.Restored = kept
 	}
-	if err := copyOwned(from.Snapshot, db, filepath.Dir(db)); err != nil {
-		return fmt.Errorf("restore the snapshot %s: %w", from.Snapshot, err)
+	if err := copyOwned(src, db, filepath.Dir(db)); err != nil {
+		return fmt.Errorf("restore %s: %w", src, err)
 	}
 	return s.clearStamps("")
 }

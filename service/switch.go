@@ -226,6 +226,12 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 		}
 		s.phase(PhaseRestored, r.Restored)
 	}
+	if pend.Restore != "" {
+		if err := s.restoreBackup(ctx, &pend); err != nil {
+			return nil, err
+		}
+		s.phase(PhaseBackupRestored, r.Restored)
+	}
 
 	state, err := s.state(ctx, pend.To)
 	if err != nil {
@@ -331,6 +337,9 @@ func (p *Plan) run(ctx context.Context, st *store.Store, pend store.Pending, r *
 	}
 	if err := st.ClearPending(); err != nil {
 		return nil, err
+	}
+	if pend.Restore != "" {
+		_ = os.RemoveAll(pend.Restore) // in place now; what it replaced is kept
 	}
 	if r.Generation, err = currentGen(st); err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/backup"
 	"github.com/bitpoll-install/bitpoll-install/config"
 	"github.com/bitpoll-install/bitpoll-install/layout"
 	"github.com/bitpoll-install/bitpoll-install/service"
@@ -25,10 +26,10 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/unitgen"
 )
 
-// BackupRecord is the file, in the state directory, where backup records
-// the last backup it wrote: JSON with at least "created" (RFC 3339) and
-// "path", and "secrets" (whether secrets went in).
-const BackupRecord = "last-backup.json"
+// BackupRecord is where backup records the last backup it wrote (see
+// backup.ReadLast): JSON with at least "created" (RFC 3339) and "path",
+// and "secrets" (whether secrets went in).
+func BackupRecord(l layout.Layout) string { return filepath.Join(l.OptDir(), backup.LastFile) }
 
 // Options say where to look.
 type Options struct {
@@ -251,7 +252,7 @@ func du(dir, skip string, seen map[[2]uint64]bool) (int64, error) {
 
 // lastBackup reads the record backup leaves, if any.
 func lastBackup(l layout.Layout, now time.Time) (*Backup, error) {
-	path := filepath.Join(l.StateDir(), BackupRecord)
+	path := BackupRecord(l)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

@@ -64,8 +64,8 @@ func TestLastBackup(t *testing.T) {
 	l := layout.Layout{Root: t.TempDir()}
 	archive := filepath.Join(t.TempDir(), "b.tar")
 	writeRandom(t, archive, 10)
-	rec := filepath.Join(l.StateDir(), BackupRecord)
-	if err := os.MkdirAll(l.StateDir(), 0o755); err != nil {
+	rec := BackupRecord(l)
+	if err := os.MkdirAll(filepath.Dir(rec), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	write := func(s string) {

@@ -78,7 +78,7 @@ func (s *Store) WriteMeta(m Meta) error {
 // change and removed after the last: a rerun after a crash finishes it
 // instead of starting another.
 type Pending struct {
-	Op              string `json:"op"` // "upgrade" or "rollback"
+	Op              string `json:"op"` // "upgrade", "rollback" or "restore"
 	From            int    `json:"from"`
 	To              int    `json:"to"`
 	RestoreSnapshot bool   `json:"restore_snapshot"`
@@ -88,9 +88,12 @@ type Pending struct {
 	// Replaced is where a --restore-snapshot keeps the database it
 	// replaces, recorded before it moves: a rerun after a kill keeps
 	// that one and names it, rather than the restored copy.
-	Replaced string    `json:"replaced,omitempty"`
-	Started  time.Time `json:"started"`
-	PID      int       `json:"pid"`
+	Replaced string `json:"replaced,omitempty"`
+	// Restore is the unpacked, verified backup a restore puts in place;
+	// it is removed once the restore is done.
+	Restore string    `json:"restore,omitempty"`
+	Started time.Time `json:"started"`
+	PID     int       `json:"pid"`
 }
 
 func (s *Store) pendingPath() string {

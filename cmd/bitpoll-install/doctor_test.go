@@ -128,7 +128,7 @@ func TestDoctor(t *testing.T) {
 			t.Fatal(err)
 		}
 		created := time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)
-		record := filepath.Join(e.layout.StateDir(), status.BackupRecord)
+		record := status.BackupRecord(e.layout)
 		if err := os.WriteFile(record, []byte(`{"created": "`+created+`", "path": "`+archive+`", "secrets": true, "bytes": 7}`), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -63,6 +63,9 @@ var generationJSONCases = []jsonCase{
 	{[]string{"rollback"}, exitOK, []string{"phase", "switch"}},
 	{[]string{"gc", "--dry-run"}, exitOK, []string{"gc"}},
 	{[]string{"verify"}, exitOK, []string{"verify_summary"}},
+	{[]string{"backup", "-o", "$BACKUP"}, exitOK, []string{"backup"}},
+	{[]string{"backup", "--verify", "$BACKUP"}, exitOK, []string{"backup_verify"}},
+	{[]string{"restore", "$BACKUP"}, exitOK, []string{"restore"}},
 	{[]string{"status"}, exitOK, []string{"status"}},
 	{[]string{"doctor"}, exitOK, []string{"doctor_check", "doctor_summary"}},
 	{[]string{"sbom", "-o", "-"}, exitOK, []string{"sbom"}},
@@ -242,7 +245,8 @@ func TestJSONOutputGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	vars := map[string][]string{"$V1": v1, "$V2": v2, "$PORT": {strconv.Itoa(port)},
-		"$LOCK1": {v1[1]}, "$APP1": {v1[3]}, "$BUNDLE": {filepath.Join(t.TempDir(), "x.bundle")}, "$CHECKOUT": {checkout}, "$PYTHON": {e.python}}
+		"$LOCK1": {v1[1]}, "$APP1": {v1[3]}, "$BUNDLE": {filepath.Join(t.TempDir(), "x.bundle")}, "$CHECKOUT": {checkout}, "$PYTHON": {e.python},
+		"$BACKUP": {filepath.Join(t.TempDir(), "backup.tar.gz")}}
 	// gunicorn's control socket: under the root, one per port, even where
 	// the user's environment names a runtime directory.
 	userRuntime := t.TempDir()

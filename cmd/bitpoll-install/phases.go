@@ -42,6 +42,8 @@ var doneSteps = map[store.Phase]string{
 	service.PhaseStarted:   "the new generation is started",
 	service.PhaseCommitted: "current is switched",
 	service.PhaseStopped:   "the old generation is stopped",
+
+	service.PhaseBackupRestored: "the backup is in place, what it replaced kept beside it",
 }
 
 // phaseRecord is a step of a build or a switch: "started" as a build's

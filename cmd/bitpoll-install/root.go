@@ -111,6 +111,8 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		newUnitCommand(g),
 		newNginxCommand(g),
 		newManageCommand(g),
+		newBackupCommand(g),
+		newRestoreCommand(g),
 		newDocsCommand(g, root),
 	)
 	root.SetErr(g.stderr)
