@@ -66,14 +66,14 @@ func isLeaf(pkg string) bool {
 }
 
 // TestLayers checks the shape of the import graph: the resolver is reached
-// only from the command line (and the test kits, which only tests import),
-// leaves stay leaves, and no top-level folder imports one that imports it
+// only from the command line (the test kits lock through the CLI), leaves
+// stay leaves, and no top-level folder imports one that imports it
 // back.
 func TestLayers(t *testing.T) {
 	graph := importGraph(t)
 	for pkg, imps := range graph {
 		for _, imp := range imps {
-			if under(imp, "resolve") && !under(pkg, "resolve") && !under(pkg, "cmd") && !under(pkg, "internal") {
+			if under(imp, "resolve") && !under(pkg, "resolve") && !under(pkg, "cmd") {
 				t.Errorf("%s imports %s: only cmd/ may use the resolver; move what it needs into a leaf (pyspec/ or beside it)", pkg, imp)
 			}
 			if isLeaf(pkg) && !isLeaf(imp) {
