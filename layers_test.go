@@ -11,7 +11,7 @@ const modulePath = "github.com/bitpoll-install/bitpoll-install"
 
 // leaves implement one thing each and import no package of ours but other
 // leaves.
-var leaves = []string{"safearchive", "httpretry", "layout", "atomicfile", "secretkey", "progress", "pyspec/", "suggest", "tomlpos", "treehash", "workers"}
+var leaves = []string{"safearchive", "httpretry", "layout", "atomicfile", "secretkey", "pgbin", "progress", "pyspec/", "suggest", "tomlpos", "treehash", "workers"}
 
 // importGraph returns, for each package of the module, the packages of the
 // module its non-test files import, as paths relative to the module.
