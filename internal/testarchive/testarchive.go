@@ -9,14 +9,17 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -32,6 +35,14 @@ type Member struct {
 	Dir      bool
 	Symlink  string // a symbolic link to this target
 	Hardlink string // a hard link to this member (tar only: a zip leaves it out)
+	Fifo     bool   // a named pipe
+	// PAXGlobal makes the member a PAX global header with these records,
+	// as GitHub's tarballs carry the commit (tar only: a zip leaves it out).
+	PAXGlobal map[string]string
+	// ClaimSize, when set, is the uncompressed size a zip member's header
+	// declares, whatever Body and Zeros hold: a bomb that lies about its
+	// size (zip only).
+	ClaimSize int64
 }
 
 func (m Member) perm() fs.FileMode {
@@ -66,6 +77,10 @@ func TarGz(tb testing.TB, ms ...Member) []byte {
 	for _, m := range ms {
 		h := &tar.Header{Name: m.Name, Mode: int64(m.perm()), Typeflag: tar.TypeReg, Size: int64(len(m.Body)) + m.Zeros}
 		switch {
+		case m.PAXGlobal != nil:
+			h = &tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: m.PAXGlobal}
+		case m.Fifo:
+			h.Typeflag, h.Size = tar.TypeFifo, 0
 		case m.Dir:
 			h.Typeflag, h.Size = tar.TypeDir, 0
 		case m.Symlink != "":
@@ -99,12 +114,15 @@ func Zip(tb testing.TB, ms ...Member) []byte {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for _, m := range ms {
-		if m.Hardlink != "" {
+		if m.Hardlink != "" || m.PAXGlobal != nil {
 			continue
 		}
 		h := &zip.FileHeader{Name: m.Name, Method: zip.Deflate}
 		body := m.body()
 		switch {
+		case m.Fifo:
+			h.SetMode(fs.ModeNamedPipe | m.perm())
+			body = strings.NewReader("")
 		case m.Dir:
 			h.Name = strings.TrimSuffix(m.Name, "/") + "/"
 			h.SetMode(fs.ModeDir | m.perm())
@@ -114,6 +132,10 @@ func Zip(tb testing.TB, ms ...Member) []byte {
 			body = strings.NewReader(m.Symlink)
 		default:
 			h.SetMode(m.perm())
+		}
+		if m.ClaimSize != 0 {
+			writeRaw(tb, zw, h, body, m.ClaimSize)
+			continue
 		}
 		w, err := zw.CreateHeader(h)
 		if err != nil {
@@ -127,6 +149,32 @@ func Zip(tb testing.TB, ms ...Member) []byte {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// writeRaw stores body deflated under h, which declares size bytes.
+func writeRaw(tb testing.TB, zw *zip.Writer, h *zip.FileHeader, body io.Reader, size int64) {
+	tb.Helper()
+	var comp bytes.Buffer
+	fw, err := flate.NewWriter(&comp, flate.BestCompression)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	crc := crc32.NewIEEE()
+	if _, err := io.Copy(io.MultiWriter(fw, crc), body); err != nil {
+		tb.Fatal(err)
+	}
+	if err := fw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	h.CRC32 = crc.Sum32()
+	h.CompressedSize64, h.UncompressedSize64 = uint64(comp.Len()), uint64(size)
+	w, err := zw.CreateRaw(h)
+	if err != nil {
+		tb.Fatalf("zip %s: %v", h.Name, err)
+	}
+	if _, err := w.Write(comp.Bytes()); err != nil {
+		tb.Fatalf("zip %s: %v", h.Name, err)
+	}
 }
 
 // Wheel returns a wheel: a zip of ms, in their order, then distInfo's
@@ -182,6 +230,48 @@ func Flat(files map[string]string) []Member {
 	ms := make([]Member, len(names))
 	for i, n := range names {
 		ms[i] = Member{Name: n, Body: files[n]}
+	}
+	return ms
+}
+
+// FromDir is the members of the directories and regular files under dir
+// (but its .git), in lexical order, with their permission bits.
+func FromDir(tb testing.TB, dir string) []Member {
+	tb.Helper()
+	var ms []Member
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		if rel == ".git" {
+			return filepath.SkipDir
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		m := Member{Name: filepath.ToSlash(rel), Mode: info.Mode().Perm()}
+		switch {
+		case info.IsDir():
+			m.Name, m.Dir = m.Name+"/", true
+		case info.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			m.Body = string(b)
+		default:
+			return nil
+		}
+		ms = append(ms, m)
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("archive %s: %v", dir, err)
 	}
 	return ms
 }
