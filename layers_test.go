@@ -1,8 +1,11 @@
 package bitpollinstall
 
 import (
+	"os"
 	"os/exec"
+	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -11,7 +14,7 @@ const modulePath = "github.com/bitpoll-install/bitpoll-install"
 
 // leaves implement one thing each and import no package of ours but other
 // leaves.
-var leaves = []string{"safearchive", "httpretry", "layout", "atomicfile", "progress", "pyspec/", "suggest", "tomlpos", "treehash", "workers"}
+var leaves = []string{"safearchive", "httpretry", "layout", "atomicfile", "secretkey", "pgbin", "progress", "pyspec/", "suggest", "tomlpos", "treehash", "workers"}
 
 // importGraph returns, for each package of the module, the packages of the
 // module its non-test files import, as paths relative to the module.
@@ -66,14 +69,14 @@ func isLeaf(pkg string) bool {
 }
 
 // TestLayers checks the shape of the import graph: the resolver is reached
-// only from the command line (and the test kits, which only tests import),
-// leaves stay leaves, and no top-level folder imports one that imports it
+// only from the command line (the test kits lock through the CLI), leaves
+// stay leaves, and no top-level folder imports one that imports it
 // back.
 func TestLayers(t *testing.T) {
 	graph := importGraph(t)
 	for pkg, imps := range graph {
 		for _, imp := range imps {
-			if under(imp, "resolve") && !under(pkg, "resolve") && !under(pkg, "cmd") && !under(pkg, "internal") {
+			if under(imp, "resolve") && !under(pkg, "resolve") && !under(pkg, "cmd") {
 				t.Errorf("%s imports %s: only cmd/ may use the resolver; move what it needs into a leaf (pyspec/ or beside it)", pkg, imp)
 			}
 			if isLeaf(pkg) && !isLeaf(imp) {
@@ -120,5 +123,61 @@ func TestLayers(t *testing.T) {
 				t.Errorf("%s/ imports %s/, which imports %s/ back: one of them points up the tree", a, b, a)
 			}
 		}
+	}
+}
+
+// TestLayoutTable checks that README.md's layout table names every package
+// of the module and no other (the first column of each row), and that its
+// sentence on leaves names the leaves this file checks.
+func TestLayoutTable(t *testing.T) {
+	graph := importGraph(t)
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## Layout\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Layout" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	folder := regexp.MustCompile("`([a-z0-9_./-]+)/`")
+	var listed []string
+	for line := range strings.Lines(section) {
+		cells := strings.Split(line, "|")
+		if !strings.HasPrefix(line, "| ") || len(cells) < 3 {
+			continue
+		}
+		for _, m := range folder.FindAllStringSubmatch(cells[1], -1) {
+			listed = append(listed, m[1])
+		}
+	}
+	for pkg := range graph {
+		if pkg != "." && !slices.Contains(listed, pkg) {
+			t.Errorf("package %s/ has no row in README.md's layout table", pkg)
+		}
+	}
+	for _, pkg := range listed {
+		if _, ok := graph[pkg]; !ok {
+			t.Errorf("README.md's layout table names %s/, which is not a package of the module", pkg)
+		}
+	}
+
+	_, sentence, ok := strings.Cut(section, "\nLeaves (")
+	if !ok {
+		t.Fatal(`README.md's layout section has no sentence "Leaves (...)"`)
+	}
+	sentence, _, _ = strings.Cut(sentence, ")")
+	var named []string
+	for _, m := range folder.FindAllStringSubmatch(sentence, -1) {
+		named = append(named, m[1])
+	}
+	want := make([]string, len(leaves))
+	for i, l := range leaves {
+		want[i] = strings.TrimSuffix(l, "/")
+	}
+	sort.Strings(named)
+	sort.Strings(want)
+	if !slices.Equal(named, want) {
+		t.Errorf("README.md's sentence on leaves names %q, want the leaves layers_test.go checks, %q", named, want)
 	}
 }

@@ -1,14 +1,8 @@
 package fetch
 
 import (
-	"archive/tar"
-	"archive/zip"
-	"bytes"
-	"compress/flate"
-	"compress/gzip"
 	"context"
 	"errors"
-	"io/fs"
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
@@ -17,121 +11,28 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 	"github.com/bitpoll-install/bitpoll-install/safearchive"
 )
 
 // member is one entry of a generated archive.
-type member struct {
-	name string
-	body string
-	mode fs.FileMode // 0 means 0644 for files
-	link string      // symlink (or hard link for tar) target
-	hard bool
-	size int // when > 0, the body is this many zero bytes
-}
-
-func (m member) data() []byte {
-	if m.size > 0 {
-		return make([]byte, m.size)
-	}
-	return []byte(m.body)
-}
+type member = testarchive.Member
 
 func writeTarGz(t *testing.T, path string, members []member) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, m := range members {
-		hdr := &tar.Header{Name: m.name, Mode: 0o644}
-		switch {
-		case m.name == "pax_global_header":
-			// As in GitHub tarballs, which record the commit here.
-			hdr = &tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": m.body}}
-		case m.hard:
-			hdr.Typeflag, hdr.Linkname = tar.TypeLink, m.link
-		case m.link != "":
-			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, m.link, 0o777
-		case m.mode&fs.ModeNamedPipe != 0:
-			hdr.Typeflag = tar.TypeFifo
-		case m.mode.IsDir() || strings.HasSuffix(m.name, "/"):
-			hdr.Typeflag, hdr.Mode = tar.TypeDir, 0o755
-		default:
-			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(m.data()))
-			if m.mode != 0 {
-				hdr.Mode = int64(m.mode.Perm())
-			}
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Typeflag == tar.TypeReg {
-			if _, err := tw.Write(m.data()); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	mustWrite(t, path, buf.Bytes())
+	mustWrite(t, path, testarchive.TarGz(t, members...))
 }
 
 func writeZip(t *testing.T, path string, members []member) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, m := range members {
-		hdr := &zip.FileHeader{Name: m.name, Method: zip.Deflate}
-		data := m.data()
-		switch {
-		case m.name == "pax_global_header":
-			continue
-		case m.link != "":
-			hdr.SetMode(fs.ModeSymlink | 0o777)
-			data = []byte(m.link)
-		case strings.HasSuffix(m.name, "/"):
-			hdr.SetMode(fs.ModeDir | 0o755)
-		case m.mode != 0:
-			hdr.SetMode(m.mode)
-		default:
-			hdr.SetMode(0o644)
-		}
-		w, err := zw.CreateHeader(hdr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	mustWrite(t, path, buf.Bytes())
+	mustWrite(t, path, testarchive.Zip(t, members...))
 }
 
 // writeLyingZip writes a zip whose one member declares 10 bytes but
 // inflates to 1 MiB.
 func writeLyingZip(t *testing.T, path string) {
 	t.Helper()
-	var comp bytes.Buffer
-	fw, _ := flate.NewWriter(&comp, flate.BestCompression)
-	fw.Write(make([]byte, 1<<20))
-	fw.Close()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	hdr := &zip.FileHeader{Name: "small.txt", Method: zip.Deflate, CompressedSize64: uint64(comp.Len()), UncompressedSize64: 10}
-	w, err := zw.CreateRaw(hdr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(comp.Bytes())
-	zw.Close()
-	mustWrite(t, path, buf.Bytes())
+	writeZip(t, path, []member{{Name: "small.txt", Zeros: 1 << 20, ClaimSize: 10}})
 }
 
 func mustWrite(t *testing.T, path string, data []byte) {
@@ -150,7 +51,7 @@ var testLimits = limits{download: 1 << 20, unpack: safearchive.Limits{Ceiling: 1
 func manyFiles(n int) []member {
 	var ms []member
 	for i := 0; i < n; i++ {
-		ms = append(ms, member{name: "f" + strings.Repeat("x", i), body: "x"})
+		ms = append(ms, member{Name: "f" + strings.Repeat("x", i), Body: "x"})
 	}
 	return ms
 }
@@ -161,14 +62,14 @@ func TestHostileArchives(t *testing.T) {
 		members []member
 		want    string
 	}{
-		{"dotdot", []member{{name: "ok.txt", body: "ok"}, {name: "../evil", body: "x"}}, `escapes the archive with ".."`},
-		{"dotdot-nested", []member{{name: "a/../../evil", body: "x"}}, `escapes the archive with ".."`},
-		{"absolute", []member{{name: "/tmp/evil", body: "x"}}, "absolute path"},
-		{"symlink", []member{{name: "link", link: "/etc/passwd"}}, "only regular files and directories"},
-		{"symlink-then-write", []member{{name: "d", link: ".."}, {name: "d/evil", body: "x"}}, "only regular files and directories"},
+		{"dotdot", []member{{Name: "ok.txt", Body: "ok"}, {Name: "../evil", Body: "x"}}, `escapes the archive with ".."`},
+		{"dotdot-nested", []member{{Name: "a/../../evil", Body: "x"}}, `escapes the archive with ".."`},
+		{"absolute", []member{{Name: "/tmp/evil", Body: "x"}}, "absolute path"},
+		{"symlink", []member{{Name: "link", Symlink: "/etc/passwd"}}, "only regular files and directories"},
+		{"symlink-then-write", []member{{Name: "d", Symlink: ".."}, {Name: "d/evil", Body: "x"}}, "only regular files and directories"},
 		{"too-many-files", manyFiles(11), "more than 10 entries"},
-		{"too-large", []member{{name: "big", size: 1<<20 + 1}}, "more than 1048576 bytes"},
-		{"too-large-sum", []member{{name: "a", size: 600 << 10}, {name: "b", size: 600 << 10}}, `at member "b"`},
+		{"too-large", []member{{Name: "big", Zeros: 1<<20 + 1}}, "more than 1048576 bytes"},
+		{"too-large-sum", []member{{Name: "a", Zeros: 600 << 10}, {Name: "b", Zeros: 600 << 10}}, `at member "b"`},
 	} {
 		for _, format := range []string{"tar.gz", "zip"} {
 			t.Run(tc.name+"."+format, func(t *testing.T) {
@@ -191,8 +92,8 @@ func TestHostileTarOnly(t *testing.T) {
 		members []member
 		want    string
 	}{
-		{"hardlink", []member{{name: "f", body: "x"}, {name: "h", link: "/etc/shadow", hard: true}}, "only regular files and directories"},
-		{"fifo", []member{{name: "p", mode: fs.ModeNamedPipe}}, "only regular files and directories"},
+		{"hardlink", []member{{Name: "f", Body: "x"}, {Name: "h", Hardlink: "/etc/shadow"}}, "only regular files and directories"},
+		{"fifo", []member{{Name: "p", Fifo: true}}, "only regular files and directories"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -206,7 +107,7 @@ func TestHostileTarOnly(t *testing.T) {
 func TestZipBomb(t *testing.T) {
 	root := t.TempDir()
 	archive := filepath.Join(root, "in", "bomb.zip")
-	writeZip(t, archive, []member{{name: "zeros", size: 8 << 20}})
+	writeZip(t, archive, []member{{Name: "zeros", Zeros: 8 << 20}})
 	if info, _ := os.Stat(archive); info.Size() > 64<<10 {
 		t.Fatalf("bomb is %d bytes, expected a small archive", info.Size())
 	}
@@ -250,10 +151,10 @@ func names(des []os.DirEntry) []string {
 
 func TestArchiveStripsSingleTopDir(t *testing.T) {
 	members := []member{
-		{name: "pax_global_header", body: "0123456789abcdef0123456789abcdef01234567"},
-		{name: "Bitpoll-0.11.0/"},
-		{name: "Bitpoll-0.11.0/manage.py", body: "#!/usr/bin/env python\n", mode: 0o755},
-		{name: "Bitpoll-0.11.0/bitpoll/__init__.py", body: ""},
+		{PAXGlobal: map[string]string{"comment": "0123456789abcdef0123456789abcdef01234567"}},
+		{Name: "Bitpoll-0.11.0/", Dir: true},
+		{Name: "Bitpoll-0.11.0/manage.py", Body: "#!/usr/bin/env python\n", Mode: 0o755},
+		{Name: "Bitpoll-0.11.0/bitpoll/__init__.py", Body: ""},
 	}
 	for _, format := range []string{"tar.gz", "tgz", "zip"} {
 		t.Run(format, func(t *testing.T) {
@@ -282,7 +183,7 @@ func TestArchiveStripsSingleTopDir(t *testing.T) {
 func TestArchiveKeepsSeveralTopEntries(t *testing.T) {
 	root := t.TempDir()
 	archive := filepath.Join(root, "app.tar.gz")
-	writeTarGz(t, archive, []member{{name: "dir/a", body: "a"}, {name: "b", body: "b"}})
+	writeTarGz(t, archive, []member{{Name: "dir/a", Body: "a"}, {Name: "b", Body: "b"}})
 	dst := filepath.Join(root, "out")
 	if err := Get(context.Background(), archive, dst); err != nil {
 		t.Fatal(err)
@@ -297,7 +198,7 @@ func TestArchiveKeepsSeveralTopEntries(t *testing.T) {
 func TestGetIntoNonEmptyDst(t *testing.T) {
 	root := t.TempDir()
 	archive := filepath.Join(root, "app.tar.gz")
-	writeTarGz(t, archive, []member{{name: "a", body: "a"}})
+	writeTarGz(t, archive, []member{{Name: "a", Body: "a"}})
 	dst := filepath.Join(root, "out")
 	mustWrite(t, filepath.Join(dst, "keep"), []byte("mine"))
 	err := Get(context.Background(), archive, dst)
@@ -312,7 +213,7 @@ func TestGetIntoNonEmptyDst(t *testing.T) {
 func TestGetIntoEmptyDst(t *testing.T) {
 	root := t.TempDir()
 	archive := filepath.Join(root, "app.zip")
-	writeZip(t, archive, []member{{name: "a", body: "a"}})
+	writeZip(t, archive, []member{{Name: "a", Body: "a"}})
 	dst := filepath.Join(root, "out")
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		t.Fatal(err)
@@ -328,11 +229,11 @@ func TestGetIntoEmptyDst(t *testing.T) {
 func TestGetHTTP(t *testing.T) {
 	dir := t.TempDir()
 	writeTarGz(t, filepath.Join(dir, "archive", "0.11.0.tar.gz"), []member{
-		{name: "Bitpoll-0.11.0/setup.cfg", body: "[x]\n"},
+		{Name: "Bitpoll-0.11.0/setup.cfg", Body: "[x]\n"},
 	})
 	noise := make([]byte, 2<<20)
 	rand.New(rand.NewSource(1)).Read(noise)
-	writeTarGz(t, filepath.Join(dir, "big.tar.gz"), []member{{name: "r", body: string(noise)}})
+	writeTarGz(t, filepath.Join(dir, "big.tar.gz"), []member{{Name: "r", Body: string(noise)}})
 	mux := http.NewServeMux()
 	mux.Handle("/", http.FileServer(http.Dir(dir)))
 	mux.HandleFunc("/redirector", func(w http.ResponseWriter, r *http.Request) {
@@ -453,7 +354,7 @@ func TestArchiveRatio(t *testing.T) {
 		t.Run("bomb."+format, func(t *testing.T) {
 			root := t.TempDir()
 			archive := filepath.Join(root, "in", "app."+format)
-			members := []member{{name: "zeros", size: 1 << 20}}
+			members := []member{{Name: "zeros", Zeros: 1 << 20}}
 			if format == "zip" {
 				writeZip(t, archive, members)
 			} else {
@@ -472,7 +373,7 @@ func TestArchiveRatio(t *testing.T) {
 		t.Run("within."+format, func(t *testing.T) {
 			root := t.TempDir()
 			archive := filepath.Join(root, "in", "app."+format)
-			members := []member{{name: "noise", body: string(noise)}}
+			members := []member{{Name: "noise", Body: string(noise)}}
 			if format == "zip" {
 				writeZip(t, archive, members)
 			} else {

@@ -9,10 +9,6 @@
 package install
 
 import (
-	"github.com/bitpoll-install/bitpoll-install/layout"
-
-	"github.com/bitpoll-install/bitpoll-install/safearchive"
-
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -33,10 +29,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bitpoll-install/bitpoll-install/fetch"
+	"github.com/bitpoll-install/bitpoll-install/layout"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
+	"github.com/bitpoll-install/bitpoll-install/safearchive"
+	"github.com/bitpoll-install/bitpoll-install/secretkey"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 	"github.com/bitpoll-install/bitpoll-install/standalone"
 	"github.com/bitpoll-install/bitpoll-install/store"
@@ -256,7 +255,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Path, res.Built = path, built
 	if res.Project == "" && !o.VenvOnly {
-		if res.Project, err = findProject(filepath.Join(path, AppDir)); err != nil {
+		if res.Project, err = FindProject(filepath.Join(path, AppDir)); err != nil {
 			return nil, err
 		}
 	}
@@ -668,7 +667,7 @@ func (b *builder) has(name string) bool {
 
 // addShim drops the settings shim into the app's Django project.
 func (b *builder) addShim() error {
-	project, err := findProject(filepath.Join(b.dir, AppDir))
+	project, err := FindProject(filepath.Join(b.dir, AppDir))
 	if err != nil {
 		return err
 	}
@@ -691,7 +690,7 @@ func (b *builder) prepareApp(ctx context.Context) error {
 	// Build-time settings: a throwaway key and database; nothing of them
 	// reaches the store but the collected files.
 	secrets := filepath.Join(tmp, "secrets")
-	if err := WriteSecrets(secrets); err != nil {
+	if err := writeBuildSecrets(secrets); err != nil {
 		return err
 	}
 	settings := shim.Settings{
@@ -701,7 +700,7 @@ func (b *builder) prepareApp(ctx context.Context) error {
 		StaticRoot:   filepath.Join(b.dir, StaticDir),
 		MediaRoot:    filepath.Join(tmp, "media"),
 	}
-	env, err := managementEnv(settings, tmp, secrets)
+	env, err := ManagementEnv(settings, tmp, secrets)
 	if err != nil {
 		return err
 	}
@@ -744,9 +743,31 @@ func (b *builder) prepareApp(ctx context.Context) error {
 	return g.Wait()
 }
 
-// findProject finds the Django project package: the folder beside
+// writeBuildSecrets writes new throwaway secrets into dir, which must not
+// exist: a build's scratch settings need them, and nothing of them
+// reaches the store. The secrets a service keeps are service.SecretWriter's.
+func writeBuildSecrets(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("create the build's secrets directory: %w", err)
+	}
+	for name, gen := range map[string]func() (string, error){
+		shim.SecretKeyFile:          secretkey.Django,
+		shim.FieldEncryptionKeyFile: secretkey.Fernet,
+	} {
+		v, err := gen()
+		if err != nil {
+			return fmt.Errorf("generate the build's %s: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			return fmt.Errorf("write the build's %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// FindProject finds the Django project package of the app tree app: the folder beside
 // manage.py whose settings.py star-imports settings_local.
-func findProject(app string) (string, error) {
+func FindProject(app string) (string, error) {
 	if _, err := os.Stat(filepath.Join(app, "manage.py")); err != nil {
 		return "", fmt.Errorf("the app source has no manage.py: is it a Django project? %w", err)
 	}
@@ -798,6 +819,21 @@ func tail(out []byte) string {
 		lines = lines[len(lines)-20:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ManagementEnv writes settings as JSON into dir and returns the
+// environment in which a built path's manage.py reads them, and the
+// secrets in the directory secrets: the build's own commands, and serve's.
+func ManagementEnv(settings shim.Settings, dir, secrets string) ([]string, error) {
+	data, err := settings.Marshal() // validates
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "settings.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return nil, fmt.Errorf("write settings: %w", err)
+	}
+	return append(cleanEnv(), shim.SettingsFileEnv+"="+path, shim.SecretsDirEnv+"="+secrets, "PYTHONDONTWRITEBYTECODE=1"), nil
 }
 
 // cleanEnv is the environment for Python subprocesses: the caller's

@@ -1,19 +1,16 @@
 package install
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/safearchive"
@@ -26,42 +23,12 @@ import (
 func writeBombWheel(t *testing.T, dir, name, version string) string {
 	t.Helper()
 	distInfo := name + "-" + version + ".dist-info"
-	members := []struct{ name, body string }{
-		{name + "/__init__.py", ""},
-		{name + "/bomb.bin", strings.Repeat("\x00", 1<<20)},
-		{distInfo + "/METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
-		{distInfo + "/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	var record strings.Builder
-	for _, m := range members {
-		w, err := zw.Create(m.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(m.body)); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256([]byte(m.body))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", m.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(m.body))
-	}
-	record.WriteString(distInfo + "/RECORD,,\n")
-	w, err := zw.Create(distInfo + "/RECORD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(record.String())); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name+"-"+version+"-py3-none-any.whl")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testarchive.Write(t, filepath.Join(dir, name+"-"+version+"-py3-none-any.whl"), testarchive.Wheel(t, distInfo,
+		testarchive.Member{Name: name + "/__init__.py"},
+		testarchive.Member{Name: name + "/bomb.bin", Zeros: 1 << 20},
+		testarchive.Member{Name: distInfo + "/METADATA", Body: "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
+		testarchive.Member{Name: distInfo + "/WHEEL", Body: "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+	))
 }
 
 // TestBuildNamesRefusedWheel locks one package to a zip bomb: the build

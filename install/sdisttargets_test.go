@@ -1,55 +1,22 @@
 package install
 
 import (
-	"archive/tar"
-	"archive/zip"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyenv/build"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
-
-// demoBackend is an in-tree PEP 517 backend: it zips demo_pkg.py into a
-// pure-Python wheel, so that building the sdist needs no package at all.
-const demoBackend = `import base64, hashlib, os, zipfile
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    di = "demo_pkg-1.0.dist-info/"
-    files = {
-        "demo_pkg.py": open("demo_pkg.py", "rb").read(),
-        di + "METADATA": b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n",
-        di + "WHEEL": b"Wheel-Version: 1.0\nGenerator: demo\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = ""
-    for name, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record += "%s,sha256=%s,%d\n" % (name, digest, len(data))
-    files[di + "RECORD"] = (record + di + "RECORD,,\n").encode()
-    name = "demo_pkg-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
-        for n, data in files.items():
-            z.writestr(n, data)
-    return name
-`
 
 // TestInstallSdistOnlyOnMarkedTargets installs the fixture app with a
 // package that has a wheel for one target and its sdist marked (in
@@ -70,12 +37,7 @@ func TestInstallSdistOnlyOnMarkedTargets(t *testing.T) {
 	base := testkit.LockFixture(t, host)
 	dir := t.TempDir()
 
-	sdist := writeTarGz(t, filepath.Join(dir, "demo_pkg-1.0.tar.gz"), "demo_pkg-1.0", map[string]string{
-		"PKG-INFO":                 "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n",
-		"pyproject.toml":           "[build-system]\nrequires = []\nbuild-backend = \"demo_backend\"\nbackend-path = [\"_backend\"]\n",
-		"_backend/demo_backend.py": demoBackend,
-		"demo_pkg.py":              "VALUE = 'built from the sdist'\n",
-	})
+	sdist := testarchive.Write(t, filepath.Join(dir, "demo_pkg-1.0.tar.gz"), testarchive.DemoSdist{Value: "built from the sdist"}.TarGz(t))
 
 	for _, tc := range []struct {
 		name        string
@@ -142,86 +104,13 @@ func fileEntry(t *testing.T, path string) *lockfile.File {
 		UploadTime: "2025-01-01T00:00:00Z", SHA256: hex.EncodeToString(sum[:])}
 }
 
-func writeTarGz(t *testing.T, path, top string, files map[string]string) string {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	dirs := map[string]bool{}
-	for _, n := range names {
-		for d := filepath.Dir(top + "/" + n); d != "." && !dirs[d]; d = filepath.Dir(d) {
-			dirs[d] = true
-		}
-	}
-	var ds []string
-	for d := range dirs {
-		ds = append(ds, d)
-	}
-	sort.Strings(ds)
-	for _, d := range ds {
-		if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: top + "/" + n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(files[n]))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(files[n])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // writeDemoWheel writes demo-pkg 1.0 as a wheel with the given tag.
 func writeDemoWheel(t *testing.T, path, tag string) string {
 	t.Helper()
-	di := "demo_pkg-1.0.dist-info/"
-	files := map[string]string{
-		"demo_pkg.py":   "VALUE = 'installed from the wheel'\n",
-		di + "METADATA": "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n",
-		di + "WHEEL":    "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: " + tag + "\n",
-	}
-	names := []string{"demo_pkg.py", di + "METADATA", di + "WHEEL"}
-	var record strings.Builder
-	for _, n := range names {
-		sum := sha256.Sum256([]byte(files[n]))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", n, base64.RawURLEncoding.EncodeToString(sum[:]), len(files[n]))
-	}
-	record.WriteString(di + "RECORD,,\n")
-	files[di+"RECORD"] = record.String()
-	names = append(names, di+"RECORD")
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, n := range names {
-		w, err := zw.Create(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(files[n])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	di := "demo_pkg-1.0.dist-info"
+	return testarchive.Write(t, path, testarchive.Wheel(t, di,
+		testarchive.Member{Name: "demo_pkg.py", Body: "VALUE = 'installed from the wheel'\n"},
+		testarchive.Member{Name: di + "/METADATA", Body: "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n"},
+		testarchive.Member{Name: di + "/WHEEL", Body: "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: " + tag + "\n"},
+	))
 }

@@ -617,7 +617,7 @@ in
         script = ''
           mkdir -p ${secretsDir}
           chmod 0700 ${secretsDir}
-          # The Go installer's formats (install.WriteSecrets): a Django
+          # The Go installer's formats (service.WriteSecrets): a Django
           # SECRET_KEY of 50 characters from Django's alphabet for keys, and
           # a Fernet key, the URL-safe base64 of 32 random bytes.
           secret_key() {

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
+	"github.com/bitpoll-install/bitpoll-install/secretkey"
 	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 )
@@ -130,10 +130,10 @@ func TestSecretsScript(t *testing.T) {
 		return files
 	}
 	first := run()
-	// One format on both sides: what install.WriteSecrets writes, checked
+	// One format on both sides: what service.WriteSecrets writes, checked
 	// the same way.
 	goDir := filepath.Join(t.TempDir(), "secrets")
-	if err := install.WriteSecrets(goDir); err != nil {
+	if err := service.WriteSecrets(goDir); err != nil {
 		t.Fatal(err)
 	}
 	goFiles := map[string]string{}
@@ -144,9 +144,9 @@ func TestSecretsScript(t *testing.T) {
 		}
 		goFiles[name] = string(data)
 	}
-	for side, files := range map[string]map[string]string{"bitpoll-secrets.service": first, "install.WriteSecrets": goFiles} {
-		if key := files["secret_key"]; len(key) != install.SecretKeyLen || strings.Trim(key, install.SecretKeyAlphabet) != "" {
-			t.Errorf("%s: secret_key = %q (%d characters), want %d characters of %q", side, key, len(key), install.SecretKeyLen, install.SecretKeyAlphabet)
+	for side, files := range map[string]map[string]string{"bitpoll-secrets.service": first, "service.WriteSecrets": goFiles} {
+		if key := files["secret_key"]; len(key) != secretkey.DjangoLen || strings.Trim(key, secretkey.DjangoAlphabet) != "" {
+			t.Errorf("%s: secret_key = %q (%d characters), want %d characters of %q", side, key, len(key), secretkey.DjangoLen, secretkey.DjangoAlphabet)
 		}
 		if raw, err := base64.URLEncoding.DecodeString(files["field_encryption_key"]); err != nil || len(raw) != 32 {
 			t.Errorf("%s: field_encryption_key = %q: %d bytes, %v; want the URL-safe base64 of 32 bytes (a Fernet key)", side, files["field_encryption_key"], len(raw), err)

@@ -1,9 +1,6 @@
 package resolve
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 	"github.com/bitpoll-install/bitpoll-install/pyspec/pep508"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 )
@@ -134,28 +132,17 @@ func metadataFor(d dist) []byte {
 
 func sdistFor(t *testing.T, top string, buildRequires []string) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	add := func(name, body string) {
-		if err := tw.WriteHeader(&tar.Header{Name: top + "/" + name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(body))
-	}
-	add("PKG-INFO", "Metadata-Version: 2.1\nName: x\nVersion: 0\n")
+	ms := []testarchive.Member{{Name: top + "/PKG-INFO", Body: "Metadata-Version: 2.1\nName: x\nVersion: 0\n"}}
 	if buildRequires != nil {
 		quoted := make([]string, len(buildRequires))
 		for i, r := range buildRequires {
 			quoted[i] = fmt.Sprintf("%q", r)
 		}
-		add("pyproject.toml", "[build-system]\nrequires = ["+strings.Join(quoted, ", ")+"]\nbuild-backend = \"x\"\n")
+		ms = append(ms, testarchive.Member{Name: top + "/pyproject.toml", Body: "[build-system]\nrequires = [" + strings.Join(quoted, ", ") + "]\nbuild-backend = \"x\"\n"})
 	} else {
-		add("setup.py", "from setuptools import setup\nsetup()\n")
+		ms = append(ms, testarchive.Member{Name: top + "/setup.py", Body: "from setuptools import setup\nsetup()\n"})
 	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
+	return testarchive.TarGz(t, ms...)
 }
 
 func sha(b []byte) string {

@@ -1,10 +1,6 @@
 package safearchive
 
 import (
-	"archive/tar"
-	"archive/zip"
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"io"
 	"io/fs"
@@ -12,92 +8,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 )
 
 // entry is one member of a generated archive.
-type entry struct {
-	name string
-	body string // a file's content
-	zero int64  // or this many zero bytes
-	link string // a symbolic link's target
-	hard string // a hard link's target (tar only)
-	dir  bool
-}
+type entry = testarchive.Member
 
 func writeArchive(t *testing.T, format string, es []entry) string {
 	t.Helper()
-	var buf bytes.Buffer
-	switch format {
-	case "zip":
-		zw := zip.NewWriter(&buf)
-		for _, e := range es {
-			h := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
-			switch {
-			case e.dir:
-				h.SetMode(fs.ModeDir | 0o755)
-			case e.link != "":
-				h.SetMode(fs.ModeSymlink | 0o777)
-			default:
-				h.SetMode(0o644)
-			}
-			w, err := zw.CreateHeader(h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body := io.Reader(strings.NewReader(e.body + e.link))
-			if e.zero > 0 {
-				body = io.LimitReader(zeros{}, e.zero)
-			}
-			if _, err := io.Copy(w, body); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-	case "tar.gz":
-		gw := gzip.NewWriter(&buf)
-		tw := tar.NewWriter(gw)
-		for _, e := range es {
-			h := &tar.Header{Name: e.name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(e.body)) + e.zero}
-			switch {
-			case e.dir:
-				h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
-			case e.link != "":
-				h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, e.link, 0
-			case e.hard != "":
-				h.Typeflag, h.Linkname, h.Size = tar.TypeLink, e.hard, 0
-			}
-			if err := tw.WriteHeader(h); err != nil {
-				t.Fatal(err)
-			}
-			body := io.Reader(strings.NewReader(e.body))
-			if e.zero > 0 {
-				body = io.LimitReader(zeros{}, e.zero)
-			}
-			if _, err := io.Copy(tw, body); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := tw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := gw.Close(); err != nil {
-			t.Fatal(err)
-		}
+	data := testarchive.TarGz(t, es...)
+	if format == "zip" {
+		data = testarchive.Zip(t, es...)
 	}
-	p := filepath.Join(t.TempDir(), "archive."+format)
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
+	return testarchive.Write(t, filepath.Join(t.TempDir(), "archive."+format), data)
 }
 
 // TestHostile: every hostile archive is refused with the policy's label
@@ -111,22 +35,22 @@ func TestHostile(t *testing.T) {
 		formats []string
 		want    string
 	}{
-		{"dotdot", []entry{{name: "ok", body: "x"}, {name: "a/../../evil", body: "x"}}, Policy{}, nil, `escapes the archive with ".."`},
-		{"absolute", []entry{{name: "/etc/evil", body: "x"}}, Policy{}, nil, "absolute path"},
-		{"backslash", []entry{{name: `a\..\..\evil`, body: "x"}}, Policy{}, nil, "backslash"},
-		{"symlink refused", []entry{{name: "l", link: "x"}}, Policy{}, nil, "only regular files and directories"},
-		{"symlink absolute", []entry{{name: "l", link: "/etc/passwd"}}, links, nil, `links to "/etc/passwd"; want a relative path`},
-		{"symlink escapes", []entry{{name: "a/l", link: "../../etc"}}, links, nil, "outside the archive"},
-		{"symlink dotdot late", []entry{{name: "a/b/l", link: "x/../.."}}, links, nil, `".." may only start`},
-		{"symlink escapes top", []entry{{name: "top/l", link: "../x"}}, Policy{Symlinks: true, OneTop: true}, nil, "outside its top directory"},
-		{"write through link", []entry{{name: "d/", dir: true}, {name: "l", link: "d"}, {name: "l/evil", body: "x"}}, links, nil, `lies below "l", which is a symbolic link`},
-		{"below a file", []entry{{name: "f", body: "x"}, {name: "f/g", body: "x"}}, Policy{}, nil, `lies below "f", which is a file`},
-		{"duplicate", []entry{{name: "a", body: "x"}, {name: "a", body: "y"}}, Policy{}, nil, "appears twice"},
-		{"duplicate dot-slash", []entry{{name: "a", body: "x"}, {name: "./a", body: "y"}}, Policy{DotSlash: true}, nil, "appears twice"},
-		{"hard link refused", []entry{{name: "f", body: "x"}, {name: "h", hard: "f"}}, Policy{}, []string{"tar.gz"}, "only regular files and directories"},
-		{"hard link outside", []entry{{name: "h", hard: "/etc/shadow"}}, links, []string{"tar.gz"}, `is a hard link to "/etc/shadow"`},
-		{"hard link forward", []entry{{name: "h", hard: "f"}, {name: "f", body: "x"}}, links, []string{"tar.gz"}, "want an earlier regular file"},
-		{"two tops", []entry{{name: "a/x", body: "x"}, {name: "b/y", body: "y"}}, Policy{OneTop: true}, nil, "lie in different top directories"},
+		{"dotdot", []entry{{Name: "ok", Body: "x"}, {Name: "a/../../evil", Body: "x"}}, Policy{}, nil, `escapes the archive with ".."`},
+		{"absolute", []entry{{Name: "/etc/evil", Body: "x"}}, Policy{}, nil, "absolute path"},
+		{"backslash", []entry{{Name: `a\..\..\evil`, Body: "x"}}, Policy{}, nil, "backslash"},
+		{"symlink refused", []entry{{Name: "l", Symlink: "x"}}, Policy{}, nil, "only regular files and directories"},
+		{"symlink absolute", []entry{{Name: "l", Symlink: "/etc/passwd"}}, links, nil, `links to "/etc/passwd"; want a relative path`},
+		{"symlink escapes", []entry{{Name: "a/l", Symlink: "../../etc"}}, links, nil, "outside the archive"},
+		{"symlink dotdot late", []entry{{Name: "a/b/l", Symlink: "x/../.."}}, links, nil, `".." may only start`},
+		{"symlink escapes top", []entry{{Name: "top/l", Symlink: "../x"}}, Policy{Symlinks: true, OneTop: true}, nil, "outside its top directory"},
+		{"write through link", []entry{{Name: "d/", Dir: true}, {Name: "l", Symlink: "d"}, {Name: "l/evil", Body: "x"}}, links, nil, `lies below "l", which is a symbolic link`},
+		{"below a file", []entry{{Name: "f", Body: "x"}, {Name: "f/g", Body: "x"}}, Policy{}, nil, `lies below "f", which is a file`},
+		{"duplicate", []entry{{Name: "a", Body: "x"}, {Name: "a", Body: "y"}}, Policy{}, nil, "appears twice"},
+		{"duplicate dot-slash", []entry{{Name: "a", Body: "x"}, {Name: "./a", Body: "y"}}, Policy{DotSlash: true}, nil, "appears twice"},
+		{"hard link refused", []entry{{Name: "f", Body: "x"}, {Name: "h", Hardlink: "f"}}, Policy{}, []string{"tar.gz"}, "only regular files and directories"},
+		{"hard link outside", []entry{{Name: "h", Hardlink: "/etc/shadow"}}, links, []string{"tar.gz"}, `is a hard link to "/etc/shadow"`},
+		{"hard link forward", []entry{{Name: "h", Hardlink: "f"}, {Name: "f", Body: "x"}}, links, []string{"tar.gz"}, "want an earlier regular file"},
+		{"two tops", []entry{{Name: "a/x", Body: "x"}, {Name: "b/y", Body: "y"}}, Policy{OneTop: true}, nil, "lie in different top directories"},
 	} {
 		formats := tc.formats
 		if formats == nil {
@@ -157,7 +81,7 @@ func TestHostile(t *testing.T) {
 func TestZipBomb(t *testing.T) {
 	for _, format := range []string{"zip", "tar.gz"} {
 		t.Run(format, func(t *testing.T) {
-			p := writeArchive(t, format, []entry{{name: "a", body: "first"}, {name: "zeros", zero: 64 << 20}})
+			p := writeArchive(t, format, []entry{{Name: "a", Body: "first"}, {Name: "zeros", Zeros: 64 << 20}})
 			info, _ := os.Stat(p)
 			handed := 0
 			err := Walk(p, Policy{}, func(*Member, io.Reader) error { handed++; return nil })
@@ -192,9 +116,9 @@ func TestZipBomb(t *testing.T) {
 func TestExtract(t *testing.T) {
 	for _, format := range []string{"zip", "tar.gz"} {
 		t.Run(format, func(t *testing.T) {
-			es := []entry{{name: "./", dir: true}, {name: "./top/", dir: true}, {name: "./top/a/b.txt", body: "b"}, {name: "./top/l", link: "a/b.txt"}}
+			es := []entry{{Name: "./", Dir: true}, {Name: "./top/", Dir: true}, {Name: "./top/a/b.txt", Body: "b"}, {Name: "./top/l", Symlink: "a/b.txt"}}
 			if format == "tar.gz" {
-				es = append(es, entry{name: "./top/h", hard: "./top/a/b.txt"})
+				es = append(es, entry{Name: "./top/h", Hardlink: "./top/a/b.txt"})
 			}
 			p := writeArchive(t, format, es)
 			dst := filepath.Join(t.TempDir(), "dst")

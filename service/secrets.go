@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 )
 
@@ -63,5 +62,5 @@ func (p *Plan) writeSecrets() error {
 			return err
 		}
 	}
-	return install.SecretWriter{Dir: dir, Log: p.o.Log}.Write()
+	return SecretWriter{Dir: dir, Log: p.o.Log}.Write()
 }

@@ -13,12 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/pgbin"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/unitgen"
@@ -244,26 +244,9 @@ func copyOwned(src, dst, dir string) error {
 // seconds: an unreachable host fails the step instead of hanging it.
 const pgConnectTimeout = "30"
 
-// pgTool is the path of a PostgreSQL client program: the newest major
-// version installed under /usr/lib/postgresql (Debian installs each there,
-// and pg_dump reads servers of its own version and older, never newer),
-// else the one on the PATH.
+// pgTool is the path of a PostgreSQL client program (see pgbin.Find).
 func pgTool(name string) (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	best, bestV := "", -1
-	for _, d := range dirs {
-		v, err := strconv.Atoi(filepath.Base(filepath.Dir(d)))
-		if err != nil || v <= bestV {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
-			best, bestV = filepath.Join(d, name), v
-		}
-	}
-	if best != "" {
-		return best, nil
-	}
-	if p, err := exec.LookPath(name); err == nil {
+	if p, ok := pgbin.Find(name); ok {
 		return p, nil
 	}
 	return "", fmt.Errorf("%s is not installed: install the PostgreSQL client (apt-get install postgresql-client), so that the database can be snapshotted before migrations and restored", name)

@@ -16,6 +16,7 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/internal/nspawn"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 )
 
@@ -112,7 +113,7 @@ func TestDebianPython(t *testing.T) {
 func checkDeploy(ctx context.Context, t *testing.T, o nspawn.Options, host string) {
 	t.Helper()
 	secrets := filepath.Join(host, "deploy-secrets")
-	if err := install.WriteSecrets(secrets); err != nil {
+	if err := service.WriteSecrets(secrets); err != nil {
 		t.Fatal(err)
 	}
 	current := work + "/tree/opt/bitpoll/current"

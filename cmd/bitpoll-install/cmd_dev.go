@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/serve"
 )
 
 // devOptions are the flags of "dev".
@@ -75,8 +76,8 @@ func runDev(ctx context.Context, g *globalOptions, o devOptions, args []string) 
 	printBuild(g, res)
 	stdout, stderr, flush := g.childOutput("manage.py")
 	defer flush()
-	return install.Dev(ctx, res, install.DevOptions{
-		Checkout: checkout, StateDir: install.DevStateDir(layout.StateDir(), checkout), Port: o.Port, Args: args,
+	return serve.Dev(ctx, res, serve.DevOptions{
+		Checkout: checkout, StateDir: serve.DevStateDir(layout.StateDir(), checkout), Port: o.Port, Args: args,
 		Stdin: os.Stdin, Stdout: stdout, Stderr: stderr,
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/serve"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -52,9 +53,9 @@ func runRun(ctx context.Context, g *globalOptions, o runOptions) error {
 	if err := checkPort(o.Port); err != nil {
 		return err
 	}
-	// Before the build, so that a busy port costs no wait; Serve opens
+	// Before the build, so that a busy port costs no wait; serve.Run opens
 	// the socket again for gunicorn.
-	ln, err := install.Listen("127.0.0.1", o.Port)
+	ln, err := serve.Listen("127.0.0.1", o.Port)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func runRun(ctx context.Context, g *globalOptions, o runOptions) error {
 			f()
 		}
 	}()
-	return install.Serve(ctx, res, install.ServeOptions{
+	return serve.Run(ctx, res, serve.Options{
 		Port: o.Port, Workers: o.Workers, StateDir: layout.StateDir(), Secrets: layout.SecretsDir(),
 		Stdout: g.stdout, Stderr: g.stderr,
 		Output: func(source string) (io.Writer, io.Writer) {

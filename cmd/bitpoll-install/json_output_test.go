@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/serve"
 )
 
 // jsonCase is one command line run with --json, and the message types its
@@ -251,7 +251,7 @@ func TestJSONOutputGenerations(t *testing.T) {
 	// the user's environment names a runtime directory.
 	userRuntime := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", userRuntime)
-	control := filepath.Join(install.ControlDir(e.layout.StateDir(), port), "gunicorn.ctl")
+	control := filepath.Join(serve.ControlDir(e.layout.StateDir(), port), "gunicorn.ctl")
 	serving := func() {
 		if fi, err := os.Stat(control); err != nil || fi.Mode().Type() != os.ModeSocket {
 			t.Errorf("while run serves, its control socket %s: %v, want a socket there", control, err)

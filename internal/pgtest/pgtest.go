@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
+	"github.com/bitpoll-install/bitpoll-install/pgbin"
 )
 
 // Superuser is the cluster's bootstrap superuser, reached over the unix
@@ -47,26 +47,9 @@ type Server struct {
 	cred *syscall.Credential
 }
 
-// binDir finds the newest installed server's programs: Debian keeps each
-// major version under /usr/lib/postgresql/N/bin; elsewhere initdb is on
-// the PATH.
+// binDir finds the newest installed server's programs (see pgbin.Find).
 func binDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	var found []string
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			found = append(found, d)
-		}
-	}
-	if len(found) > 0 {
-		sort.Slice(found, func(i, j int) bool {
-			a, _ := strconv.Atoi(filepath.Base(filepath.Dir(found[i])))
-			b, _ := strconv.Atoi(filepath.Base(filepath.Dir(found[j])))
-			return a < b
-		})
-		return found[len(found)-1], nil
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
+	if p, ok := pgbin.Find("initdb"); ok {
 		return filepath.Dir(p), nil
 	}
 	return "", errors.New("no PostgreSQL server is installed (no /usr/lib/postgresql/*/bin/initdb, no initdb on PATH): install it with apt-get install postgresql (scripts/prereqs.sh does)")

@@ -1,7 +1,9 @@
 // Package testkit holds what the end-to-end tests of several packages
-// share: the fixture project, real PyPI and real Bitpoll from a mirror,
-// the CLI built from source, and a browser-like poll creation. It is
-// imported only by tests.
+// share: the fixture project, locks of it and of real Bitpoll from a
+// mirror (made by the CLI's lock against real PyPI, as a user makes
+// them), the CLI built from source, and a browser-like poll creation. It
+// is imported only by tests, and reaches the resolver only through the
+// CLI.
 package testkit
 
 import (
@@ -23,8 +25,6 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
-	"github.com/bitpoll-install/bitpoll-install/resolve"
-	"github.com/bitpoll-install/bitpoll-install/resolve/index"
 )
 
 // ExcludeNewer is the cut-off every test lock uses, so that the locks are
@@ -75,7 +75,7 @@ func LockFixture(tb testing.TB, target string, extra ...string) *lockfile.Lock {
 	if len(extra) == 0 {
 		extra = []string{"gunicorn==27.0.1"}
 	}
-	return lockSource(context.Background(), tb, index.New(index.Options{}), FixtureApp(), "1.0.0", target, extra)
+	return lockSource(context.Background(), tb, Index{}, FixtureApp(), "1.0.0", target, extra)
 }
 
 // LockFixtureTree locks dir, a variant of the fixture app, as version for
@@ -85,31 +85,53 @@ func LockFixtureTree(tb testing.TB, dir, version, target string, extra ...string
 	if len(extra) == 0 {
 		extra = []string{"gunicorn==27.0.1"}
 	}
-	return lockSource(context.Background(), tb, index.New(index.Options{}), dir, version, target, extra)
+	return lockSource(context.Background(), tb, Index{}, dir, version, target, extra)
 }
 
 // LockTree locks dir as a local source of version for target, with the
 // default extra requirements (gunicorn, whitenoise, psycopg).
-func LockTree(ctx context.Context, tb testing.TB, idx *index.Client, dir, version, target string) *lockfile.Lock {
+func LockTree(ctx context.Context, tb testing.TB, idx Index, dir, version, target string) *lockfile.Lock {
 	tb.Helper()
-	return lockSource(ctx, tb, idx, dir, version, target, resolve.DefaultExtra)
+	return lockSource(ctx, tb, idx, dir, version, target, nil)
 }
 
-func lockSource(ctx context.Context, tb testing.TB, idx *index.Client, dir, version, target string, extra []string) *lockfile.Lock {
+// lockSource locks dir as a user does: with "bitpoll-install lock", run
+// from this module's source, under a root of its own (so that its index
+// cache is new, as the rest of the test's). No extra requirements means
+// lock's default set.
+func lockSource(ctx context.Context, tb testing.TB, idx Index, dir, version, target string, extra []string) *lockfile.Lock {
 	tb.Helper()
-	l, err := resolve.Lock(ctx, idx, resolve.LockOptions{
-		App:          resolve.AppSource{Src: dir, Version: version},
-		Extra:        extra,
-		Targets:      []string{target},
-		Glibc:        resolve.DefaultGlibc,
-		ExcludeNewer: ExcludeNewer,
-		CreatedBy:    "bitpoll-install test",
-		WorkDir:      tb.TempDir(),
-	}, nil)
+	out := filepath.Join(tb.TempDir(), "bitpoll.lock")
+	args := []string{"--root", tb.TempDir(), "lock", "--app-source", dir, "--app-version", version,
+		"--target", target, "--exclude-newer", ExcludeNewer.Format(time.RFC3339), "-o", out}
+	if idx.URL != "" {
+		args = append(args, "--index-url", idx.URL)
+	}
+	for _, e := range extra {
+		args = append(args, "--extra", e)
+	}
+	if msg, err := RunCLI(ctx, tb, args...); err != nil {
+		tb.Fatalf("lock %s %s for %s: %v\n%s", dir, version, target, err, msg)
+	}
+	l, err := lockfile.ReadFile(out)
 	if err != nil {
 		tb.Fatalf("lock %s %s for %s: %v", dir, version, target, err)
 	}
 	return l
+}
+
+// RunCLI runs bitpoll-install, built from this module's source by "go
+// run" (whose build cache keeps the binary between calls), with args,
+// and returns its combined output.
+func RunCLI(ctx context.Context, tb testing.TB, args ...string) ([]byte, error) {
+	tb.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		testenv.Skip(tb, "the go command is not on PATH: it builds the CLI this test runs")
+	}
+	cmd := exec.CommandContext(ctx, goTool, append([]string{"run", "./cmd/bitpoll-install"}, args...)...)
+	cmd.Dir = RepoRoot()
+	return cmd.CombinedOutput()
 }
 
 // WriteLock writes l into a new file in a temporary directory.
@@ -158,11 +180,17 @@ func BitpollMirror(tb testing.TB) string {
 	return testenv.BitpollMirror(tb)
 }
 
-// RealIndex is a client of real PyPI, or a skip when it cannot be reached.
-func RealIndex(tb testing.TB) *index.Client {
+// Index is the package index a test lock resolves against; the zero
+// value is lock's default, real PyPI.
+type Index struct {
+	URL string // a PEP 691 simple index
+}
+
+// RealIndex is real PyPI, or a skip when it cannot be reached.
+func RealIndex(tb testing.TB) Index {
 	tb.Helper()
 	NeedNetwork(tb)
-	return index.New(index.Options{})
+	return Index{}
 }
 
 // ExportRelease writes ref's tree from the mirror into a fresh directory.

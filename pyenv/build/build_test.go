@@ -12,105 +12,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 )
 
-// treeBackend is an in-tree PEP 517 backend written in plain Python. It
-// logs each hook call with what it saw to a marker file, asks for the
-// requirements in REQUIRES, and builds a wheel named WHEEL_NAME holding
-// demo_pkg.py.
-const treeBackend = `import base64, hashlib, json, os, tempfile, time, urllib.request, zipfile
-
-MARKER = %MARKER%
-REQUIRES = %REQUIRES%
-WHEEL_NAME = %WHEEL%
-PROBE_URL = %URL%
-
-
-def _log(event):
-    with open(MARKER, "a") as f:
-        f.write(json.dumps(event) + "\n")
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    _log({"hook": "get_requires_for_build_wheel"})
-    return REQUIRES
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    reached = False
-    if PROBE_URL:
-        try:
-            urllib.request.urlopen(PROBE_URL, timeout=5).read()
-            reached = True
-        except Exception:
-            pass
-    env = dict(os.environ)
-    env["TMPDIR"] = tempfile.gettempdir()
-    _log({"hook": "build_wheel", "reached": reached, "env": env})
-    if os.path.exists("sleep"):
-        time.sleep(60)
-    if os.path.exists("fail"):
-        raise RuntimeError("the demo backend was told to fail")
-    di = "demo_pkg-1.0.dist-info/"
-    files = {
-        "demo_pkg.py": open("demo_pkg.py", "rb").read(),
-        di + "METADATA": b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n",
-        di + "WHEEL": b"Wheel-Version: 1.0\nGenerator: demo\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = ""
-    for name, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record += "%s,sha256=%s,%d\n" % (name, digest, len(data))
-    files[di + "RECORD"] = (record + di + "RECORD,,\n").encode()
-    with zipfile.ZipFile(os.path.join(wheel_directory, WHEEL_NAME), "w") as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return WHEEL_NAME
-`
-
-// treeSdist describes a demo-pkg 1.0 sdist with the in-tree backend.
-type treeSdist struct {
-	requires  []string
-	wheelName string // default "demo_pkg-1.0-py3-none-any.whl"
-	backend   string // build-backend; default the in-tree one
-	probeURL  string
-	extra     map[string]string
-}
-
-// write writes the sdist into dir and returns its path, its sha256 and the
-// marker file its backend logs to.
-func (s treeSdist) write(t *testing.T, dir string) (path, sum, marker string) {
+// writeDemoSdist writes s into dir, its backend logging to dir/hooks.log,
+// and returns its path, its sha256 and that log.
+func writeDemoSdist(t *testing.T, dir string, s testarchive.DemoSdist) (path, sum, marker string) {
 	t.Helper()
-	marker = filepath.Join(dir, "hooks.log")
-	q := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	if s.requires == nil {
-		s.requires = []string{}
-	}
-	if s.wheelName == "" {
-		s.wheelName = "demo_pkg-1.0-py3-none-any.whl"
-	}
-	table := "[build-system]\nrequires = []\nbuild-backend = \"demo_backend\"\nbackend-path = [\"_backend\"]\n"
-	if s.backend != "" {
-		table = "[build-system]\nrequires = []\nbuild-backend = \"" + s.backend + "\"\n"
-	}
-	src := strings.NewReplacer("%MARKER%", q(marker), "%REQUIRES%", q(s.requires), "%WHEEL%", q(s.wheelName), "%URL%", q(s.probeURL)).Replace(treeBackend)
-	files := map[string]string{
-		"PKG-INFO":                 pkgInfo("demo-pkg", "1.0"),
-		"pyproject.toml":           table,
-		"_backend/demo_backend.py": src,
-		"demo_pkg.py":              "VALUE = 'built by the in-tree backend'\n",
-	}
-	for k, v := range s.extra {
-		files[k] = v
-	}
-	path, sum = writeSdist(t, dir, "demo_pkg-1.0", files)
-	return path, sum, marker
+	s.Marker = filepath.Join(dir, "hooks.log")
+	path, sum = writeSdist(t, dir, "demo_pkg-1.0", s.Files(t))
+	return path, sum, s.Marker
 }
 
 // hookLog reads the marker file: one entry per hook call.
@@ -144,7 +56,7 @@ func TestBuildWheelInTreeBackend(t *testing.T) {
 	t.Setenv("https_proxy", "http://proxy.invalid:3128")
 
 	dir := t.TempDir()
-	sdist, sum, marker := treeSdist{probeURL: srv.URL}.write(t, dir)
+	sdist, sum, marker := writeDemoSdist(t, dir, testarchive.DemoSdist{ProbeURL: srv.URL})
 	cache := filepath.Join(dir, "cache")
 	o := Options{Interp: it, CacheDir: cache, Target: target}
 	whl, err := BuildWheel(context.Background(), sdist, sum, o)
@@ -186,7 +98,7 @@ func TestBuildWheelInTreeBackend(t *testing.T) {
 func TestBuildWheelCacheHit(t *testing.T) {
 	it, target := hostPython(t)
 	dir := t.TempDir()
-	sdist, sum, marker := treeSdist{}.write(t, dir)
+	sdist, sum, marker := writeDemoSdist(t, dir, testarchive.DemoSdist{})
 	o := Options{Interp: it, CacheDir: filepath.Join(dir, "cache"), Target: target}
 	first, err := BuildWheel(context.Background(), sdist, sum, o)
 	if err != nil {
@@ -213,7 +125,7 @@ func TestBuildWheelErrors(t *testing.T) {
 	it, target := hostPython(t)
 	tests := []struct {
 		name     string
-		sdist    treeSdist
+		sdist    testarchive.DemoSdist
 		wheels   []string // build wheels by project name, generated
 		opts     func(*Options)
 		sum      string // overrides the sdist's hash
@@ -223,50 +135,50 @@ func TestBuildWheelErrors(t *testing.T) {
 	}{
 		{
 			name:    "backend not installed",
-			sdist:   treeSdist{backend: "flit_core.buildapi"},
+			sdist:   testarchive.DemoSdist{Backend: "flit_core.buildapi"},
 			wantIs:  ErrBackendUnavailable,
 			wantErr: []string{`"flit_core.buildapi"`, "add the package that provides it to the lock"},
 		},
 		{
 			name:    "extra requirement missing",
-			sdist:   treeSdist{requires: []string{"wheel>=0.40", "never; python_version < '3'"}},
+			sdist:   testarchive.DemoSdist{Requires: []string{"wheel>=0.40", "never; python_version < '3'"}},
 			wantErr: []string{`"wheel>=0.40" (not among the build wheels)`, "add them to the lock"},
 		},
 		{
 			name:    "extra requirement too old",
-			sdist:   treeSdist{requires: []string{"plugin>=2"}},
+			sdist:   testarchive.DemoSdist{Requires: []string{"plugin>=2"}},
 			wheels:  []string{"plugin"},
 			wantErr: []string{`"plugin>=2" (the build wheels have plugin 1.0)`},
 		},
 		{
 			name:   "extra requirement met",
-			sdist:  treeSdist{requires: []string{"plugin>=1.0"}},
+			sdist:  testarchive.DemoSdist{Requires: []string{"plugin>=1.0"}},
 			wheels: []string{"plugin"},
 		},
 		{
 			name:    "wheel of another project",
-			sdist:   treeSdist{wheelName: "other-1.0-py3-none-any.whl"},
+			sdist:   testarchive.DemoSdist{WheelName: "other-1.0-py3-none-any.whl"},
 			wantErr: []string{`is for project "other", want "demo-pkg"`},
 		},
 		{
 			name:    "wheel of another version",
-			sdist:   treeSdist{wheelName: "demo_pkg-2.0-py3-none-any.whl"},
+			sdist:   testarchive.DemoSdist{WheelName: "demo_pkg-2.0-py3-none-any.whl"},
 			wantErr: []string{`has version "2.0", want "1.0"`},
 		},
 		{
 			name:    "wheel for another platform",
-			sdist:   treeSdist{wheelName: "demo_pkg-1.0-cp39-cp39-win_amd64.whl"},
+			sdist:   testarchive.DemoSdist{WheelName: "demo_pkg-1.0-cp39-cp39-win_amd64.whl"},
 			wantErr: []string{"does not run on " + target},
 		},
 		{
 			name:     "hook raises",
-			sdist:    treeSdist{extra: map[string]string{"fail": ""}},
+			sdist:    testarchive.DemoSdist{Extra: map[string]string{"fail": ""}},
 			wantHook: true,
 			wantErr:  []string{"hook build_wheel failed", "RuntimeError: the demo backend was told to fail"},
 		},
 		{
 			name:  "timeout",
-			sdist: treeSdist{extra: map[string]string{"sleep": ""}},
+			sdist: testarchive.DemoSdist{Extra: map[string]string{"sleep": ""}},
 			// Long enough to reach build_wheel on a loaded machine (the
 			// Python start and get_requires_for_build_wheel come first),
 			// far short of the backend's 60 s sleep there.
@@ -288,7 +200,7 @@ func TestBuildWheelErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			sdist, sum, _ := tt.sdist.write(t, dir)
+			sdist, sum, _ := writeDemoSdist(t, dir, tt.sdist)
 			if tt.sum != "" {
 				sum = tt.sum
 			}
@@ -333,11 +245,11 @@ func TestBuildWheelErrors(t *testing.T) {
 func TestBuildWheelRefusesHostileSdist(t *testing.T) {
 	it, target := hostPython(t)
 	dir := t.TempDir()
-	data := tarGz(t, []member{
-		{name: "evil-1.0/", kind: 'd'},
-		{name: "evil-1.0/PKG-INFO", body: pkgInfo("evil", "1.0")},
-		{name: "evil-1.0/../../escaped.txt", body: "outside"},
-	})
+	data := testarchive.TarGz(t,
+		testarchive.Member{Name: "evil-1.0/", Dir: true},
+		testarchive.Member{Name: "evil-1.0/PKG-INFO", Body: pkgInfo("evil", "1.0")},
+		testarchive.Member{Name: "evil-1.0/../../escaped.txt", Body: "outside"},
+	)
 	sdist := filepath.Join(dir, "evil-1.0.tar.gz")
 	if err := os.WriteFile(sdist, data, 0o644); err != nil {
 		t.Fatal(err)

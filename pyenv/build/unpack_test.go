@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 	"github.com/bitpoll-install/bitpoll-install/safearchive"
 )
 
@@ -25,7 +26,7 @@ type unpackCase struct {
 	maxFiles int
 	maxSize  int64
 	maxRatio int64
-	members  []member
+	members  []testarchive.Member
 }
 
 func readUnpackCase(t testing.TB, path string) unpackCase {
@@ -63,15 +64,19 @@ func readUnpackCase(t testing.TB, path string) unpackCase {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
 		kind, rest, _ := strings.Cut(line, " ")
-		m := member{kind: kind[0]}
+		var m testarchive.Member
 		switch kind {
 		case "d":
-			m.name = rest
-		case "f", "x":
-			m.name, m.body, _ = strings.Cut(rest, " ")
-			m.kind, m.exec = 'f', kind == "x"
-		case "l", "h":
-			m.name, m.link, _ = strings.Cut(rest, " -> ")
+			m.Name, m.Dir = rest, true
+		case "f":
+			m.Name, m.Body, _ = strings.Cut(rest, " ")
+		case "x":
+			m.Name, m.Body, _ = strings.Cut(rest, " ")
+			m.Mode = 0o755
+		case "l":
+			m.Name, m.Symlink, _ = strings.Cut(rest, " -> ")
+		case "h":
+			m.Name, m.Hardlink, _ = strings.Cut(rest, " -> ")
 		default:
 			t.Fatalf("%s: unknown member line %q", path, line)
 		}
@@ -95,9 +100,9 @@ func TestUnpackSdist(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				dir := t.TempDir()
 				archive := filepath.Join(dir, "sdist")
-				data := tarGz(t, c.members)
+				data := testarchive.TarGz(t, c.members...)
 				if format == "zip" {
-					data = zipOf(t, c.members)
+					data = testarchive.Zip(t, c.members...)
 				}
 				if err := os.WriteFile(archive, data, 0o644); err != nil {
 					t.Fatal(err)
@@ -128,43 +133,43 @@ func TestUnpackSdist(t *testing.T) {
 
 // checkUnpacked checks that every member of a valid archive is on disk as
 // described.
-func checkUnpacked(t *testing.T, dst, top string, ms []member, zip bool) {
+func checkUnpacked(t *testing.T, dst, top string, ms []testarchive.Member, zip bool) {
 	t.Helper()
 	if filepath.Dir(top) != dst {
 		t.Errorf("top directory = %q, want one directly in %q", top, dst)
 	}
 	for _, m := range ms {
-		if m.kind == 'h' && zip {
-			continue // zipOf leaves hard links out
+		if m.Hardlink != "" && zip {
+			continue // a zip leaves hard links out
 		}
-		p := filepath.Join(dst, filepath.FromSlash(strings.TrimPrefix(m.name, "./")))
+		p := filepath.Join(dst, filepath.FromSlash(strings.TrimPrefix(m.Name, "./")))
 		fi, err := os.Lstat(p)
 		if err != nil {
-			t.Errorf("member %q: %v", m.name, err)
+			t.Errorf("member %q: %v", m.Name, err)
 			continue
 		}
-		switch m.kind {
-		case 'd':
+		switch {
+		case m.Dir:
 			if !fi.IsDir() {
-				t.Errorf("member %q has mode %v, want a directory", m.name, fi.Mode())
+				t.Errorf("member %q has mode %v, want a directory", m.Name, fi.Mode())
 			}
-		case 'l':
-			if got, err := os.Readlink(p); err != nil || got != m.link {
-				t.Errorf("link %q points at %q (%v), want %q", m.name, got, err, m.link)
+		case m.Symlink != "":
+			if got, err := os.Readlink(p); err != nil || got != m.Symlink {
+				t.Errorf("link %q points at %q (%v), want %q", m.Name, got, err, m.Symlink)
 			}
-		case 'h':
-			want, _ := os.ReadFile(filepath.Join(dst, filepath.FromSlash(m.link)))
+		case m.Hardlink != "":
+			want, _ := os.ReadFile(filepath.Join(dst, filepath.FromSlash(m.Hardlink)))
 			if got, err := os.ReadFile(p); err != nil || string(got) != string(want) {
-				t.Errorf("hard link %q holds %q (%v), want %q", m.name, got, err, want)
+				t.Errorf("hard link %q holds %q (%v), want %q", m.Name, got, err, want)
 			}
 		default:
 			wantMode := fs.FileMode(0o644)
-			if m.exec {
+			if m.Mode == 0o755 {
 				wantMode = 0o755
 			}
 			got, err := os.ReadFile(p)
-			if err != nil || string(got) != m.body || fi.Mode() != wantMode {
-				t.Errorf("file %q holds %q with mode %v (%v), want %q with mode %v", m.name, got, fi.Mode(), err, m.body, wantMode)
+			if err != nil || string(got) != m.Body || fi.Mode() != wantMode {
+				t.Errorf("file %q holds %q with mode %v (%v), want %q with mode %v", m.Name, got, fi.Mode(), err, m.Body, wantMode)
 			}
 		}
 	}
@@ -188,8 +193,8 @@ func FuzzUnpackSdist(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "unpack", "*.txt"))
 	for _, file := range files {
 		c := readUnpackCase(f, file)
-		f.Add(tarGz(f, c.members))
-		f.Add(zipOf(f, c.members))
+		f.Add(testarchive.TarGz(f, c.members...))
+		f.Add(testarchive.Zip(f, c.members...))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()

@@ -1,18 +1,16 @@
 package wheel
 
 import (
-	"archive/zip"
-	"bytes"
-	"compress/flate"
 	"crypto/sha256"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 )
 
 // zfile is one member of a generated wheel.
@@ -85,54 +83,20 @@ func (w wheelSpec) build(t testing.TB, dir string) string {
 	}
 	files = append(files, zfile{name: w.distInfo + "/RECORD", body: string(rec)})
 
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	ms := make([]testarchive.Member, 0, len(files))
 	for _, f := range files {
-		mode := f.mode
-		if mode == 0 {
-			mode = 0o644
+		m := testarchive.Member{Name: f.name, Body: f.body, Mode: f.mode.Perm(), ClaimSize: f.headerSize}
+		switch {
+		case strings.HasSuffix(f.name, "/"):
+			m.Dir, m.Body, m.Mode = true, "", 0
+		case f.mode&fs.ModeSymlink != 0:
+			m.Symlink, m.Body = f.body, ""
+		case f.mode&fs.ModeNamedPipe != 0:
+			m.Fifo = true
 		}
-		if strings.HasSuffix(f.name, "/") {
-			mode = fs.ModeDir | 0o755
-		}
-		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
-		h.SetMode(mode)
-		if f.headerSize != 0 {
-			writeRaw(t, zw, h, f.body, f.headerSize)
-			continue
-		}
-		fw, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fw.Write([]byte(f.body))
+		ms = append(ms, m)
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, w.filename)
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// writeRaw stores body with a header that claims size bytes, as a zip bomb
-// that lies about its size would.
-func writeRaw(t testing.TB, zw *zip.Writer, h *zip.FileHeader, body string, size int64) {
-	t.Helper()
-	var comp bytes.Buffer
-	fw, _ := flate.NewWriter(&comp, flate.BestCompression)
-	fw.Write([]byte(body))
-	fw.Close()
-	h.CRC32 = crc32.ChecksumIEEE([]byte(body))
-	h.CompressedSize64 = uint64(comp.Len())
-	h.UncompressedSize64 = uint64(size)
-	w, err := zw.CreateRaw(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(comp.Bytes())
+	return testarchive.Write(t, filepath.Join(dir, w.filename), testarchive.Zip(t, ms...))
 }
 
 // venvScheme is a venv-like layout under root, with platlib apart from

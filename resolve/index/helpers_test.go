@@ -1,10 +1,6 @@
 package index
 
 import (
-	"archive/tar"
-	"archive/zip"
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 )
 
 // dist is one file served by a fake index.
@@ -104,58 +102,14 @@ func testClient(srv *httptest.Server, o Options) *Client {
 	return newClient(o, time.Millisecond)
 }
 
-type member struct {
-	name, body string
-	typ        byte   // tar type; 0 means a regular file
-	link       string // target of a link
-}
-
-func makeZip(t *testing.T, members ...member) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, m := range members {
-		w, err := zw.Create(m.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(m.body))
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func makeTarGz(t *testing.T, members ...member) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, m := range members {
-		h := &tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.body)), Typeflag: tar.TypeReg}
-		if m.typ != 0 {
-			h.Typeflag, h.Linkname, h.Size = m.typ, m.link, 0
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Size > 0 {
-			tw.Write([]byte(m.body))
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	gz.Close()
-	return buf.Bytes()
-}
+// member is one entry of a generated archive.
+type member = testarchive.Member
 
 // makeWheel builds a wheel whose dist-info holds metadata.
 func makeWheel(t *testing.T, distInfo, metadata string) []byte {
-	return makeZip(t,
-		member{name: strings.Split(distInfo, "-")[0] + "/__init__.py", body: "x = 1\n"},
-		member{name: distInfo + ".dist-info/METADATA", body: metadata},
-		member{name: distInfo + ".dist-info/WHEEL", body: "Wheel-Version: 1.0\n"},
+	return testarchive.Zip(t,
+		member{Name: strings.Split(distInfo, "-")[0] + "/__init__.py", Body: "x = 1\n"},
+		member{Name: distInfo + ".dist-info/METADATA", Body: metadata},
+		member{Name: distInfo + ".dist-info/WHEEL", Body: "Wheel-Version: 1.0\n"},
 	)
 }

@@ -1,13 +1,14 @@
 package index
 
 import (
-	"github.com/bitpoll-install/bitpoll-install/httpretry"
-
 	"context"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
+	"github.com/bitpoll-install/bitpoll-install/internal/testarchive"
 )
 
 const demoMetadata = "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: asgiref>=3\nRequires-Dist: sqlparse\n\nbody\n"
@@ -94,9 +95,9 @@ func TestMetadataWheelErrors(t *testing.T) {
 	}{
 		{"wheel hash mismatch", dist{filename: "demo-1.0-py3-none-any.whl", content: good, sha256: sha256Hex([]byte("x"))}, "sha256 of demo-1.0-py3-none-any.whl is " + sha256Hex(good)},
 		{"not a zip", dist{filename: "demo-1.0-py3-none-any.whl", content: []byte("garbage")}, "open wheel"},
-		{"no METADATA", dist{filename: "demo-1.0-py3-none-any.whl", content: makeZip(t, member{name: "demo/__init__.py"})}, "found 0 *.dist-info/METADATA"},
-		{"two dist-infos", dist{filename: "demo-1.0-py3-none-any.whl", content: makeZip(t,
-			member{name: "a-1.dist-info/METADATA", body: demoMetadata}, member{name: "b-1.dist-info/METADATA", body: demoMetadata})}, "found 2"},
+		{"no METADATA", dist{filename: "demo-1.0-py3-none-any.whl", content: testarchive.Zip(t, member{Name: "demo/__init__.py"})}, "found 0 *.dist-info/METADATA"},
+		{"two dist-infos", dist{filename: "demo-1.0-py3-none-any.whl", content: testarchive.Zip(t,
+			member{Name: "a-1.dist-info/METADATA", Body: demoMetadata}, member{Name: "b-1.dist-info/METADATA", Body: demoMetadata})}, "found 2"},
 		{"other project", dist{filename: "demo-1.0-py3-none-any.whl", content: makeWheel(t, "demo-1.0", "Name: evil\nVersion: 1.0\n")}, `names project "evil", want "demo"`},
 		{"sdist without metadata", dist{filename: "demo-1.0.tar.gz", content: []byte("x")}, "not a wheel"},
 	}

@@ -1,4 +1,4 @@
-package install
+package service
 
 import (
 	"encoding/base64"
@@ -147,4 +147,13 @@ func checkSecret(t *testing.T, name string, data []byte) {
 			t.Errorf("%s is not a Fernet key (%d bytes)", name, len(data))
 		}
 	}
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,4 +1,4 @@
-package install
+package serve
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 )
 
@@ -35,8 +37,8 @@ func DevStateDir(base, checkout string) string {
 
 // Dev puts the shim into the checkout (never over another file), migrates
 // and runs manage.py with the venv at venvRes.
-func Dev(ctx context.Context, venvRes *Result, o DevOptions) error {
-	project, err := findProject(o.Checkout)
+func Dev(ctx context.Context, venvRes *install.Result, o DevOptions) error {
+	project, err := install.FindProject(o.Checkout)
 	if err != nil {
 		return err
 	}
@@ -52,7 +54,7 @@ func Dev(ctx context.Context, venvRes *Result, o DevOptions) error {
 		return fmt.Errorf("%s exists and is not bitpoll-install's shim: move it aside (its settings go in the JSON settings file) and run again", local)
 	}
 	secrets := filepath.Join(o.StateDir, "secrets")
-	if err := WriteSecrets(secrets); err != nil {
+	if err := service.WriteSecrets(secrets); err != nil {
 		return err
 	}
 	base := "http://127.0.0.1:" + strconv.Itoa(o.Port)
@@ -64,11 +66,11 @@ func Dev(ctx context.Context, venvRes *Result, o DevOptions) error {
 		StaticRoot:   filepath.Join(o.StateDir, "static"),
 		MediaRoot:    filepath.Join(o.StateDir, "media"),
 	}
-	env, err := managementEnv(settings, o.StateDir, secrets)
+	env, err := install.ManagementEnv(settings, o.StateDir, secrets)
 	if err != nil {
 		return err
 	}
-	py := filepath.Join(venvRes.Path, VenvDir, "bin", "python")
+	py := filepath.Join(venvRes.Path, install.VenvDir, "bin", "python")
 	manage := func(args ...string) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, py, append([]string{"manage.py"}, args...)...)
 		cmd.Dir, cmd.Env = o.Checkout, env

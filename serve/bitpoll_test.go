@@ -1,4 +1,4 @@
-package install
+package serve
 
 import (
 	"context"
@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
+	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
@@ -33,25 +35,25 @@ var checkID = regexp.MustCompile(`\(([a-z_.]+\.([EWC])\d+)\)`)
 // checkDeploy runs `manage.py check --deploy` on the store path with a
 // production-like https configuration and fails on any error and on any
 // warning outside deployAllowed.
-func checkDeploy(ctx context.Context, t *testing.T, res *Result) {
+func checkDeploy(ctx context.Context, t *testing.T, res *install.Result) {
 	t.Helper()
 	tmp := t.TempDir()
 	secrets := filepath.Join(tmp, "secrets")
-	if err := WriteSecrets(secrets); err != nil {
+	if err := service.WriteSecrets(secrets); err != nil {
 		t.Fatal(err)
 	}
-	env, err := managementEnv(shim.Settings{
+	env, err := install.ManagementEnv(shim.Settings{
 		BaseURL:      "https://bitpoll.example",
 		AllowedHosts: []string{"bitpoll.example"},
 		Database:     shim.Database{Engine: "sqlite", Path: filepath.Join(tmp, "db.sqlite3")},
-		StaticRoot:   filepath.Join(res.Path, StaticDir),
+		StaticRoot:   filepath.Join(res.Path, install.StaticDir),
 		MediaRoot:    filepath.Join(tmp, "media"),
 	}, tmp, secrets)
 	if err != nil {
-		t.Fatalf("managementEnv = %v, want an environment", err)
+		t.Fatalf("ManagementEnv = %v, want an environment", err)
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(res.Path, VenvDir, "bin", "python"), "manage.py", "check", "--deploy")
-	cmd.Dir = filepath.Join(res.Path, AppDir)
+	cmd := exec.CommandContext(ctx, filepath.Join(res.Path, install.VenvDir, "bin", "python"), "manage.py", "check", "--deploy")
+	cmd.Dir = filepath.Join(res.Path, install.AppDir)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -109,10 +111,10 @@ func TestRealBitpoll(t *testing.T) {
 			}
 			dir := testkit.ExportRelease(ctx, t, mirror, c.ref)
 			lock := testkit.LockTree(ctx, t, idx, dir, c.version, testkit.Target(interp))
-			opts := Options{Lock: lock, Layout: layout, AppSource: dir, Python: interp.Path}
+			opts := install.Options{Lock: lock, Layout: layout, AppSource: dir, Python: interp.Path}
 
 			start := time.Now()
-			res, err := Build(ctx, opts)
+			res, err := install.Build(ctx, opts)
 			if err != nil {
 				t.Fatalf("Build(%s on %s) = %v, want a store path", c.ref, interp, err)
 			}
@@ -122,7 +124,7 @@ func TestRealBitpoll(t *testing.T) {
 			}
 
 			start = time.Now()
-			again, err := Build(ctx, opts)
+			again, err := install.Build(ctx, opts)
 			if err != nil {
 				t.Fatalf("second Build(%s on %s) = %v, want the same store path", c.ref, interp, err)
 			}
@@ -140,7 +142,7 @@ func TestRealBitpoll(t *testing.T) {
 
 // serveAndUse serves res, checks the front page and creates a poll, then
 // stops the server and expects a graceful exit.
-func serveAndUse(ctx context.Context, t *testing.T, res *Result, ref string) {
+func serveAndUse(ctx context.Context, t *testing.T, res *install.Result, ref string) {
 	t.Helper()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -150,7 +152,7 @@ func serveAndUse(ctx context.Context, t *testing.T, res *Result, ref string) {
 	served := make(chan error, 1)
 	port := testkit.FreePort(t)
 	go func() {
-		served <- Serve(ctx, res, ServeOptions{
+		served <- Run(ctx, res, Options{
 			Port:     port,
 			StateDir: state,
 			Secrets:  filepath.Join(state, "secrets"),
