@@ -7,6 +7,7 @@
 package build
 
 import (
+	"cmp"
 	"github.com/bitpoll-install/bitpoll-install/safearchive"
 
 	"context"
@@ -58,6 +59,10 @@ type Options struct {
 	// Limits bound what the sdist may unpack to; zero means
 	// safearchive's defaults.
 	Limits safearchive.Limits
+	// OSRelease is the os-release file that names the host's
+	// distribution, for the packages a failed build lacks; empty means
+	// /etc/os-release.
+	OSRelease string
 }
 
 var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -211,12 +216,13 @@ func build(ctx context.Context, sdistPath, work string, target wheeltag.Target, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r := &hookRunner{
-		python:  venv.Python,
-		venv:    venv.Dir,
-		src:     src,
-		work:    hooks,
-		backend: be,
-		wrap:    netnsPrefix(ctx),
+		python:    venv.Python,
+		venv:      venv.Dir,
+		src:       src,
+		work:      hooks,
+		backend:   be,
+		wrap:      netnsPrefix(ctx),
+		osRelease: cmp.Or(o.OSRelease, "/etc/os-release"),
 	}
 	var requires []string
 	if _, err := r.call(ctx, "get_requires_for_build_wheel", map[string]any{}, &requires); err != nil {

@@ -37,10 +37,16 @@ type HookError struct {
 	Hook   string
 	Err    error
 	Output string
+	// Hint names the packages that bring a compiler or header the output
+	// shows missing; empty when it shows none.
+	Hint string
 }
 
 func (e *HookError) Error() string {
 	msg := fmt.Sprintf("hook %s failed: %v", e.Hook, e.Err)
+	if e.Hint != "" {
+		msg += ": " + e.Hint
+	}
 	if e.Output != "" {
 		msg += "\n  last output:\n    " + strings.ReplaceAll(e.Output, "\n", "\n    ")
 	}
@@ -61,6 +67,9 @@ type hookRunner struct {
 	work    string // scratch space for requests, results and HOME
 	backend backend
 	wrap    []string // a command prefix that cuts the network, or nil
+	// osRelease names the host's distribution for hints about missing
+	// compilers and headers.
+	osRelease string
 }
 
 // call runs hook with kwargs and decodes its return value into out.
@@ -98,7 +107,7 @@ func (r *hookRunner) call(ctx context.Context, hook string, kwargs map[string]an
 		return false, &HookError{Hook: hook, Err: fmt.Errorf("stopped: %w", ctxErr), Output: tail.last(tailLines)}
 	}
 	if runErr != nil {
-		return false, &HookError{Hook: hook, Err: runErr, Output: tail.last(tailLines)}
+		return false, &HookError{Hook: hook, Err: runErr, Output: tail.last(tailLines), Hint: systemHint(string(tail.buf), r.osRelease)}
 	}
 	data, err := os.ReadFile(resPath)
 	if err != nil {
