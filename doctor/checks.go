@@ -22,6 +22,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/config"
 	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/shim"
@@ -417,9 +418,9 @@ func checkDisk(_ context.Context, e *env) Result {
 		if int64(f.free) < f.need {
 			return fail(e.cmd("gc")+" frees old generations and their snapshots; or make room on the file system of "+f.paths[0],
 				"the file system of %s has %s free, want %s (an upgrade's store path and snapshot, and %s spare)",
-				strings.Join(f.paths, " and "), human(int64(f.free)), human(f.need), human(e.o.MinFree))
+				strings.Join(f.paths, " and "), progress.FormatBytes(int64(f.free)), progress.FormatBytes(f.need), progress.FormatBytes(e.o.MinFree))
 		}
-		parts = append(parts, fmt.Sprintf("%s free for %s", human(int64(f.free)), strings.Join(f.paths, ", ")))
+		parts = append(parts, fmt.Sprintf("%s free for %s", progress.FormatBytes(int64(f.free)), strings.Join(f.paths, ", ")))
 	}
 	return ok("%s", strings.Join(parts, "; "))
 }
@@ -440,18 +441,6 @@ func statfs(path string) (uint64, string, error) {
 		return 0, "", err
 	}
 	return s.Bavail * uint64(s.Bsize), fmt.Sprint(s.Fsid), nil
-}
-
-func human(b int64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
 }
 
 // rawConfig is what the host and proxy checks read of the config,

@@ -51,26 +51,7 @@ func TestPostgresSnapshotInContainer(t *testing.T) {
 		}
 		binds = append(binds, nspawn.Bind{Host: dir, Path: fmt.Sprintf("/srv/app%d", i)})
 	}
-	m := nspawn.Boot(ctx, t, nspawn.Options{Rootfs: rootfs, Binds: binds}, "bitpoll-pg")
-	// The client into this machine's own overlay: the cached tree stays
-	// as it is.
-	start := time.Now()
-	if out, err := m.Exec(ctx, "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-client >/dev/null"); err != nil {
-		t.Fatalf("install postgresql-client in the machine: %v\n%s", err, out)
-	}
-	ver, _ := m.Exec(ctx, "sh", "-c", "ls /usr/lib/postgresql")
-	t.Logf("postgresql-client %s installed in the machine in %v; the server is PostgreSQL %s", strings.TrimSpace(string(ver)), time.Since(start).Round(time.Second), srv.Version)
-
-	port := testkit.FreePort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	writeConfig(t, m, fmt.Sprintf("base_url = %q\nallowed_hosts = [\"127.0.0.1\", \"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = %d\n\n[database]\nurl = %q\npassword = true\n", base, port, dburl))
-	secret := m.Upper("/etc/bitpoll/secrets/db_password")
-	if err := os.MkdirAll(filepath.Dir(secret), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(secret, []byte("pw-in-a-credential\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	m, base := pgMachine(ctx, t, nspawn.Options{Rootfs: rootfs, Binds: binds}, "bitpoll-pg", srv, dburl, "pw-in-a-credential")
 	bpi := func(args ...string) ([]byte, error) {
 		return m.Exec(ctx, append([]string{"/srv/test/bitpoll-install"}, args...)...)
 	}
@@ -223,21 +204,7 @@ func TestPostgresTwoHostsUpgradeAtOnce(t *testing.T) {
 	}
 	var hosts []appHost
 	for _, name := range []string{"bitpoll-pg-a", "bitpoll-pg-b"} {
-		m := nspawn.Boot(ctx, t, nspawn.Options{Rootfs: rootfs, Binds: binds}, name)
-		if out, err := m.Exec(ctx, "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-client >/dev/null"); err != nil {
-			t.Fatalf("install postgresql-client in %s: %v\n%s", name, err, out)
-		}
-		// The machines share the host's network: a port each.
-		port := testkit.FreePort(t)
-		base := fmt.Sprintf("http://127.0.0.1:%d", port)
-		writeConfig(t, m, fmt.Sprintf("base_url = %q\nallowed_hosts = [\"127.0.0.1\", \"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = %d\n\n[database]\nurl = %q\npassword = true\n", base, port, dburl))
-		secret := m.Upper("/etc/bitpoll/secrets/db_password")
-		if err := os.MkdirAll(filepath.Dir(secret), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(secret, []byte("pw-of-two-hosts\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		m, base := pgMachine(ctx, t, nspawn.Options{Rootfs: rootfs, Binds: binds}, name, srv, dburl, "pw-of-two-hosts")
 		if out, err := m.Exec(ctx, append([]string{"/srv/test/bitpoll-install", "install"}, version(0)...)...); err != nil {
 			t.Fatalf("install on %s: %v\n%s", name, err, out)
 		}
@@ -306,4 +273,30 @@ func TestPostgresTwoHostsUpgradeAtOnce(t *testing.T) {
 		checkServing(ctx, t, h.m, 2)
 		page200(t, h.base+"/poll/made-on-a/")
 	}
+}
+
+// pgMachine boots a machine as an app host of the PostgreSQL database at
+// dburl on srv: PostgreSQL's client tools installed into its own overlay
+// (the cached tree stays as it is), a config on a port of its own (the
+// machines share the host's network) and the password as a secret.
+func pgMachine(ctx context.Context, t *testing.T, o nspawn.Options, name string, srv *pgtest.Server, dburl, password string) (*nspawn.Machine, string) {
+	t.Helper()
+	m := nspawn.Boot(ctx, t, o, name)
+	start := time.Now()
+	if out, err := m.Exec(ctx, "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-client >/dev/null"); err != nil {
+		t.Fatalf("install postgresql-client in %s: %v\n%s", name, err, out)
+	}
+	ver, _ := m.Exec(ctx, "sh", "-c", "ls /usr/lib/postgresql")
+	t.Logf("postgresql-client %s installed in %s in %v; the server is PostgreSQL %s", strings.TrimSpace(string(ver)), name, time.Since(start).Round(time.Second), srv.Version)
+	port := testkit.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	writeConfig(t, m, fmt.Sprintf("base_url = %q\nallowed_hosts = [\"127.0.0.1\", \"localhost\"]\n\n[listen]\naddress = \"127.0.0.1\"\nport = %d\n\n[database]\nurl = %q\npassword = true\n", base, port, dburl))
+	secret := m.Upper("/etc/bitpoll/secrets/db_password")
+	if err := os.MkdirAll(filepath.Dir(secret), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secret, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return m, base
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/backup"
+	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
@@ -131,7 +132,7 @@ func runBackup(ctx context.Context, g *globalOptions, o backupOptions) error {
 		secrets = "without secrets"
 	}
 	fmt.Fprintf(g.stdout, "wrote %s (%s, %d members, %s database, %s) of generation %d (%s) in %.1fs\n",
-		r.Path, humanBytes(r.Size), r.Members, r.Database, secrets, r.Generation, r.AppVersion, r.Duration.Seconds())
+		r.Path, progress.FormatBytes(r.Size), r.Members, r.Database, secrets, r.Generation, r.AppVersion, r.Duration.Seconds())
 	return nil
 }
 
@@ -172,7 +173,7 @@ func printDrill(g *globalOptions, d *backup.DrillResult) {
 		return
 	}
 	w := g.stdout
-	fmt.Fprintf(w, "%s: a backup of generation %d (%s %s), %s, taken %s\n", d.Archive, d.Generation, d.App, d.AppVersion, humanBytes(d.Size), d.Created.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(w, "%s: a backup of generation %d (%s %s), %s, taken %s\n", d.Archive, d.Generation, d.App, d.AppVersion, progress.FormatBytes(d.Size), d.Created.Format("2006-01-02 15:04:05 MST"))
 	fmt.Fprintf(w, "checked: %s\n", strings.Join(d.Checked, "; "))
 	if d.Database == "sqlite" {
 		fmt.Fprintf(w, "integrity_check: %s\n", d.Integrity)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/install"
+	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/standalone"
 	"github.com/bitpoll-install/bitpoll-install/store"
@@ -88,9 +89,9 @@ func runGC(ctx context.Context, g *globalOptions, o gcOptions) error {
 	}
 	fmt.Fprintf(g.stdout, "%s %d cache entries and snapshots\n", verb, len(r.Files))
 	if o.DryRun {
-		fmt.Fprintf(g.stdout, "would free %s\n", humanBytes(r.Bytes))
+		fmt.Fprintf(g.stdout, "would free %s\n", progress.FormatBytes(r.Bytes))
 	} else {
-		fmt.Fprintf(g.stdout, "freed %s\n", humanBytes(r.Bytes))
+		fmt.Fprintf(g.stdout, "freed %s\n", progress.FormatBytes(r.Bytes))
 	}
 	return nil
 }

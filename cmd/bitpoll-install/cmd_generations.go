@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
@@ -120,7 +121,7 @@ func runGenerations(_ context.Context, g *globalOptions) error {
 		if i.Current {
 			mark = "*"
 		}
-		fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.N, mark, i.Created, i.AppVersion, pythonSummary(i.Python, i.InterpreterPath), humanBytes(i.OwnBytes), humanBytes(i.Shared), migrationSummary(i.Migrations), i.StorePath)
+		fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.N, mark, i.Created, i.AppVersion, pythonSummary(i.Python, i.InterpreterPath), progress.FormatBytes(i.OwnBytes), progress.FormatBytes(i.Shared), migrationSummary(i.Migrations), i.StorePath)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -151,18 +152,6 @@ func migrationSummary(m map[string][]string) string {
 		}
 	}
 	return fmt.Sprintf("%d applied; %s", n, strings.Join(own, " "))
-}
-
-func humanBytes(b int64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
 }
 
 // pythonPath is the interpreter's path: the last word of its identity

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/status"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
@@ -104,7 +105,7 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		}
 		fmt.Fprintf(w, "migrations  %d applied, the last: %s%s\n", r.MigrationsApplied, orNone(strings.Join(r.LastMigrations, " ")), at)
 	}
-	fmt.Fprintf(w, "disk        store %s, cache %s, data %s, snapshots %s\n", humanBytes(r.Disk.Store), humanBytes(r.Disk.Cache), humanBytes(r.Disk.Data), humanBytes(r.Disk.Snapshots))
+	fmt.Fprintf(w, "disk        store %s, cache %s, data %s, snapshots %s\n", progress.FormatBytes(r.Disk.Store), progress.FormatBytes(r.Disk.Cache), progress.FormatBytes(r.Disk.Data), progress.FormatBytes(r.Disk.Snapshots))
 	if b := r.Backup; b == nil {
 		fmt.Fprintln(w, "backup      none recorded (bitpoll-install backup makes one)")
 	} else {

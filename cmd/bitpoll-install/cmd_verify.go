@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bitpoll-install/bitpoll-install/atomicfile"
+	"github.com/bitpoll-install/bitpoll-install/progress"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -120,7 +121,7 @@ func runVerify(ctx context.Context, g *globalOptions, o verifyOptions) error {
 			"sample_percent": r.Sample, "next": optional(r.Next), "findings": len(r.Findings), "seconds": elapsed.Seconds(), "mb_per_s": rate})
 	} else {
 		msg := fmt.Sprintf("checked %s: %d files, %s; rehashed %d files, %s, at %.0f MB/s",
-			plural(r.StorePaths, "store path", "store paths"), r.Files, humanBytes(r.Bytes), r.HashedFiles, humanBytes(r.HashedBytes), rate)
+			plural(r.StorePaths, "store path", "store paths"), r.Files, progress.FormatBytes(r.Bytes), r.HashedFiles, progress.FormatBytes(r.HashedBytes), rate)
 		if o.Sample < 100 {
 			msg += fmt.Sprintf(" (a %v%% sample; the next run continues from there)", o.Sample)
 		}
