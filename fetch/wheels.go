@@ -44,11 +44,18 @@ const (
 
 // Artifact is one file pinned by a lock: a wheel, or an sdist.
 type Artifact struct {
-	Name   string // file name, for messages and progress
-	URL    string // https; file for local mirrors; http only on the loopback
-	Size   int64  // bytes
+	Name string // file name, for messages and progress
+	URL  string // https; file for local mirrors; http only on the loopback
+	// Size is in bytes; negative when the lock does not know it (a
+	// standalone interpreter locked without downloading it). Then at
+	// most MaxUnknownSize bytes are read, and a cached copy is re-hashed
+	// before it is trusted.
+	Size   int64
 	SHA256 string // 64 lowercase hex digits
 }
+
+// MaxUnknownSize bounds the download of an artifact of unknown size.
+const MaxUnknownSize = 1 << 30
 
 // Downloader fills a content-addressed cache of artifacts: each file lives
 // at <CacheDir>/wheels-v1/<sha256>, and only a complete file whose size and
@@ -118,7 +125,7 @@ func (d *Downloader) Fetch(ctx context.Context, arts []Artifact) (map[string]str
 			continue
 		}
 		missing = append(missing, a)
-		missingBytes += a.Size
+		missingBytes += max(a.Size, 0)
 	}
 	if len(missing) == 0 {
 		return paths, nil
@@ -200,9 +207,6 @@ func (a *Artifact) check() error {
 	if !isSHA256Hex(a.SHA256) {
 		return fmt.Errorf("check artifact %q: sha256 %q is not 64 lowercase hex digits: fix the lock's hash", a.Name, a.SHA256)
 	}
-	if a.Size < 0 {
-		return fmt.Errorf("check artifact %q: size %d is negative: fix the lock's size", a.Name, a.Size)
-	}
 	if a.Name == "" {
 		u, _ := url.Parse(a.URL)
 		a.Name = path.Base(u.Path)
@@ -237,9 +241,9 @@ func (d *Downloader) cached(a Artifact, p string, rep progress.Reporter) (bool, 
 	switch {
 	case !info.Mode().IsRegular():
 		bad = "is not a regular file"
-	case info.Size() != a.Size:
+	case a.Size >= 0 && info.Size() != a.Size:
 		bad = fmt.Sprintf("has %d bytes, want %d", info.Size(), a.Size)
-	case d.Verify:
+	case d.Verify || a.Size < 0:
 		sum, _, err := treehash.FileSHA256(p)
 		if err != nil {
 			return false, fmt.Errorf("verify cached %q: %w", a.Name, err)
@@ -294,7 +298,7 @@ func (d *Downloader) fetchOne(ctx context.Context, client *httpretry.Client, dir
 			written += int64(n)
 			rep.Add(a.Name, int64(n))
 		})
-		if _, err := httpretry.Copy(io.MultiWriter(tmp, count), r.Body, a.Name, a.Size, 0, a.SHA256); err != nil {
+		if _, err := httpretry.Copy(io.MultiWriter(tmp, count), r.Body, a.Name, a.Size, MaxUnknownSize, a.SHA256); err != nil {
 			return err
 		}
 		return install(tmp, final, a.Size)

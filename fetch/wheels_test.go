@@ -647,7 +647,6 @@ func TestFetchBadArtifact(t *testing.T) {
 		{"short hash", func(a *Artifact) { a.SHA256 = "abc" }, `sha256 "abc" is not 64 lowercase hex digits`},
 		{"upper-case hash", func(a *Artifact) { a.SHA256 = strings.ToUpper(a.SHA256) }, "is not 64 lowercase hex digits"},
 		{"path in hash", func(a *Artifact) { a.SHA256 = "../" + a.SHA256[3:] }, "is not 64 lowercase hex digits"},
-		{"negative size", func(a *Artifact) { a.Size = -1 }, "size -1 is negative"},
 		{"plain http", func(a *Artifact) { a.URL = "http://files.example/a.whl" }, "is plain http"},
 	}
 	for _, tt := range tests {
@@ -697,5 +696,52 @@ func TestRemoveStalePartials(t *testing.T) {
 	}
 	if got := cacheEntries(t, cache); len(got) != 0 {
 		t.Errorf("cache after an Exclusive Fetch = %q, want no partial file left", got)
+	}
+}
+
+// TestFetchUnknownSize: an artifact whose size the lock does not know (a
+// standalone interpreter locked offline) is fetched and checked by its
+// hash alone; a cached copy is re-hashed, even without Verify, since its
+// size proves nothing; and a body of another hash is refused.
+func TestFetchUnknownSize(t *testing.T) {
+	s := newWheelServer(t)
+	a := s.add("python.tar.gz", 6000)
+	a.Size = -1
+	cache := t.TempDir()
+	paths, err := s.downloader(cache).Fetch(context.Background(), []Artifact{a})
+	if err != nil {
+		t.Fatalf("Fetch of unknown size: %v", err)
+	}
+	if got, err := os.ReadFile(paths[a.SHA256]); err != nil || !bytes.Equal(got, s.files["/python.tar.gz"]) {
+		t.Fatalf("cached file = %d bytes, %v; want the served 6000", len(got), err)
+	}
+	// A damaged cache entry of the same length: refetched.
+	p := paths[a.SHA256]
+	damaged := bytes.Clone(s.files["/python.tar.gz"])
+	damaged[10] ^= 1
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, p, damaged)
+	if _, err := s.downloader(cache).Fetch(context.Background(), []Artifact{a}); err != nil {
+		t.Fatalf("Fetch over a damaged entry: %v", err)
+	}
+	if got := s.total(); got != 2 {
+		t.Errorf("requests = %d, want 2 (the damaged entry fetched again)", got)
+	}
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, s.files["/python.tar.gz"]) {
+		t.Errorf("the damaged entry was kept")
+	}
+	// Another hash: refused, nothing cached.
+	bad := a
+	bad.SHA256 = strings.Repeat("0", 64)
+	cache2 := t.TempDir()
+	_, err = s.downloader(cache2).Fetch(context.Background(), []Artifact{bad})
+	var he *httpretry.HashError
+	if !errors.As(err, &he) {
+		t.Errorf("Fetch of another hash, unknown size = %v, want a *HashError", err)
+	}
+	if got := cacheEntries(t, cache2); len(got) != 0 {
+		t.Errorf("cache holds %q after a refused download, want nothing", got)
 	}
 }

@@ -101,6 +101,7 @@ func (l *Lock) check() ErrorList {
 			}
 		}
 	}
+	p.interpreters(l.Interpreters, targets)
 	// Each target needs a file for each package its marker selects.
 	for _, t := range targets {
 		env := pep508.LinuxCPython(t.Minor, t.Arch)

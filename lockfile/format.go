@@ -81,6 +81,7 @@ func Format(l *Lock) ([]byte, error) {
 			w.line("hashes = { sha256 = " + quote(f.SHA256) + " }")
 		}
 	}
+	w.interpreters(l.Interpreters)
 	return w.buf.Bytes(), nil
 }
 

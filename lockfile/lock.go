@@ -36,6 +36,9 @@ type Lock struct {
 	ExcludeNewer string
 	App          App
 	Packages     []Package
+	// Interpreters pin a standalone CPython per target, for hosts whose
+	// own Python fits no target; optional.
+	Interpreters []Interpreter
 }
 
 // App pins the application source tree.

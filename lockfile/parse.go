@@ -14,11 +14,13 @@ import (
 
 // The keys each table allows, in the order Format writes them.
 var (
-	topKeys     = []string{"lock-version", "created-by", "requires-python", "glibc", "targets", "extra-requirements", "exclude-newer", "app", "packages"}
+	topKeys     = []string{"lock-version", "created-by", "requires-python", "glibc", "targets", "extra-requirements", "exclude-newer", "app", "packages", "interpreter"}
 	appKeys     = []string{"name", "version", "url", "commit", "tree", "nar-hash", "requirements", "packages-digest"}
 	packageKeys = []string{"name", "version", "marker", "requires-python", "build-only", "build-requires", "sdist", "sdist-targets", "wheels"}
 	fileKeys    = []string{"name", "url", "size", "upload-time", "hashes"}
 	hashKeys    = []string{"sha256"}
+
+	interpreterKeys = []string{"target", "implementation", "version", "release", "url", "size", "glibc", "hashes"}
 )
 
 // ReadFile reads and parses the lock at path.
@@ -291,6 +293,15 @@ func (d *decoder) lock(m map[string]any) *Lock {
 		}
 		for i, p := range list {
 			l.Packages = append(l.Packages, d.pkg(index("packages", i), p))
+		}
+	}
+	if v, ok := m["interpreter"]; ok {
+		list, ok := v.([]any)
+		if !ok {
+			d.fail("interpreter", "want an array of tables ([[interpreter]]), got %s", typeName(v))
+		}
+		for i, it := range list {
+			l.Interpreters = append(l.Interpreters, d.interpreter(index("interpreter", i), it))
 		}
 	}
 	return l
