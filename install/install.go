@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -37,6 +38,7 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/pyenv"
 	"github.com/bitpoll-install/bitpoll-install/pyspec/wheeltag"
 	"github.com/bitpoll-install/bitpoll-install/shim"
+	"github.com/bitpoll-install/bitpoll-install/standalone"
 	"github.com/bitpoll-install/bitpoll-install/store"
 	"github.com/bitpoll-install/bitpoll-install/treehash"
 )
@@ -45,9 +47,14 @@ import (
 type Options struct {
 	Lock   *lockfile.Lock
 	Layout store.Layout
-	// Python is an explicit interpreter (--python); empty searches for one
-	// matching a lock target.
+	// Python is an explicit interpreter (--python PATH); PythonStandalone
+	// uses the lock's pinned standalone interpreter; empty or PythonAuto
+	// searches the host for one matching a lock target, and uses the
+	// lock's pinned one when none fits.
 	Python string
+	// HTTPClient fetches the standalone interpreter; nil means the
+	// default client (the system's roots, and SSL_CERT_FILE).
+	HTTPClient *http.Client
 	// AppSource is a local mirror or tree of the app; empty fetches the
 	// lock's URL. Either way its content must hash to the lock's tree.
 	AppSource string
@@ -72,13 +79,22 @@ type Options struct {
 	Unpack safearchive.Limits
 }
 
+// The --python values that name no path.
+const (
+	PythonAuto       = "auto"
+	PythonStandalone = "standalone"
+)
+
 // Result is a built (or already present) store path.
 type Result struct {
-	Path    string // the store path
-	Built   bool   // false when the store already had it
-	Interp  *pyenv.Interpreter
-	Target  wheeltag.Target
-	Project string // the Django project package inside the app ("bitpoll")
+	Path   string // the store path
+	Built  bool   // false when the store already had it
+	Interp *pyenv.Interpreter
+	// Standalone is the lock's pinned interpreter in the store, when the
+	// build runs on it; nil for a host Python.
+	Standalone *standalone.Installed
+	Target     wheeltag.Target
+	Project    string // the Django project package inside the app ("bitpoll")
 	// Packages is how many packages were installed into the venv: 0
 	// when the store already had the path.
 	Packages int
@@ -116,6 +132,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	l := o.Lock
+	var unlocks []func() error
 	targets, err := l.ParsedTargets()
 	if err != nil {
 		return nil, err
@@ -124,9 +141,54 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	for _, t := range targets {
 		wants = append(wants, pyenv.Want{Version: fmt.Sprintf("3.%d", t.Minor), Arch: t.Arch})
 	}
-	interp, err := pyenv.Find(ctx, wants, pyenv.FindOptions{Explicit: o.Python})
+	// The store is opened and locked when first needed: a refusal before
+	// that leaves nothing behind.
+	var st *store.Store
+	openStore := func() error {
+		if st != nil {
+			return nil
+		}
+		s, err := store.Open(o.Layout)
+		if err != nil {
+			return err
+		}
+		s.Hooks = o.Hooks
+		if !o.Locked {
+			unlock, err := s.Lock(ctx)
+			if err != nil {
+				return err
+			}
+			unlocks = append(unlocks, unlock)
+		}
+		st = s
+		return nil
+	}
+	defer func() {
+		for _, u := range unlocks {
+			_ = u()
+		}
+	}()
+	interp, pinned, err := findInterpreter(ctx, o, l, targets, wants)
 	if err != nil {
-		return nil, fmt.Errorf("find a Python for the lock: %w", err)
+		return nil, err
+	}
+	var installed *standalone.Installed
+	if pinned != nil {
+		if err := openStore(); err != nil {
+			return nil, err
+		}
+		installed, err = standalone.Ensure(ctx, *pinned, standalone.Options{
+			Store: st, CacheDir: o.Layout.CacheDir(), HTTPClient: o.HTTPClient, Unpack: o.Unpack, Progress: o.Progress,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if installed.Built {
+			o.Progress.Log(fmt.Sprintf("installed %s at %s", pinned, installed.Path))
+		}
+		if interp, err = pyenv.Find(ctx, wants, pyenv.FindOptions{Explicit: installed.Python}); err != nil {
+			return nil, fmt.Errorf("check the lock's pinned interpreter: %w", err)
+		}
 	}
 	var target wheeltag.Target
 	for _, t := range targets {
@@ -150,17 +212,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 				s.Package.Name, s.Package.Version, target)
 		}
 	}
-	st, err := store.Open(o.Layout)
-	if err != nil {
+	if err := openStore(); err != nil {
 		return nil, err
-	}
-	st.Hooks = o.Hooks
-	if !o.Locked {
-		unlock, err := st.Lock(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
 	}
 	// Builds hold the lock, so nothing else is filling the caches now.
 	if n := SweepLeftovers(o.Layout); n > 0 {
@@ -170,6 +223,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	name := l.App.Name
 	msgfmt := msgfmtID(ctx)
 	key := storeKey(l, sel, interp, msgfmt)
+	if pinned != nil {
+		key = store.Key("standalone", pinned.SHA256, key)
+	}
 	if o.VenvOnly {
 		name += "-venv"
 		key = store.Key("venv-only", key)
@@ -182,7 +238,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	res := &Result{Interp: interp, Target: target}
+	res := &Result{Interp: interp, Target: target, Standalone: installed}
 	path, built, err := st.Build(ctx, key, name, l.App.Version, func(dir string) error {
 		b := &builder{o: o, lock: l, sel: sel, interp: interp, target: target, dir: dir, final: final, msgfmt: msgfmt != ""}
 		if err := b.run(ctx); err != nil {
@@ -762,4 +818,65 @@ func countFiles(dir string) (int, error) {
 		return 0, fmt.Errorf("count the files of %s: %w", dir, err)
 	}
 	return n, nil
+}
+
+// findInterpreter decides what the build runs on: a host Python that fits
+// a target, or the lock's pinned standalone interpreter (returned as
+// pinned, not yet in the store), as o.Python says.
+func findInterpreter(ctx context.Context, o Options, l *lockfile.Lock, targets []wheeltag.Target, wants []pyenv.Want) (*pyenv.Interpreter, *lockfile.Interpreter, error) {
+	switch o.Python {
+	case PythonStandalone:
+		e, err := pinnedForHost(l, targets)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--python standalone: %w", err)
+		}
+		return nil, &e, nil
+	case "", PythonAuto:
+		interp, err := pyenv.Find(ctx, wants, pyenv.FindOptions{})
+		var nf *pyenv.NotFoundError
+		if errors.As(err, &nf) {
+			e, perr := pinnedForHost(l, targets)
+			if perr == nil {
+				o.Progress.Log(fmt.Sprintf("no Python on this host fits the lock; using the lock's pinned %s for %s", e, e.Target))
+				return nil, &e, nil
+			}
+			if len(l.Interpreters) == 0 {
+				return nil, nil, fmt.Errorf("find a Python for the lock: %w\n  or re-lock with --python-standalone, and install fetches the interpreter the lock pins", err)
+			}
+			return nil, nil, fmt.Errorf("find a Python for the lock: %w\n  and %v", err, perr)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("find a Python for the lock: %w", err)
+		}
+		return interp, nil, nil
+	default:
+		interp, err := pyenv.Find(ctx, wants, pyenv.FindOptions{Explicit: o.Python})
+		if err != nil {
+			return nil, nil, fmt.Errorf("find a Python for the lock: %w", err)
+		}
+		return interp, nil, nil
+	}
+}
+
+// pinnedForHost is the lock's pinned interpreter for the first of its
+// targets on this host's architecture that has one.
+func pinnedForHost(l *lockfile.Lock, targets []wheeltag.Target) (lockfile.Interpreter, error) {
+	arch := standalone.HostArch()
+	for _, t := range targets {
+		if t.Arch != arch {
+			continue
+		}
+		if e, ok := l.InterpreterFor(t.String()); ok {
+			return e, nil
+		}
+	}
+	if len(l.Interpreters) == 0 {
+		return lockfile.Interpreter{}, errors.New("the lock pins no standalone interpreter: re-lock with --python-standalone")
+	}
+	var have []string
+	for _, e := range l.Interpreters {
+		have = append(have, e.Target)
+	}
+	return lockfile.Interpreter{}, fmt.Errorf("the lock pins standalone interpreters for %s only, none for this host's %s: re-lock with --target for %s and --python-standalone",
+		strings.Join(have, ", "), arch, arch)
 }

@@ -22,6 +22,9 @@ type GCOptions struct {
 	DryRun bool
 	// Refs returns the cache keys a store path uses (its wheels' sha256).
 	Refs func(storePath string) ([]string, error)
+	// Uses returns the other store paths a store path runs on (its
+	// standalone interpreter): they are kept with it.
+	Uses func(storePath string) ([]string, error)
 	// Caches are directories whose entries are freed unless their name
 	// holds a key a kept store path uses.
 	Caches []string
@@ -92,6 +95,22 @@ func (s *Store) gc(o GCOptions) (*GCResult, error) {
 		if m.Snapshot != "" {
 			r.Files = append(r.Files, m.Snapshot)
 			remove = append(remove, m.Snapshot)
+		}
+	}
+	if o.Uses != nil {
+		for _, g := range gens {
+			if !keep[g.N] {
+				continue
+			}
+			used, err := o.Uses(g.Target)
+			if err != nil {
+				return nil, err
+			}
+			for _, u := range used {
+				if filepath.Dir(filepath.Clean(u)) == filepath.Clean(s.layout.StoreDir()) {
+					kept[filepath.Base(u)] = true
+				}
+			}
 		}
 	}
 	entries, err := os.ReadDir(s.layout.StoreDir())

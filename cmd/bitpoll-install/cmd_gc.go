@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -62,6 +64,7 @@ func runGC(ctx context.Context, g *globalOptions, o gcOptions) error {
 	r, err := st.GC(store.GCOptions{
 		Keep: o.Keep, Protect: protect, DryRun: o.DryRun,
 		Refs:   storeRefs,
+		Uses:   func(p string) ([]string, error) { return storeUses(layout.StoreDir(), p) },
 		Caches: install.CacheEntryDirs(cache),
 	})
 	if err != nil {
@@ -111,4 +114,31 @@ func storeRefs(path string) ([]string, error) {
 		keys = append(keys, p.SHA256)
 	}
 	return keys, nil
+}
+
+// storeUses is the store path of the standalone interpreter a store path
+// runs on, if its interpreter lies in the store.
+func storeUses(storeDir, path string) ([]string, error) {
+	m, err := service.ReadManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	if p := interpreterStorePath(storeDir, m.PythonPath()); p != "" {
+		return []string{p}, nil
+	}
+	return nil, nil
+}
+
+// interpreterStorePath is the store path that holds python, or "" when
+// python lies outside the store.
+func interpreterStorePath(storeDir, python string) string {
+	if python == "" {
+		return ""
+	}
+	rel, err := filepath.Rel(storeDir, python)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") || filepath.IsAbs(rel) {
+		return ""
+	}
+	first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+	return filepath.Join(storeDir, first)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -36,11 +37,14 @@ type generationInfo struct {
 	Created    string
 	AppVersion string
 	Python     string
-	StorePath  string
-	OwnBytes   int64
-	Shared     int64
-	Migrations map[string][]string
-	Snapshot   string
+	// InterpreterPath is the store path of the standalone interpreter
+	// it runs on; empty for a host Python.
+	InterpreterPath string
+	StorePath       string
+	OwnBytes        int64
+	Shared          int64
+	Migrations      map[string][]string
+	Snapshot        string
 }
 
 type generationRecord struct {
@@ -50,16 +54,19 @@ type generationRecord struct {
 
 // generationOut is generationInfo with null for what is not known.
 type generationOut struct {
-	N          int                 `json:"generation"`
-	Current    bool                `json:"current"`
-	Created    string              `json:"created"`
-	AppVersion *string             `json:"app_version"`
-	Python     *string             `json:"python"`
-	StorePath  string              `json:"store_path"`
-	OwnBytes   int64               `json:"own_bytes"`
-	Shared     int64               `json:"shared_bytes"`
-	Migrations map[string][]string `json:"migrations"` // null: not recorded
-	Snapshot   *string             `json:"snapshot"`
+	N          int     `json:"generation"`
+	Current    bool    `json:"current"`
+	Created    string  `json:"created"`
+	AppVersion *string `json:"app_version"`
+	Python     *string `json:"python"`
+	// InterpreterPath: the standalone interpreter's store path; null for
+	// a host Python.
+	InterpreterPath *string             `json:"interpreter_path"`
+	StorePath       string              `json:"store_path"`
+	OwnBytes        int64               `json:"own_bytes"`
+	Shared          int64               `json:"shared_bytes"`
+	Migrations      map[string][]string `json:"migrations"` // null: not recorded
+	Snapshot        *string             `json:"snapshot"`
 }
 
 func runGenerations(_ context.Context, g *globalOptions) error {
@@ -86,14 +93,19 @@ func runGenerations(_ context.Context, g *globalOptions) error {
 				m.AppVersion, m.Python = man.App.Version, man.Python
 			}
 		}
+		python := m.Python
+		if man, err := service.ReadManifest(gen.Target); err == nil {
+			python = man.Python
+		}
 		infos = append(infos, generationInfo{N: gen.N, Current: gen.Current, Created: gen.Created.UTC().Format("2006-01-02 15:04:05Z"),
 			AppVersion: m.AppVersion, Python: m.Python, StorePath: gen.Target, OwnBytes: u.Own, Shared: u.Shared,
-			Migrations: m.Migrations, Snapshot: m.Snapshot})
+			InterpreterPath: interpreterStorePath(st.Layout().StoreDir(), pythonPath(python)),
+			Migrations:      m.Migrations, Snapshot: m.Snapshot})
 	}
 	if g.JSON {
 		for _, i := range infos {
 			writeJSONLine(g.stdout, generationRecord{"generation", generationOut{i.N, i.Current, i.Created,
-				optional(i.AppVersion), optional(i.Python), i.StorePath, i.OwnBytes, i.Shared, i.Migrations, optional(i.Snapshot)}})
+				optional(i.AppVersion), optional(i.Python), optional(i.InterpreterPath), i.StorePath, i.OwnBytes, i.Shared, i.Migrations, optional(i.Snapshot)}})
 		}
 		return nil
 	}
@@ -102,18 +114,18 @@ func runGenerations(_ context.Context, g *globalOptions) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "GEN\tCREATED\tVERSION\tOWN\tSHARED\tMIGRATIONS\tSTORE PATH")
+	fmt.Fprintln(tw, "GEN\tCREATED\tVERSION\tPYTHON\tOWN\tSHARED\tMIGRATIONS\tSTORE PATH")
 	for _, i := range infos {
 		mark := " "
 		if i.Current {
 			mark = "*"
 		}
-		fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.N, mark, i.Created, i.AppVersion, humanBytes(i.OwnBytes), humanBytes(i.Shared), migrationSummary(i.Migrations), i.StorePath)
+		fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.N, mark, i.Created, i.AppVersion, pythonSummary(i.Python, i.InterpreterPath), humanBytes(i.OwnBytes), humanBytes(i.Shared), migrationSummary(i.Migrations), i.StorePath)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(g.stdout, "* current. OWN is held by this store path alone; SHARED is hardlinked with the caches or other generations.")
+	fmt.Fprintln(g.stdout, "* current. PYTHON is the interpreter's version and path, or the store path of the standalone one the lock pins. OWN is held by this store path alone; SHARED is hardlinked with the caches or other generations.")
 	return nil
 }
 
@@ -151,4 +163,27 @@ func humanBytes(b int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", b)
+}
+
+// pythonPath is the interpreter's path: the last word of its identity
+// ("cpython 3.13.5 x86_64 abiflags=\"\" /usr/bin/python3.13").
+func pythonPath(id string) string {
+	f := strings.Fields(id)
+	if len(f) < 2 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
+// pythonSummary is the PYTHON column: version and path, or the
+// standalone interpreter's store path.
+func pythonSummary(id, storePath string) string {
+	f := strings.Fields(id)
+	if len(f) < 2 {
+		return "(not recorded)"
+	}
+	if storePath != "" {
+		return f[1] + " " + filepath.Base(storePath)
+	}
+	return f[1] + " " + f[len(f)-1]
 }

@@ -64,7 +64,7 @@ func (o *buildOptions) AddFlags(c *cobra.Command) {
 	f := c.Flags()
 	f.StringVar(&o.Lock, "lock", "", "the lock to install, a `FILE` or an https:// URL (default: the lock built into this binary)")
 	f.StringVar(&o.AppSource, "app-source", "", "a local mirror or tree of the app (`DIR`); its content must hash to the lock's tree")
-	f.StringVar(&o.Python, "python", "", "the Python interpreter `PATH` to use (default: one matching a lock target, found on PATH, in pyenv or uv)")
+	f.StringVar(&o.Python, "python", install.PythonAuto, "the Python interpreter: a `PATH`; \"standalone\", the one the lock pins ([[interpreter]], see lock --python-standalone); or \"auto\", one matching a lock target on PATH, in pyenv or uv, else the pinned one")
 	f.BoolVar(&o.OnlyBinary, "only-binary", false, "refuse to build sdist entries from source")
 }
 
@@ -119,7 +119,7 @@ func (o *buildOptions) installOptions(g *globalOptions, layout store.Layout) (in
 		return install.Options{}, err
 	}
 	return install.Options{
-		Lock: l, Layout: layout, Python: o.Python, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
+		Lock: l, Layout: layout, Python: o.Python, HTTPClient: g.httpClient, AppSource: o.AppSource, OnlyBinary: o.OnlyBinary, Unpack: o.Unpack,
 		Progress: g.progress(), Hooks: g.hooks, CheckApp: appPinsChecker(l),
 	}, nil
 }

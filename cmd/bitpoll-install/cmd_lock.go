@@ -1,17 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bitpoll-install/bitpoll-install/fetch"
+	"github.com/bitpoll-install/bitpoll-install/httpretry"
 	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/resolve"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+	"github.com/bitpoll-install/bitpoll-install/standalone"
 )
 
 // lockOptions are the flags of "lock".
@@ -30,6 +37,11 @@ type lockOptions struct {
 	Glibc        string
 	ExcludeNewer string
 	IndexURL     string
+	// PythonStandalone pins a standalone interpreter per target;
+	// DownloadsJSON says from which download list (uv's format), else
+	// the facts built in.
+	PythonStandalone bool
+	DownloadsJSON    string
 	unpackOptions
 }
 
@@ -46,6 +58,8 @@ func (o *lockOptions) AddFlags(c *cobra.Command) {
 	f.StringVar(&o.Glibc, "glibc", resolve.DefaultGlibc, "the oldest glibc `VERSION` the locked wheels must run on")
 	f.StringVar(&o.ExcludeNewer, "exclude-newer", "", "ignore files uploaded after `TIME` (RFC 3339 or YYYY-MM-DD), for a reproducible rerun")
 	f.StringVar(&o.IndexURL, "index-url", "https://pypi.org/simple/", "the PEP 691 package index `URL`")
+	f.BoolVar(&o.PythonStandalone, "python-standalone", false, "pin a python-build-standalone CPython for each target ([[interpreter]]), for hosts whose Python fits no target")
+	f.StringVar(&o.DownloadsJSON, "python-downloads-json", "", "with --python-standalone: take the builds from this download list in uv's format (a `FILE` or https URL, as UV_PYTHON_DOWNLOADS_JSON_URL), and download each once to record its size")
 	o.unpackOptions.AddFlags(c)
 }
 
@@ -65,6 +79,16 @@ with wheels for some targets and none for others (libsass on aarch64) is
 locked with its wheels and its sdist, the sdist marked for the targets
 without a wheel (sdist-targets) and built from source there at install. A
 target with neither is an error.
+
+With --python-standalone, the lock also pins, for each target, a
+python-build-standalone CPython (its install_only_stripped archive's URL,
+sha256, version, release and oldest glibc), which install uses on a host
+whose own Python fits no target. The builds are those uv's download metadata
+lists for the newest release this bitpoll-install knows; they are not
+downloaded, so their size is left out and install checks the sha256 alone.
+--python-downloads-json takes them from a download list in uv's own format
+instead, and downloads each archive once to check its hash and record its
+size.
 
 With --check, validate an existing lock without touching the network; add
 --app-source DIR (a local tree or git repository) to check too that the lock
@@ -115,6 +139,17 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 	if err := o.unpackOptions.check(); err != nil {
 		return err
 	}
+	if o.DownloadsJSON != "" {
+		o.PythonStandalone = true
+	}
+	var downloads []standalone.Download
+	if o.PythonStandalone {
+		// Before the resolve: a bad list is found at once.
+		var err error
+		if downloads, err = readDownloads(ctx, g, o.DownloadsJSON); err != nil {
+			return err
+		}
+	}
 	idx := g.indexClient(index.Options{IndexURL: o.IndexURL, CacheDir: g.cacheDir(), UserAgent: "bitpoll-install/" + version, Unpack: o.Unpack})
 	rep := newReporter(g)
 	start := time.Now()
@@ -131,6 +166,11 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	if o.PythonStandalone {
+		if err := pinInterpreters(ctx, g, l, downloads, o.DownloadsJSON != ""); err != nil {
+			return err
+		}
 	}
 	if err := lockfile.WriteFile(o.Output, l); err != nil {
 		return err
@@ -177,4 +217,74 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not a time: want RFC 3339 (2026-11-27T00:00:00Z) or a date (2026-11-27)", s)
 	}
 	return t, nil
+}
+
+// maxDownloadsJSON bounds a download list; uv's own is about 3 MiB.
+const maxDownloadsJSON = 64 << 20
+
+// readDownloads reads --python-downloads-json, a file or an https URL, or
+// returns the built-in builds when it is empty.
+func readDownloads(ctx context.Context, g *globalOptions, src string) ([]standalone.Download, error) {
+	if src == "" {
+		return standalone.Builtin, nil
+	}
+	var data []byte
+	if strings.Contains(src, "://") {
+		if _, err := httpretry.CheckURL(src); err != nil {
+			return nil, &usageError{fmt.Errorf("--python-downloads-json: %w", err)}
+		}
+		var buf bytes.Buffer
+		err := httpretry.New(httpretry.Options{HTTP: g.httpClient, UserAgent: "bitpoll-install/" + version}).Get(ctx, src, nil, func(r *httpretry.Response) error {
+			buf.Reset()
+			_, err := httpretry.Copy(&buf, r.Body, src, -1, maxDownloadsJSON, "")
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--python-downloads-json: download %s: %w", src, err)
+		}
+		data = buf.Bytes()
+	} else {
+		var err error
+		if data, err = os.ReadFile(src); err != nil {
+			return nil, fmt.Errorf("--python-downloads-json: %w", err)
+		}
+	}
+	ds, err := standalone.ParseDownloads(data, src)
+	if err != nil {
+		return nil, fmt.Errorf("--python-downloads-json: %w", err)
+	}
+	return ds, nil
+}
+
+// pinInterpreters puts an [[interpreter]] entry for each of l's targets
+// into l. With download set each archive is fetched once, into the
+// download cache install uses, to check its sha256 and record its size.
+func pinInterpreters(ctx context.Context, g *globalOptions, l *lockfile.Lock, downloads []standalone.Download, download bool) error {
+	targets, err := l.ParsedTargets()
+	if err != nil {
+		return err
+	}
+	entries, err := standalone.Entries(downloads, targets)
+	if err != nil {
+		return err
+	}
+	if download {
+		rep := newReporter(g)
+		d := &fetch.Downloader{CacheDir: g.cacheDir(), HTTPClient: g.httpClient, Progress: g.progress()}
+		for i := range entries {
+			e := &entries[i]
+			rep.Notef("downloading %s for %s to check its hash and record its size", e, e.Target)
+			paths, err := d.Fetch(ctx, []fetch.Artifact{{Name: path.Base(e.URL), URL: e.URL, Size: -1, SHA256: e.SHA256}})
+			if err != nil {
+				return fmt.Errorf("pin the interpreter for %s: %w", e.Target, err)
+			}
+			info, err := os.Stat(paths[e.SHA256])
+			if err != nil {
+				return fmt.Errorf("pin the interpreter for %s: %w", e.Target, err)
+			}
+			e.Size = info.Size()
+		}
+	}
+	l.Interpreters = entries
+	return nil
 }

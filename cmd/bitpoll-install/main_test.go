@@ -44,7 +44,7 @@ func runTLS(t *testing.T, srv *httptest.Server, args ...string) result {
 	g := &globalOptions{stdout: &stdout, stderr: &stderr, newIndex: func(o index.Options) *index.Client {
 		o.HTTPClient = srv.Client()
 		return index.New(o)
-	}}
+	}, httpClient: srv.Client()}
 	code := execute(context.Background(), g, args)
 	if hasFlag(args, "--json") {
 		checkJSONOutput(t, args, stdout.String(), stderr.String())

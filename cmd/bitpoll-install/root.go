@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,6 +29,10 @@ type globalOptions struct {
 	// newIndex builds index clients; nil means index.New. Tests replace it
 	// to prove that a command stays offline, or to trust a test server.
 	newIndex func(index.Options) *index.Client
+	// httpClient fetches standalone interpreters and their download
+	// lists; nil means the default client. Tests set it to trust a test
+	// server.
+	httpClient *http.Client
 	// hooks sees the phases of a build and of a generation switch; the
 	// crash tests kill the process there.
 	hooks store.Hooks
