@@ -13,6 +13,7 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
 	"github.com/bitpoll-install/bitpoll-install/resolve/index"
+	"github.com/bitpoll-install/bitpoll-install/standalone"
 )
 
 // committedLock is the lock at the top of the repository.
@@ -85,6 +86,15 @@ func TestLockBitpollFromMirror(t *testing.T) {
 		WorkDir:      t.TempDir(),
 	}, nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The committed lock was made with --python-standalone: its
+	// interpreters are the built-in builds for its targets.
+	targets, err := l.ParsedTargets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Interpreters, err = standalone.Entries(standalone.Builtin, targets); err != nil {
 		t.Fatal(err)
 	}
 	got, err := lockfile.Format(l)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/bitpoll-install/bitpoll-install/install"
 	"github.com/bitpoll-install/bitpoll-install/service"
+	"github.com/bitpoll-install/bitpoll-install/standalone"
 	"github.com/bitpoll-install/bitpoll-install/store"
 )
 
@@ -105,6 +107,9 @@ type gcRecord struct {
 // storeRefs are the wheel hashes a store path was built from: the keys
 // of its cache entries.
 func storeRefs(path string) ([]string, error) {
+	if isInterpreterPath(path) {
+		return nil, nil // a standalone interpreter, kept for a generation: no wheels
+	}
 	m, err := service.ReadManifest(path)
 	if err != nil {
 		return nil, err
@@ -141,4 +146,18 @@ func interpreterStorePath(storeDir, python string) string {
 	}
 	first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
 	return filepath.Join(storeDir, first)
+}
+
+// isInterpreterPath reports whether a store path holds a standalone
+// interpreter rather than an app: it has no manifest, and its name and
+// top directory are the interpreter's.
+func isInterpreterPath(path string) bool {
+	if !strings.Contains(filepath.Base(path), "-"+standalone.StoreName+"-") {
+		return false
+	}
+	if _, err := os.Stat(filepath.Join(path, install.Manifest)); err == nil {
+		return false
+	}
+	info, err := os.Stat(filepath.Join(path, standalone.TopDir))
+	return err == nil && info.IsDir()
 }

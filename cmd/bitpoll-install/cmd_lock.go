@@ -125,7 +125,15 @@ func runLock(ctx context.Context, g *globalOptions, o lockOptions) error {
 		if g.JSON {
 			writeJSONLine(g.stdout, checkRecord{"check", o.Check, true, l.App.Name, l.App.Version, len(l.Packages), list(l.Targets)})
 		} else {
-			fmt.Fprintf(g.stdout, "%s: valid (%s %s, %d packages, targets %v)\n", o.Check, l.App.Name, l.App.Version, len(l.Packages), l.Targets)
+			pinned := ""
+			if len(l.Interpreters) > 0 {
+				var ts []string
+				for _, e := range l.Interpreters {
+					ts = append(ts, e.Target)
+				}
+				pinned = fmt.Sprintf(", standalone interpreters for %s", strings.Join(ts, ", "))
+			}
+			fmt.Fprintf(g.stdout, "%s: valid (%s %s, %d packages, targets %v%s)\n", o.Check, l.App.Name, l.App.Version, len(l.Packages), l.Targets, pinned)
 		}
 		return nil
 	}

@@ -58,8 +58,21 @@ func TestLockPythonStandalone(t *testing.T) {
 	if b, err := os.ReadFile(cached); err != nil || string(b) != string(archive) {
 		t.Errorf("the download cache's %s = %q, %v; want the archive, for install", cached, b, err)
 	}
-	if r := runTLS(t, ix.srv, "lock", "--check", out); r.code != exitOK || !strings.Contains(r.stdout, "valid") {
-		t.Errorf("lock --check = %d %q %q, want valid", r.code, r.stdout, r.stderr)
+	if r := runTLS(t, ix.srv, "lock", "--check", out); r.code != exitOK || !strings.Contains(r.stdout, "valid") || !strings.Contains(r.stdout, "standalone interpreters for cp313-x86_64)") {
+		t.Errorf("lock --check = %d %q %q, want valid, naming the pinned interpreter's target", r.code, r.stdout, r.stderr)
+	}
+	// A broken entry is refused offline, with its line, field and fix.
+	text, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(t.TempDir(), "broken.lock")
+	if err := os.WriteFile(broken, []byte(strings.Replace(string(text), `version = "3.13.5"`, `version = "3.12.5"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runTLS(t, ix.srv, "lock", "--check", broken)
+	if r.code == exitOK || !strings.Contains(r.stderr, `interpreter[0].version: "3.12.5" does not fit target "cp313-x86_64"`) || !strings.Contains(r.stderr, broken+":") {
+		t.Errorf("lock --check of a broken entry = %d %q, want the file, line, field and fix", r.code, r.stderr)
 	}
 
 	bad := filepath.Join(t.TempDir(), "bad.lock")

@@ -101,6 +101,8 @@ func (o *upgradeOptions) relock(ctx context.Context, g *globalOptions) (*lockfil
 	if err != nil {
 		return nil, fmt.Errorf("re-lock for --app-version %s: %w", o.AppVersion, err)
 	}
+	// The same targets: the interpreters the lock pins still fit.
+	l.Interpreters = base.Interpreters
 	rep := newReporter(g)
 	for _, line := range lockDiff(base, l) {
 		rep.Notef("%s", line)
