@@ -47,9 +47,13 @@ if ((${#py_missing[@]})); then
 fi
 
 # The Debian trixie tree that the system tests boot with systemd-nspawn,
-# and whose Nix 2.26 evaluates the flake. Building it needs root.
+# and whose Nix 2.26 evaluates the flake; the Debian 12 tree (Python 3.11)
+# and the CPython 3.13 archive, built in it, that its test serves as a
+# standalone interpreter. Building them needs root.
 if [[ $(id -u) -eq 0 ]]; then
 	"$(dirname "$0")/rootfs.sh" >/dev/null
+	"$(dirname "$0")/rootfs.sh" --suite bookworm >/dev/null
+	"$(dirname "$0")/standalone-python.sh" >/dev/null
 else
 	echo "prereqs: not root: the system tests (systemd-nspawn) will skip" >&2
 fi

@@ -1,15 +1,47 @@
 #!/usr/bin/env bash
-# Builds, once, the Debian trixie root filesystem that the system tests boot
-# with systemd-nspawn (systemd 257, Python 3.13) and whose nix-bin (Nix 2.26)
-# evaluates the flake. Prints its path. Built aside and renamed into place,
+# Builds, once, a Debian root filesystem that the system tests boot with
+# systemd-nspawn, and prints its path. Built aside and renamed into place,
 # so an interrupted build is never mistaken for a finished one.
 #
-#   scripts/rootfs.sh [DIR]    default: $BITPOLL_ROOTFS, else a cache dir
+#   trixie    Debian 13: systemd 257, Python 3.13, and nix-bin (Nix 2.26)
+#             that evaluates the flake. The default.
+#   bookworm  Debian 12: systemd 252, Python 3.11, too old for Bitpoll
+#             0.11.0, so its tests install a standalone interpreter.
+#
+#   scripts/rootfs.sh [--suite trixie|bookworm] [DIR]
+#
+# DIR defaults to $BITPOLL_ROOTFS (trixie) or $BITPOLL_ROOTFS_BOOKWORM
+# (bookworm), else rootfs-SUITE in the test cache directory.
 set -euo pipefail
 
-dir=${1:-${BITPOLL_ROOTFS:-${XDG_CACHE_HOME:-$HOME/.cache}/bitpoll-install-test/rootfs-trixie}}
-# Bump when the package list changes, so that cached trees are rebuilt.
-version=3
+suite=trixie
+if [[ ${1:-} == --suite ]]; then
+	suite=${2:?rootfs: --suite needs trixie or bookworm}
+	shift 2
+fi
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/bitpoll-install-test
+# systemd and dbus boot the container; python3 is Debian's own, that the
+# chroot tests install with; gettext gives msgfmt for compilemessages;
+# libbpf1 lets IPAddressDeny= and friends load their BPF programs.
+include=systemd,systemd-sysv,dbus,python3,python3-venv,ca-certificates,curl,libbpf1,gettext,iproute2
+# Bump a suite's version when its package list changes, so that cached
+# trees are rebuilt.
+case $suite in
+trixie)
+	dir=${1:-${BITPOLL_ROOTFS:-$cache/rootfs-trixie}}
+	version=3
+	extra=(nix-bin) # Nix 2.26 runs on the host through this tree's loader (see the README)
+	;;
+bookworm)
+	dir=${1:-${BITPOLL_ROOTFS_BOOKWORM:-$cache/rootfs-bookworm}}
+	version=bookworm-1
+	extra=()
+	;;
+*)
+	echo "rootfs: unknown suite \"$suite\": want trixie or bookworm" >&2
+	exit 2
+	;;
+esac
 stamp=$dir/.bitpoll-rootfs-version
 
 if [[ -f $stamp && $(cat "$stamp") == "$version" ]]; then
@@ -29,21 +61,18 @@ fi
 partial=$dir.partial
 rm -rf "$partial"
 mkdir -p "$(dirname "$dir")"
-# systemd and dbus boot the container; python3 is Debian's 3.13 that the
-# chroot tests install with; gettext gives msgfmt for compilemessages;
-# libbpf1 lets IPAddressDeny= and friends load their BPF programs.
-debootstrap --variant=minbase \
-	--include=systemd,systemd-sysv,dbus,python3,python3-venv,ca-certificates,curl,libbpf1,gettext,iproute2 \
-	trixie "$partial" http://deb.debian.org/debian >"$partial.log" 2>&1 || {
+debootstrap --variant=minbase --include="$include" \
+	"$suite" "$partial" http://deb.debian.org/debian >"$partial.log" 2>&1 || {
 	tail -20 "$partial.log" >&2
 	exit 1
 }
-# Nix 2.26 runs on the host through this tree's loader (see the README).
-cp /etc/resolv.conf "$partial/etc/resolv.conf"
-chroot "$partial" apt-get install -y -qq --no-install-recommends nix-bin >>"$partial.log" 2>&1 || {
-	tail -20 "$partial.log" >&2
-	exit 1
-}
+if ((${#extra[@]})); then
+	cp /etc/resolv.conf "$partial/etc/resolv.conf"
+	chroot "$partial" apt-get install -y -qq --no-install-recommends "${extra[@]}" >>"$partial.log" 2>&1 || {
+		tail -20 "$partial.log" >&2
+		exit 1
+	}
+fi
 chroot "$partial" apt-get clean
 # A booted container needs a machine id and no root password prompt.
 : >"$partial/etc/machine-id"

@@ -5,6 +5,8 @@
 #
 # Prerequisites it finds by itself when their variables are unset:
 #   BITPOLL_ROOTFS    the cached tree of scripts/rootfs.sh, if it is built;
+#   BITPOLL_ROOTFS_BOOKWORM, BITPOLL_STANDALONE_PYTHON  the same for
+#                     `rootfs.sh --suite bookworm` and standalone-python.sh;
 #   BITPOLL_MIRROR,   the mirrors in ../shared/fixtures beside the project
 #   BITPOLL_NIXPKGS   root (CI), unpacked once by scripts/fixtures.sh.
 # With CI=true a test that misses one fails, and so does the run if a test
@@ -18,12 +20,18 @@ GO=${GO:-go}
 if [[ -z ${BITPOLL_ROOTFS:-} ]]; then
 	BITPOLL_ROOTFS=$(./scripts/rootfs.sh 2>/dev/null) || BITPOLL_ROOTFS=
 fi
-export BITPOLL_ROOTFS
+if [[ -z ${BITPOLL_ROOTFS_BOOKWORM:-} ]]; then
+	BITPOLL_ROOTFS_BOOKWORM=$(./scripts/rootfs.sh --suite bookworm 2>/dev/null) || BITPOLL_ROOTFS_BOOKWORM=
+fi
+if [[ -z ${BITPOLL_STANDALONE_PYTHON:-} && -n $BITPOLL_ROOTFS_BOOKWORM ]]; then
+	BITPOLL_STANDALONE_PYTHON=$(./scripts/standalone-python.sh 2>/dev/null) || BITPOLL_STANDALONE_PYTHON=
+fi
+export BITPOLL_ROOTFS BITPOLL_ROOTFS_BOOKWORM BITPOLL_STANDALONE_PYTHON
 # Assigned first, so that a fixture that cannot be unpacked stops the run.
 fixtures=$(./scripts/fixtures.sh)
 eval "$fixtures"
 export BITPOLL_MIRROR BITPOLL_NIXPKGS
-for v in BITPOLL_ROOTFS BITPOLL_MIRROR BITPOLL_NIXPKGS; do
+for v in BITPOLL_ROOTFS BITPOLL_ROOTFS_BOOKWORM BITPOLL_STANDALONE_PYTHON BITPOLL_MIRROR BITPOLL_NIXPKGS; do
 	echo "unit: $v=${!v:-(unset: the tests that need it skip, or fail with CI=true)}"
 done
 

@@ -16,8 +16,14 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/internal/testenv"
 )
 
-// EnvRootfs names the root file system that scripts/rootfs.sh builds.
+// EnvRootfs names the Debian trixie root file system that
+// scripts/rootfs.sh builds.
 const EnvRootfs = "BITPOLL_ROOTFS"
+
+// EnvRootfsBookworm names the Debian 12 (bookworm) root file system that
+// `scripts/rootfs.sh --suite bookworm` builds: Python 3.11, older than
+// Bitpoll needs.
+const EnvRootfsBookworm = "BITPOLL_ROOTFS_BOOKWORM"
 
 // hostCerts is where the host's CA certificates appear inside, so that
 // TLS works through whatever proxy the host trusts.
@@ -27,12 +33,25 @@ const hostCerts = "/run/host-certs"
 // it, root or systemd-nspawn is missing.
 func Rootfs(tb testing.TB) string {
 	tb.Helper()
-	dir := os.Getenv(EnvRootfs)
+	return rootfs(tb, EnvRootfs, "scripts/rootfs.sh", "Debian trixie")
+}
+
+// RootfsBookworm is the root file system named by
+// $BITPOLL_ROOTFS_BOOKWORM, or a skip (a failure with CI=true) when it,
+// root or systemd-nspawn is missing.
+func RootfsBookworm(tb testing.TB) string {
+	tb.Helper()
+	return rootfs(tb, EnvRootfsBookworm, "scripts/rootfs.sh --suite bookworm", "Debian 12 (bookworm)")
+}
+
+func rootfs(tb testing.TB, env, script, what string) string {
+	tb.Helper()
+	dir := os.Getenv(env)
 	if dir == "" {
-		testenv.Skipf(tb, "%s is not set: build the Debian trixie tree with scripts/rootfs.sh and point %s at it to run the system tests", EnvRootfs, EnvRootfs)
+		testenv.Skipf(tb, "%s is not set: build the %s tree with %s and point %s at it to run the system tests", env, what, script, env)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "usr", "bin", "python3")); err != nil {
-		testenv.Skipf(tb, "%s=%s is not a finished root file system (%v): rerun scripts/rootfs.sh", EnvRootfs, dir, err)
+		testenv.Skipf(tb, "%s=%s is not a finished root file system (%v): rerun %s", env, dir, err, script)
 	}
 	if os.Geteuid() != 0 {
 		testenv.Skip(tb, "systemd-nspawn needs root")
