@@ -17,6 +17,7 @@ import (
 	"github.com/bitpoll-install/bitpoll-install/internal/nspawn"
 	"github.com/bitpoll-install/bitpoll-install/internal/testkit"
 	"github.com/bitpoll-install/bitpoll-install/lockfile"
+	"github.com/bitpoll-install/bitpoll-install/service"
 	"github.com/bitpoll-install/bitpoll-install/shim"
 )
 
@@ -236,7 +237,7 @@ var unitWarning = regexp.MustCompile(`(?m)^.*bitpoll[^ ]*\.(?:service|socket):\d
 func checkDeployIn(ctx context.Context, t *testing.T, m *nspawn.Machine, host, cur string) {
 	t.Helper()
 	secrets := filepath.Join(host, "deploy-secrets")
-	if err := install.WriteSecrets(secrets); err != nil {
+	if err := service.WriteSecrets(secrets); err != nil {
 		t.Fatal(err)
 	}
 	settings := shim.Settings{
