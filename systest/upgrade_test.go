@@ -271,6 +271,10 @@ func upgradeUnderLoad(t *testing.T, rootfs string, c upgradeCase) {
 		shell(c.vote("before-upgrade"))
 	}
 	page := base + c.pollPath("before-upgrade")
+	// The same load with no command: what the machine gives without a
+	// switch, to read the numbers below against.
+	idle := underLoad(t, page, c.clients, 20*time.Second, 0, func() {})
+	t.Logf("the same load, no command, for 20 s: %s", idle)
 	var out []byte
 	var err error
 	stats := underLoad(t, page, c.clients, c.bound, 3*time.Second, func() {

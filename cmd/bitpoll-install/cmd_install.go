@@ -311,9 +311,11 @@ func runInstall(ctx context.Context, g *globalOptions, o installOptions) error {
 		return err
 	} else if serving && systemd {
 		// A generation serves while this one builds: the requests come first.
-		if err := yieldCPU(); err != nil {
+		restore, err := yieldCPU()
+		if err != nil {
 			return err
 		}
+		defer restore()
 	}
 	res, err := o.buildLocked(ctx, g, layout, true)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +20,8 @@ func TestYieldCPU(t *testing.T) {
 	if os.Getenv("BITPOLL_TEST_YIELD") == "" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestYieldCPU$", "-test.v")
 		cmd.Env = append(os.Environ(), "BITPOLL_TEST_YIELD=1")
+		// A session, and so an autogroup, of its own at nice 0.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "--- PASS") {
 			t.Fatalf("child: %v\n%s", err, out)
@@ -36,7 +39,8 @@ func TestYieldCPU(t *testing.T) {
 			<-release
 		}()
 	}
-	if err := yieldCPU(); err != nil {
+	restore, err := yieldCPU()
+	if err != nil {
 		t.Fatal(err)
 	}
 	tasks, err := os.ReadDir("/proc/self/task")
@@ -68,6 +72,19 @@ func TestYieldCPU(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != strconv.Itoa(buildNice) {
 		t.Errorf("a child process has nice %s, want %d", got, buildNice)
+	}
+	// The session's autogroup, where the kernel has them: lowered, then
+	// put back.
+	if data, err := os.ReadFile("/proc/self/autogroup"); err == nil {
+		if !strings.HasSuffix(strings.TrimSpace(string(data)), " nice "+strconv.Itoa(buildNice)) {
+			t.Errorf("the autogroup after yieldCPU: %q, want nice %d", data, buildNice)
+		}
+		restore()
+		if data, _ := os.ReadFile("/proc/self/autogroup"); !strings.HasSuffix(strings.TrimSpace(string(data)), " nice 0") {
+			t.Errorf("the autogroup after restore: %q, want nice 0 again", data)
+		}
+	} else {
+		restore()
 	}
 	close(release)
 	wg.Wait()

@@ -149,7 +149,11 @@ func (m *Machine) Command(ctx context.Context, env []string, argv ...string) *ex
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8",
 		"SSL_CERT_FILE=" + hostCerts + "/ca-certificates.crt"}
 	args = append(append(args, env...), argv...)
-	return exec.CommandContext(ctx, "nsenter", args...)
+	cmd := exec.CommandContext(ctx, "nsenter", args...)
+	// A session of its own, as an admin's login has: the kernel's
+	// autogroups then weigh it apart from the test's load generator.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	return cmd
 }
 
 // Exec runs argv inside and returns its combined output.
