@@ -133,7 +133,6 @@ func Write(ctx context.Context, out string, o Options) (*Manifest, error) {
 			interps = append(interps, fetch.Artifact{Name: f.Name, URL: f.URL, Size: f.Size, SHA256: f.SHA256})
 		}
 	}
-	slices.SortFunc(arts, func(a, b fetch.Artifact) int { return strings.Compare(a.SHA256, b.SHA256) })
 
 	scratch, err := os.MkdirTemp(filepath.Dir(out), ".bundle-app-")
 	if err != nil {

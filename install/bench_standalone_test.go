@@ -183,22 +183,9 @@ func newStandaloneEnv(b *testing.B, dl *testkit.PythonDownloads, app, version st
 	if err := lockfile.WriteFile(e.lock, l); err != nil {
 		b.Fatal(err)
 	}
-	targets, err := l.ParsedTargets()
-	if err != nil {
-		b.Fatal(err)
-	}
-	sel, err := l.ForTarget(targets[0])
-	if err != nil {
-		b.Fatal(err)
-	}
-	var lines []string
-	for _, s := range sel {
-		lines = append(lines, s.Package.Name+" @ "+s.File.URL+" --hash=sha256:"+s.File.SHA256)
-	}
-	e.requirements = filepath.Join(e.tmp, "requirements.txt")
-	if err := os.WriteFile(e.requirements, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	e.requirements = writeRequirements(b, e.tmp, l, func(s lockfile.Selected) string {
+		return s.Package.Name + " @ " + s.File.URL + " --hash=sha256:" + s.File.SHA256
+	})
 	return e
 }
 

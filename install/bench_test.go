@@ -165,6 +165,17 @@ func newBenchEnv(b *testing.B, lockFor func(*pyenv.Interpreter) (*lockfile.Lock,
 	if err := lockfile.WriteFile(e.lock, l); err != nil {
 		b.Fatal(err)
 	}
+	e.requirements = writeRequirements(b, e.tmp, l, func(s lockfile.Selected) string {
+		return s.Package.Name + "==" + s.Package.Version + " --hash=sha256:" + s.File.SHA256
+	})
+	return e
+}
+
+// writeRequirements writes a hash-pinned requirements.txt into dir for
+// the peers, a line per package the lock's first target installs, as
+// line spells it, and returns its path.
+func writeRequirements(b *testing.B, dir string, l *lockfile.Lock, line func(lockfile.Selected) string) string {
+	b.Helper()
 	targets, err := l.ParsedTargets()
 	if err != nil {
 		b.Fatal(err)
@@ -175,13 +186,13 @@ func newBenchEnv(b *testing.B, lockFor func(*pyenv.Interpreter) (*lockfile.Lock,
 	}
 	var lines []string
 	for _, s := range sel {
-		lines = append(lines, s.Package.Name+"=="+s.Package.Version+" --hash=sha256:"+s.File.SHA256)
+		lines = append(lines, line(s))
 	}
-	e.requirements = filepath.Join(e.tmp, "requirements.txt")
-	if err := os.WriteFile(e.requirements, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+	path := filepath.Join(dir, "requirements.txt")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	return e
+	return path
 }
 
 // benchLock locks the fixture app with resolve.DefaultExtra, leaving out
