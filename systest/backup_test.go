@@ -48,7 +48,7 @@ func TestBackupRestoreBitpoll(t *testing.T) {
 		}
 	}
 	page := base + c.pollPath("kept-a")
-	const archive = "/root/bitpoll.tar.gz"
+	const archive = "/var/tmp/bitpoll.tar.gz"
 	// A media file, owned as the service's files are.
 	const state, upload = "/var/lib/private/bitpoll", "/var/lib/private/bitpoll/media/upload/a.txt"
 	sh := func(script string) string {
@@ -107,7 +107,7 @@ else:
 open(sys.argv[2], "wb").write(data)
 `
 	for _, how := range []string{"flip", "cut"} {
-		bad := "/root/" + how + ".tar.gz"
+		bad := "/var/tmp/" + how + ".tar.gz"
 		if out, err := m.Exec(ctx, "python3", "-c", damage, archive, bad, how); err != nil {
 			t.Fatalf("damage the archive: %v\n%s", err, out)
 		}

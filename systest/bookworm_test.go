@@ -202,18 +202,18 @@ func checkHardening(ctx context.Context, t *testing.T, m *nspawn.Machine, pid in
 			t.Errorf("%s %s = %q, want %q", firstGen, p.prop, got, p.want)
 		}
 	}
-	// By behaviour: a file in root's home, which root sees anywhere else,
-	// is out of sight in the service's mount namespace and root directory.
-	if _, err := m.Exec(ctx, "sh", "-c", "echo root > /root/bookworm-marker && chmod 644 /root/bookworm-marker"); err != nil {
+	// By behaviour: a file under /home, which root sees anywhere else, is
+	// out of sight in the service's mount namespace and root directory.
+	if _, err := m.Exec(ctx, "sh", "-c", "mkdir -p /home && echo marker > /home/bookworm-marker && chmod 644 /home/bookworm-marker"); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := m.Exec(ctx, "nsenter", "-t", strconv.Itoa(pid), "-m", "-r", "test", "-e", "/root/bookworm-marker"); err == nil {
-		t.Errorf("/root/bookworm-marker is visible in the service's mount namespace, want /root out of sight (ProtectHome=yes):\n%s", out)
+	if out, err := m.Exec(ctx, "nsenter", "-t", strconv.Itoa(pid), "-m", "-r", "test", "-e", "/home/bookworm-marker"); err == nil {
+		t.Errorf("/home/bookworm-marker is visible in the service's mount namespace, want /home out of sight (ProtectHome=yes):\n%s", out)
 	}
 	// The controls: the same check finds the marker from the machine's
 	// PID 1, and runs in the service's namespace.
-	if _, err := m.Exec(ctx, "nsenter", "-t", "1", "-m", "-r", "test", "-e", "/root/bookworm-marker"); err != nil {
-		t.Errorf("the machine's own mount namespace does not show /root/bookworm-marker either: the check proves nothing: %v", err)
+	if _, err := m.Exec(ctx, "nsenter", "-t", "1", "-m", "-r", "test", "-e", "/home/bookworm-marker"); err != nil {
+		t.Errorf("the machine's own mount namespace does not show /home/bookworm-marker either: the check proves nothing: %v", err)
 	}
 	if _, err := m.Exec(ctx, "nsenter", "-t", strconv.Itoa(pid), "-m", "-r", "test", "-e", "/usr/bin/test"); err != nil {
 		t.Errorf("the check of /root cannot run in the service's mount namespace: %v", err)
